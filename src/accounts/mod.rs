@@ -1,0 +1,356 @@
+//! User accounts: creation, sign-in by password, enabling and disabling, the first
+//! administrator's setup link.
+//!
+//! Invariants: usernames and emails are stored lower-case and are unique; a password is
+//! stored only as an argon2id hash; sign-in failure looks the same whether the account is
+//! unknown, disabled, has no password, or the password is wrong (same message, same work).
+
+pub mod policy;
+pub mod setup;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{self, Actor, Event};
+use crate::crypto::password::{PasswordError, PasswordHasher, Verification};
+use crate::crypto::SecretString;
+use crate::store::users::UserRow;
+use crate::store::{self, roles, users, Store, StoreError};
+pub use policy::{PasswordPolicy, PolicyViolation};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid username: {0}")]
+    InvalidUsername(&'static str),
+    #[error("invalid email address")]
+    InvalidEmail,
+    #[error("invalid display name: {0}")]
+    InvalidDisplayName(&'static str),
+    #[error("{0}")]
+    WeakPassword(#[from] PolicyViolation),
+    #[error("that username is already taken")]
+    UsernameTaken,
+    #[error("that email address is already in use")]
+    EmailTaken,
+    #[error("no such user")]
+    UnknownUser,
+    /// Deliberately vague: unknown user, wrong password and disabled account look alike.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What is needed to create an account.
+#[derive(Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    /// `None` creates an account that cannot sign in with a password.
+    pub password: Option<SecretString>,
+    pub admin: bool,
+}
+
+/// A user as listings show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserSummary {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    pub disabled: bool,
+    pub has_password: bool,
+    pub roles: Vec<String>,
+    pub created_at: i64,
+}
+
+/// Lower-case; letters, digits and `._-@`; 1 to 64 characters; starts with a letter or digit.
+pub fn normalize_username(raw: &str) -> Result<String, AccountError> {
+    let name = raw.trim().to_lowercase();
+    if name.is_empty() {
+        return Err(AccountError::InvalidUsername("it is empty"));
+    }
+    if name.chars().count() > 64 {
+        return Err(AccountError::InvalidUsername("use at most 64 characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(AccountError::InvalidUsername(
+            "use only letters, digits and . _ - @",
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(AccountError::InvalidUsername(
+            "it must start with a letter or digit",
+        ));
+    }
+    Ok(name)
+}
+
+/// A pragmatic check (one `@`, non-empty parts, a dot-free or dotted domain without
+/// spaces); real verification is the link sent to the address.
+pub fn normalize_email(raw: &str) -> Result<String, AccountError> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@').ok_or(AccountError::InvalidEmail)?;
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && !domain.is_empty()
+        && email.len() <= 254
+        && !domain.contains('@')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c));
+    if ok {
+        Ok(email)
+    } else {
+        Err(AccountError::InvalidEmail)
+    }
+}
+
+fn normalize_display_name(raw: Option<String>) -> Result<Option<String>, AccountError> {
+    let Some(name) = raw.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > 128 {
+        return Err(AccountError::InvalidDisplayName("use at most 128 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AccountError::InvalidDisplayName("control characters are not allowed"));
+    }
+    Ok(Some(name))
+}
+
+/// A validated account, ready to insert: the expensive hash is already computed so the
+/// transaction that inserts it stays short.
+pub struct PreparedUser {
+    row: UserRow,
+    admin: bool,
+}
+
+/// Validates and hashes; touches no database.
+pub async fn prepare(
+    hasher: &PasswordHasher,
+    policy: &PasswordPolicy,
+    new: NewUser,
+) -> Result<PreparedUser, AccountError> {
+    let username = normalize_username(&new.username)?;
+    let email = normalize_email(&new.email)?;
+    let display_name = normalize_display_name(new.display_name)?;
+    let password_hash = match new.password {
+        Some(password) => {
+            policy.check(password.expose(), &[&username, &email])?;
+            Some(hasher.hash(password).await?)
+        }
+        None => None,
+    };
+    let now = crate::time::now();
+    Ok(PreparedUser {
+        row: UserRow {
+            id: crate::crypto::random::identifier(),
+            username,
+            email,
+            email_verified: false,
+            password_hash,
+            display_name,
+            disabled: false,
+            locked_until: None,
+            failed_logins: 0,
+            created_at: now,
+            updated_at: now,
+        },
+        admin: new.admin,
+    })
+}
+
+/// Inserts a prepared user (and the admin role) with its audit event; call inside a
+/// transaction.
+pub fn insert_prepared(
+    conn: &mut store::DbConn,
+    prepared: &PreparedUser,
+    actor: &Actor,
+) -> Result<(), AccountError> {
+    let row = &prepared.row;
+    users::insert(conn, row).map_err(|e| match e {
+        StoreError::Conflict(what) if what.contains("email") => AccountError::EmailTaken,
+        StoreError::Conflict(_) => AccountError::UsernameTaken,
+        other => AccountError::Store(other),
+    })?;
+    if prepared.admin {
+        roles::grant(conn, &row.id, roles::ADMIN, row.created_at)?;
+        // An administrator exists now: an outstanding setup link must not make another.
+        crate::store::tokens::delete_purpose(conn, setup::PURPOSE)?;
+    }
+    audit::record(
+        conn,
+        Event {
+            action: "user.created",
+            actor,
+            target: Some(&row.id),
+            ip: None,
+            detail: json!({ "username": row.username, "admin": prepared.admin }),
+        },
+    )?;
+    Ok(())
+}
+
+pub async fn create(
+    store: &Store,
+    hasher: &PasswordHasher,
+    policy: &PasswordPolicy,
+    new: NewUser,
+    actor: Actor,
+) -> Result<UserRow, AccountError> {
+    let prepared = prepare(hasher, policy, new).await?;
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| insert_prepared(c, &prepared, &actor))?;
+            Ok(prepared.row)
+        })
+        .await
+}
+
+/// Looks a login name up as username, then as email.
+fn find_login(conn: &mut store::DbConn, login: &str) -> Result<Option<UserRow>, StoreError> {
+    let login = login.trim().to_lowercase();
+    if login.is_empty() || login.len() > 254 {
+        return Ok(None);
+    }
+    match users::find_by_username(conn, &login)? {
+        Some(user) => Ok(Some(user)),
+        None => users::find_by_email(conn, &login),
+    }
+}
+
+/// Checks a username (or email) and password. Every failure costs one argon2 verification
+/// and returns [`AccountError::InvalidCredentials`].
+pub async fn authenticate(
+    store: &Store,
+    hasher: &PasswordHasher,
+    login: &str,
+    password: SecretString,
+    ip: Option<String>,
+) -> Result<UserRow, AccountError> {
+    let login = login.to_owned();
+    let user = store.run(move |c| find_login(c, &login)).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let rehash_source = password.clone();
+    let verdict = hasher.verify(password, stored).await?;
+    let usable = user.filter(|u| !u.disabled);
+    match (usable, verdict) {
+        (Some(user), Verification::Match { needs_rehash }) => {
+            if needs_rehash {
+                let hash = hasher.hash(rehash_source).await?;
+                let id = user.id.clone();
+                store
+                    .run(move |c| users::set_password_hash(c, &id, &hash, crate::time::now()))
+                    .await?;
+            }
+            Ok(user)
+        }
+        (user, _) => {
+            // Record the failure against the account when there is one; never the typed name.
+            let target = user.map(|u| u.id);
+            store
+                .run(move |c| {
+                    audit::record(
+                        c,
+                        Event {
+                            action: "login.failed",
+                            actor: &Actor::Anonymous,
+                            target: target.as_deref(),
+                            ip: ip.as_deref(),
+                            detail: json!({ "method": "pwd" }),
+                        },
+                    )
+                })
+                .await?;
+            Err(AccountError::InvalidCredentials)
+        }
+    }
+}
+
+/// Disabling also ends every session of the user.
+pub async fn set_disabled(
+    store: &Store,
+    username: &str,
+    disabled: bool,
+    actor: Actor,
+) -> Result<(), AccountError> {
+    let username = normalize_username(username).map_err(|_| AccountError::UnknownUser)?;
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let user = users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
+                users::set_disabled(c, &user.id, disabled, crate::time::now())?;
+                if disabled {
+                    crate::store::sessions::delete_for_user(c, &user.id)?;
+                }
+                audit::record(
+                    c,
+                    Event {
+                        action: if disabled { "user.disabled" } else { "user.enabled" },
+                        actor: &actor,
+                        target: Some(&user.id),
+                        ip: None,
+                        detail: json!({}),
+                    },
+                )?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
+    store
+        .run(|conn| {
+            users::list(conn)?
+                .into_iter()
+                .map(|u| {
+                    let roles = roles::names_for_user(conn, &u.id)?;
+                    Ok(UserSummary {
+                        has_password: u.password_hash.is_some(),
+                        id: u.id,
+                        username: u.username,
+                        email: u.email,
+                        email_verified: u.email_verified,
+                        display_name: u.display_name,
+                        disabled: u.disabled,
+                        roles,
+                        created_at: u.created_at,
+                    })
+                })
+                .collect()
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_normalised_and_checked() {
+        assert_eq!(normalize_username("  Alice ").unwrap(), "alice");
+        assert!(normalize_username("").is_err());
+        assert!(normalize_username("al ice").is_err());
+        assert!(normalize_username("-alice").is_err());
+        assert!(normalize_username(&"a".repeat(65)).is_err());
+        assert_eq!(normalize_username("a.b_c-d@e").unwrap(), "a.b_c-d@e");
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalize_email(" Alice@Example.COM ").unwrap(), "alice@example.com");
+        for bad in ["", "alice", "@example.com", "alice@", "a@b@c", "a b@c.d", "a@.com", "a@b..c"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+}

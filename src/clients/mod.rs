@@ -1,0 +1,313 @@
+//! OAuth client registration rules.
+//!
+//! Invariants: a client secret is 256-bit random, shown once and stored only as SHA-256;
+//! public clients have no secret and authenticate with `none` (PKCE instead), confidential
+//! clients never use `none`; redirect URIs are absolute, fragment-free and either https,
+//! http on a loopback host (RFC 8252 §7.3), or a private-use scheme for public native apps
+//! (RFC 8252 §7.1). They are stored as given and later compared as exact strings.
+
+use serde_json::json;
+
+use crate::audit::{self, Actor, Event};
+use crate::crypto::{random, token, SecretString};
+use crate::store::clients::{self as rows, Client};
+use crate::store::{self, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid client name: {0}")]
+    InvalidName(&'static str),
+    #[error("invalid redirect URI {uri:?}: {reason}")]
+    InvalidRedirectUri { uri: String, reason: &'static str },
+    #[error("unknown grant type {0:?} (use authorization_code, refresh_token or client_credentials)")]
+    UnknownGrantType(String),
+    #[error("unknown token endpoint auth method {0:?} (use client_secret_basic, client_secret_post or none)")]
+    UnknownAuthMethod(String),
+    #[error("{0}")]
+    Inconsistent(&'static str),
+    #[error("no client with id {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+#[derive(Debug, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Empty means authorization_code + refresh_token.
+    pub grant_types: Vec<String>,
+    /// `None` means `none` for public and `client_secret_basic` for confidential clients.
+    pub auth_method: Option<String>,
+    pub public: bool,
+    pub skip_consent: bool,
+}
+
+/// A freshly registered client and, for confidential clients, its secret (never stored).
+pub struct Registered {
+    pub client: Client,
+    pub secret: Option<SecretString>,
+}
+
+pub fn validate_redirect_uri(uri: &str, public: bool) -> Result<(), ClientError> {
+    let bad = |reason| ClientError::InvalidRedirectUri {
+        uri: uri.to_owned(),
+        reason,
+    };
+    if uri.len() > 2000 {
+        return Err(bad("longer than 2000 characters"));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains white space"));
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err(bad("must not contain a fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            if parsed
+                .host_str()
+                .is_some_and(crate::config::is_loopback_host)
+            {
+                Ok(())
+            } else {
+                Err(bad("http is only allowed for a loopback host; use https"))
+            }
+        }
+        "javascript" | "data" | "file" | "vbscript" | "blob" => Err(bad("scheme not allowed")),
+        scheme if public && scheme.contains('.') => Ok(()),
+        _ if public => Err(bad(
+            "a private-use scheme must be a reverse domain name, e.g. com.example.app",
+        )),
+        _ => Err(bad("confidential clients must use https")),
+    }
+}
+
+fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
+    let name = new.name.trim();
+    if name.is_empty() {
+        return Err(ClientError::InvalidName("it is empty"));
+    }
+    if name.chars().count() > 100 {
+        return Err(ClientError::InvalidName("use at most 100 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ClientError::InvalidName("control characters are not allowed"));
+    }
+    let mut grants: Vec<String> = Vec::new();
+    for g in &new.grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(ClientError::UnknownGrantType(g.clone()));
+        }
+        if !grants.contains(g) {
+            grants.push(g.clone());
+        }
+    }
+    if grants.is_empty() {
+        grants = vec!["authorization_code".into(), "refresh_token".into()];
+    }
+    let method = match (&new.auth_method, new.public) {
+        (Some(m), _) if !AUTH_METHODS.contains(&m.as_str()) => {
+            return Err(ClientError::UnknownAuthMethod(m.clone()))
+        }
+        (Some(m), true) if m != "none" => {
+            return Err(ClientError::Inconsistent(
+                "a public client has no secret: its auth method is none",
+            ))
+        }
+        (Some(m), false) if m == "none" => {
+            return Err(ClientError::Inconsistent(
+                "auth method none is only for public clients (add --public)",
+            ))
+        }
+        (Some(m), _) => m.clone(),
+        (None, true) => "none".into(),
+        (None, false) => "client_secret_basic".into(),
+    };
+    let has = |g: &str| grants.iter().any(|x| x == g);
+    if new.public && has("client_credentials") {
+        return Err(ClientError::Inconsistent(
+            "client_credentials needs a confidential client",
+        ));
+    }
+    if has("refresh_token") && !has("authorization_code") {
+        return Err(ClientError::Inconsistent(
+            "refresh_token is only issued with authorization_code",
+        ));
+    }
+    if has("authorization_code") && new.redirect_uris.is_empty() {
+        return Err(ClientError::Inconsistent(
+            "authorization_code needs at least one redirect URI",
+        ));
+    }
+    if !has("authorization_code") && !new.redirect_uris.is_empty() {
+        return Err(ClientError::Inconsistent(
+            "redirect URIs are only used with authorization_code",
+        ));
+    }
+    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
+        validate_redirect_uri(uri, new.public)?;
+    }
+    Ok((grants, method))
+}
+
+fn dedup(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in list {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+pub async fn register(store: &Store, new: NewClient, actor: Actor) -> Result<Registered, ClientError> {
+    let (grant_types, method) = validate(&new)?;
+    let secret = (!new.public).then(random::secret_token);
+    let now = crate::time::now();
+    let client = Client {
+        client_id: random::identifier(),
+        secret_hash: secret.as_deref().map(token::hash),
+        name: new.name.trim().to_owned(),
+        redirect_uris: dedup(&new.redirect_uris),
+        post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
+        grant_types,
+        token_endpoint_auth_method: method,
+        is_public: new.public,
+        allowed_scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+        skip_consent: new.skip_consent,
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = client.clone();
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                rows::insert(c, &stored)?;
+                audit::record(
+                    c,
+                    Event {
+                        action: "client.created",
+                        actor: &actor,
+                        target: Some(&stored.client_id),
+                        ip: None,
+                        detail: json!({ "name": stored.name, "public": stored.is_public }),
+                    },
+                )
+            })
+        })
+        .await?;
+    Ok(Registered {
+        client,
+        secret: secret.map(SecretString::new),
+    })
+}
+
+pub async fn list(store: &Store) -> Result<Vec<Client>, ClientError> {
+    Ok(store.run(rows::list).await?)
+}
+
+pub async fn remove(store: &Store, client_id: &str, actor: Actor) -> Result<(), ClientError> {
+    let id = client_id.to_owned();
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                if !rows::delete(c, &id)? {
+                    return Err(ClientError::NotFound(id.clone()));
+                }
+                audit::record(
+                    c,
+                    Event {
+                        action: "client.removed",
+                        actor: &actor,
+                        target: Some(&id),
+                        ip: None,
+                        detail: json!({}),
+                    },
+                )?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Checks a presented secret against the stored hash in constant time.
+pub fn secret_matches(client: &Client, presented: &str) -> bool {
+    client
+        .secret_hash
+        .as_deref()
+        .is_some_and(|stored| token::constant_time_eq(stored, &token::hash(presented)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(validate_redirect_uri("https://app.example.com/cb", false).is_ok());
+        assert!(validate_redirect_uri("http://127.0.0.1:9000/cb", false).is_ok());
+        assert!(validate_redirect_uri("http://localhost/cb", true).is_ok());
+        assert!(validate_redirect_uri("http://[::1]:8000/cb", true).is_ok());
+        assert!(validate_redirect_uri("com.example.app:/oauth", true).is_ok());
+        for (uri, public) in [
+            ("http://app.example.com/cb", false),
+            ("https://app.example.com/cb#frag", false),
+            ("/relative", false),
+            ("https://user:pw@app.example.com/cb", false),
+            ("javascript:alert(1)", true),
+            ("myapp:/cb", true),
+            ("com.example.app:/oauth", false),
+            ("https://app.example.com/c b", false),
+        ] {
+            assert!(validate_redirect_uri(uri, public).is_err(), "{uri}");
+        }
+    }
+
+    #[test]
+    fn public_and_confidential_rules() {
+        let base = || NewClient {
+            name: "App".into(),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            ..NewClient::default()
+        };
+        let (grants, method) = validate(&base()).unwrap();
+        assert_eq!(grants, ["authorization_code", "refresh_token"]);
+        assert_eq!(method, "client_secret_basic");
+        let (_, method) = validate(&NewClient { public: true, ..base() }).unwrap();
+        assert_eq!(method, "none");
+        assert!(validate(&NewClient { auth_method: Some("none".into()), ..base() }).is_err());
+        assert!(validate(&NewClient {
+            public: true,
+            auth_method: Some("client_secret_post".into()),
+            ..base()
+        })
+        .is_err());
+        assert!(validate(&NewClient {
+            public: true,
+            grant_types: vec!["client_credentials".into()],
+            redirect_uris: vec![],
+            ..base()
+        })
+        .is_err());
+        assert!(validate(&NewClient { redirect_uris: vec![], ..base() }).is_err());
+        assert!(validate(&NewClient { grant_types: vec!["implicit".into()], ..base() }).is_err());
+        let (grants, _) = validate(&NewClient {
+            grant_types: vec!["client_credentials".into()],
+            redirect_uris: vec![],
+            ..base()
+        })
+        .unwrap();
+        assert_eq!(grants, ["client_credentials"]);
+    }
+}

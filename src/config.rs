@@ -1,0 +1,257 @@
+//! Typed configuration: the built-in `config/default.toml`, then an optional file given with
+//! `--config`, then `PORTCULLIS__SECTION__KEY` environment variables. Unknown keys and
+//! invalid values stop the start with a message naming the key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+use crate::store::DatabaseUrl;
+
+/// The defaults, compiled in so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(String),
+    #[error("configuration error: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub issuer: String,
+    /// Derived from `issuer` by `from_figment`.
+    #[serde(skip)]
+    issuer_origin: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub password: PasswordSettings,
+    pub session: SessionSettings,
+    pub setup: SetupSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub workers: usize,
+    pub allow_plain_http: bool,
+    pub shutdown_timeout_secs: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+}
+
+/// The URL may carry a Postgres password.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &DatabaseUrl::parse(&self.url).ok())
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub idle_timeout_secs: u64,
+    pub absolute_lifetime_secs: u64,
+    pub purge_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupSettings {
+    pub token_lifetime_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// The layered sources, before extraction; tests merge their own overrides on top.
+pub fn figment(config_file: Option<&Path>) -> Result<Figment, ConfigError> {
+    let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+    if let Some(path) = config_file {
+        if !path.is_file() {
+            return Err(ConfigError::MissingFile(path.display().to_string()));
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    Ok(figment.merge(Env::prefixed("PORTCULLIS__").split("__")))
+}
+
+impl Settings {
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(figment(config_file)?)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let mut settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        settings.issuer_origin = settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Whether browsers reach us over TLS (directly or through a proxy): decides Secure and
+    /// `__Host-` cookies and HSTS.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// `scheme://host[:port]` of the issuer, which every form POST must come from.
+    pub fn issuer_origin(&self) -> &str {
+        &self.issuer_origin
+    }
+
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        DatabaseUrl::parse(&self.database.url).map_err(|m| invalid("database.url", m))
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| invalid("server.listen", "expected IP:PORT, e.g. 127.0.0.1:8080"))
+    }
+
+    /// Checks every key; returns the issuer's origin.
+    fn validate(&self) -> Result<String, ConfigError> {
+        let origin = self.validate_issuer()?;
+        let listen = self.listen_addr()?;
+        if !listen.ip().is_loopback() && !self.server.allow_plain_http {
+            return Err(invalid(
+                "server.listen",
+                format!(
+                    "{listen} is not a loopback address and Portcullis serves plain HTTP; \
+                     set server.allow_plain_http = true only behind a TLS-terminating proxy"
+                ),
+            ));
+        }
+        range("server.workers", self.server.workers as u64, 0, 256)?;
+        range("server.shutdown_timeout_secs", self.server.shutdown_timeout_secs, 0, 3600)?;
+        range("server.max_body_bytes", self.server.max_body_bytes as u64, 1024, 16 << 20)?;
+        self.database_url()?;
+        range("database.max_connections", self.database.max_connections.into(), 1, 256)?;
+        range("database.connect_timeout_secs", self.database.connect_timeout_secs, 1, 300)?;
+        self.validate_password()?;
+        range("session.idle_timeout_secs", self.session.idle_timeout_secs, 1, 31_536_000)?;
+        range("session.absolute_lifetime_secs", self.session.absolute_lifetime_secs, 1, 31_536_000)?;
+        range("session.purge_interval_secs", self.session.purge_interval_secs, 1, 86_400)?;
+        range("setup.token_lifetime_secs", self.setup.token_lifetime_secs, 60, 86_400)?;
+        if self.log.level.trim().is_empty()
+            || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
+        {
+            return Err(invalid("log.level", "not a valid tracing filter directive"));
+        }
+        Ok(origin)
+    }
+
+    fn validate_issuer(&self) -> Result<String, ConfigError> {
+        let url = url::Url::parse(&self.issuer)
+            .map_err(|e| invalid("issuer", format!("not an absolute URL: {e}")))?;
+        if url.scheme() != "https" && url.scheme() != "http" {
+            return Err(invalid("issuer", "must use https (or http on a loopback host)"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("issuer", "must not have a query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("issuer", "must not contain credentials"));
+        }
+        if self.issuer.ends_with('/') {
+            return Err(invalid("issuer", "must not end with '/'"));
+        }
+        let host = url.host_str().unwrap_or_default();
+        if url.scheme() == "http" && !is_loopback_host(host) && !self.server.allow_plain_http {
+            return Err(invalid(
+                "issuer",
+                "plain http is only allowed for a loopback host (or with server.allow_plain_http)",
+            ));
+        }
+        Ok(url.origin().ascii_serialization())
+    }
+
+    fn validate_password(&self) -> Result<(), ConfigError> {
+        let p = &self.password;
+        if p.min_length < 12 {
+            return Err(invalid("password.min_length", "must be at least 12"));
+        }
+        range("password.max_length", p.max_length as u64, 128, 4096)?;
+        if p.min_length > p.max_length {
+            return Err(invalid("password.min_length", "must not exceed password.max_length"));
+        }
+        range("password.argon2_memory_kib", p.argon2_memory_kib.into(), 7168, 4 << 20)?;
+        range("password.argon2_iterations", p.argon2_iterations.into(), 1, 100)?;
+        range("password.argon2_parallelism", p.argon2_parallelism.into(), 1, 64)?;
+        if u64::from(p.argon2_memory_kib) * u64::from(p.argon2_iterations) < 35_840 {
+            return Err(invalid(
+                "password.argon2_memory_kib",
+                "memory_kib * iterations must be at least 35840 (OWASP minimum)",
+            ));
+        }
+        range("password.max_concurrent_hashes", p.max_concurrent_hashes as u64, 0, 1024)?;
+        Ok(())
+    }
+}
+
+fn range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(key, format!("{value} is outside {min}..={max}")));
+    }
+    Ok(())
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+use figment::providers::{Format, Toml};
+use figment::Figment;
+
+use super::*;
+
+fn with(toml: &str) -> Result<Settings, ConfigError> {
+    Settings::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(toml)))
+}
+
+#[test]
+fn the_shipped_defaults_are_valid() {
+    let s = with("").unwrap();
+    assert_eq!(s.issuer, "http://127.0.0.1:8080");
+    assert_eq!(s.issuer_origin(), "http://127.0.0.1:8080");
+    assert!(!s.is_https());
+    assert_eq!(s.password.min_length, 15);
+}
+
+#[test]
+fn an_unknown_key_is_an_error_that_names_it() {
+    let err = with("[server]\nlisten_port = 9000\n").unwrap_err().to_string();
+    assert!(err.contains("listen_port"), "{err}");
+    let err = with("[nonsense]\nx = 1\n").unwrap_err().to_string();
+    assert!(err.contains("nonsense"), "{err}");
+}
+
+#[test]
+fn a_wrongly_typed_value_names_the_key() {
+    let err = with("[session]\nidle_timeout_secs = \"soon\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("session.idle_timeout_secs"), "{err}");
+}
+
+#[test]
+fn password_minimum_cannot_go_below_twelve() {
+    let err = with("[password]\nmin_length = 11\n").unwrap_err().to_string();
+    assert!(err.contains("password.min_length"), "{err}");
+    assert!(with("[password]\nmin_length = 12\n").is_ok());
+}
+
+#[test]
+fn weak_argon2_parameters_are_refused() {
+    let err = with("[password]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("password.argon2_memory_kib"), "{err}");
+}
+
+#[test]
+fn plain_http_off_loopback_is_refused_unless_allowed() {
+    let err = with("issuer = \"http://id.example.com\"\n").unwrap_err().to_string();
+    assert!(err.contains("`issuer`"), "{err}");
+    let err = with("[server]\nlisten = \"0.0.0.0:8080\"\n").unwrap_err().to_string();
+    assert!(err.contains("server.listen"), "{err}");
+    let ok = with(
+        "issuer = \"https://id.example.com\"\n[server]\nlisten = \"0.0.0.0:8080\"\nallow_plain_http = true\n",
+    )
+    .unwrap();
+    assert!(ok.is_https());
+    assert_eq!(ok.issuer_origin(), "https://id.example.com");
+}
+
+#[test]
+fn issuer_shape_is_checked() {
+    for bad in [
+        "https://id.example.com/",
+        "https://id.example.com?x=1",
+        "ftp://id.example.com",
+        "not a url",
+    ] {
+        let err = with(&format!("issuer = \"{bad}\"\n")).unwrap_err().to_string();
+        assert!(err.contains("`issuer`"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn database_url_needs_a_known_scheme() {
+    let err = with("[database]\nurl = \"mysql://x\"\n").unwrap_err().to_string();
+    assert!(err.contains("database.url"), "{err}");
+    assert!(with("[database]\nurl = \"postgres://u@127.0.0.1/db\"\n").is_ok());
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let err = Settings::load(Some(Path::new("/nonexistent/portcullis.toml")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/portcullis.toml"), "{err}");
+}

@@ -1,0 +1,19 @@
+//! Portcullis: a standalone OAuth 2.0 / OpenID Connect identity provider.
+//!
+//! Layers, outermost first; each calls only the next: `http` (actix-web handlers, pages,
+//! middleware) → domain modules (`accounts`, `sessions`, `clients`, `audit`, `crypto`) →
+//! `store` (Diesel over SQLite and Postgres). Domain modules never import actix; `store`
+//! knows nothing of HTTP.
+
+pub mod accounts;
+pub mod audit;
+
+pub mod clients;
+pub mod config;
+pub mod crypto;
+
+pub mod sessions;
+
+pub mod store;
+
+pub mod time;

@@ -1,0 +1,145 @@
+//! Storage: one Diesel code path over SQLite (embedded default) and Postgres.
+//!
+//! Invariants: every query runs on a blocking thread (never on an actix worker), through
+//! [`Store::run`]; `store` knows nothing about HTTP; only portable SQL types are used so that
+//! one hand-written [`schema`] serves both backends.
+
+pub mod audit;
+pub mod clients;
+mod conn;
+mod error;
+pub mod migrations;
+pub mod roles;
+pub mod schema;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::Pool;
+
+pub use conn::{Backend, DatabaseUrl, DbConn};
+pub use error::StoreError;
+
+/// A pooled handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<conn::Manager>,
+    url: DatabaseUrl,
+}
+
+impl Store {
+    /// Builds the pool and checks that one connection can be opened, so that a wrong URL
+    /// or a dead server stops the start with the real cause.
+    pub fn connect(
+        url: DatabaseUrl,
+        max_connections: u32,
+        connect_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        if let DatabaseUrl::Sqlite(path) = &url {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Connect(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let manager = conn::Manager::new(url.clone());
+        // Surface the real connection error before r2d2 hides it behind a timeout.
+        diesel::r2d2::ManageConnection::connect(&manager)
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        let pool = Pool::builder()
+            .max_size(max_connections)
+            .connection_timeout(connect_timeout)
+            .build(manager)
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        Ok(Self { pool, url })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// Runs `f` with a pooled connection on tokio's blocking pool.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::Pool("blocking task was cancelled".into()))?
+    }
+
+    /// Runs `f` synchronously; for the CLI and start-up, which are not on an async worker.
+    pub fn run_sync<T, E>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        f(&mut conn)
+    }
+
+    /// Readiness: the database answers within `timeout`, the SQLite file is still where it
+    /// was opened (a deleted file keeps working on an unlinked inode and loses every write)
+    /// and no migration is pending.
+    pub async fn check_ready(&self, timeout: Duration) -> Result<(), StoreError> {
+        if let DatabaseUrl::Sqlite(path) = &self.url {
+            let path: PathBuf = path.clone();
+            if !path.exists() {
+                return Err(StoreError::Connect(format!(
+                    "database file {} is missing",
+                    path.display()
+                )));
+            }
+        }
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get_timeout(timeout)
+                .map_err(|e| StoreError::Pool(e.to_string()))?;
+            conn.batch_execute("SELECT 1")?;
+            if migrations::has_pending(&mut conn)? {
+                return Err(StoreError::Migration("migrations are pending".into()));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Pool("blocking task was cancelled".into()))?
+    }
+}
+
+/// Runs `f` in a transaction; any error rolls back. Domain services own transactions.
+pub fn transaction<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    use diesel::Connection;
+    enum TxError<E> {
+        Inner(E),
+        Db(diesel::result::Error),
+    }
+    impl<E> From<diesel::result::Error> for TxError<E> {
+        fn from(e: diesel::result::Error) -> Self {
+            TxError::Db(e)
+        }
+    }
+    conn.transaction::<T, TxError<E>, _>(|c| f(c).map_err(TxError::Inner))
+        .map_err(|e| match e {
+            TxError::Inner(e) => e,
+            TxError::Db(e) => E::from(StoreError::from(e)),
+        })
+}

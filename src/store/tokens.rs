@@ -1,0 +1,77 @@
+//! Single-use tokens delivered out of band (setup link, password reset, email
+//! verification). Only the SHA-256 of a token is stored; consuming one is a single
+//! `DELETE ... RETURNING`, so two concurrent uses cannot both succeed.
+
+use diesel::prelude::*;
+
+use super::schema::one_time_tokens as t;
+use super::{DbConn, StoreError};
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TokenRow {
+    pub purpose: String,
+    pub user_id: Option<String>,
+    pub expires_at: i64,
+}
+
+pub fn insert(
+    conn: &mut DbConn,
+    token_hash: &str,
+    purpose: &str,
+    user_id: Option<&str>,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    diesel::insert_into(t::table)
+        .values((
+            t::token_hash.eq(token_hash),
+            t::purpose.eq(purpose),
+            t::user_id.eq(user_id),
+            t::created_at.eq(now),
+            t::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether an unexpired token with this hash and purpose exists (without using it).
+pub fn is_valid(
+    conn: &mut DbConn,
+    token_hash: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n: i64 = t::table
+        .filter(t::token_hash.eq(token_hash))
+        .filter(t::purpose.eq(purpose))
+        .filter(t::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Deletes the token and returns it if it was still valid. An expired token is deleted too.
+pub fn consume(
+    conn: &mut DbConn,
+    token_hash: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<Option<TokenRow>, StoreError> {
+    let row: Option<TokenRow> = diesel::delete(
+        t::table
+            .filter(t::token_hash.eq(token_hash))
+            .filter(t::purpose.eq(purpose)),
+    )
+    .returning((t::purpose, t::user_id, t::expires_at))
+    .get_result(conn)
+    .optional()?;
+    Ok(row.filter(|r| r.expires_at > now))
+}
+
+pub fn delete_purpose(conn: &mut DbConn, purpose: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(t::table.filter(t::purpose.eq(purpose))).execute(conn)?)
+}
+
+pub fn purge_expired(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(t::table.filter(t::expires_at.le(now))).execute(conn)?)
+}

@@ -1,0 +1,94 @@
+//! Queries on `users`.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConn, StoreError};
+
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub display_name: Option<String>,
+    pub disabled: bool,
+    pub locked_until: Option<i64>,
+    pub failed_logins: i32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Leaves the password hash out: an argon2 hash is an offline-cracking target.
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn insert(conn: &mut DbConn, row: &UserRow) -> Result<(), StoreError> {
+    diesel::insert_into(users::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list(conn: &mut DbConn) -> Result<Vec<UserRow>, StoreError> {
+    Ok(users::table
+        .order(users::username.asc())
+        .select(UserRow::as_select())
+        .load(conn)?)
+}
+
+/// Returns whether a user with that id existed.
+pub fn set_disabled(
+    conn: &mut DbConn,
+    id: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.find(id))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn set_password_hash(
+    conn: &mut DbConn,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
