@@ -174,16 +174,56 @@ impl Settings {
             ));
         }
         range("server.workers", self.server.workers as u64, 0, 256)?;
-        range("server.shutdown_timeout_secs", self.server.shutdown_timeout_secs, 0, 3600)?;
-        range("server.max_body_bytes", self.server.max_body_bytes as u64, 1024, 16 << 20)?;
+        range(
+            "server.shutdown_timeout_secs",
+            self.server.shutdown_timeout_secs,
+            0,
+            3600,
+        )?;
+        range(
+            "server.max_body_bytes",
+            self.server.max_body_bytes as u64,
+            1024,
+            16 << 20,
+        )?;
         self.database_url()?;
-        range("database.max_connections", self.database.max_connections.into(), 1, 256)?;
-        range("database.connect_timeout_secs", self.database.connect_timeout_secs, 1, 300)?;
+        range(
+            "database.max_connections",
+            self.database.max_connections.into(),
+            1,
+            256,
+        )?;
+        range(
+            "database.connect_timeout_secs",
+            self.database.connect_timeout_secs,
+            1,
+            300,
+        )?;
         self.validate_password()?;
-        range("session.idle_timeout_secs", self.session.idle_timeout_secs, 1, 31_536_000)?;
-        range("session.absolute_lifetime_secs", self.session.absolute_lifetime_secs, 1, 31_536_000)?;
-        range("session.purge_interval_secs", self.session.purge_interval_secs, 1, 86_400)?;
-        range("setup.token_lifetime_secs", self.setup.token_lifetime_secs, 60, 86_400)?;
+        range(
+            "session.idle_timeout_secs",
+            self.session.idle_timeout_secs,
+            1,
+            31_536_000,
+        )?;
+        range(
+            "session.absolute_lifetime_secs",
+            self.session.absolute_lifetime_secs,
+            1,
+            31_536_000,
+        )?;
+        range(
+            "session.purge_interval_secs",
+            self.session.purge_interval_secs,
+            1,
+            86_400,
+        )?;
+        range(
+            "setup.token_lifetime_secs",
+            self.setup.token_lifetime_secs,
+            60,
+            86_400,
+        )?;
         if self.log.level.trim().is_empty()
             || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
         {
@@ -196,7 +236,10 @@ impl Settings {
         let url = url::Url::parse(&self.issuer)
             .map_err(|e| invalid("issuer", format!("not an absolute URL: {e}")))?;
         if url.scheme() != "https" && url.scheme() != "http" {
-            return Err(invalid("issuer", "must use https (or http on a loopback host)"));
+            return Err(invalid(
+                "issuer",
+                "must use https (or http on a loopback host)",
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(invalid("issuer", "must not have a query or fragment"));
@@ -224,18 +267,41 @@ impl Settings {
         }
         range("password.max_length", p.max_length as u64, 128, 4096)?;
         if p.min_length > p.max_length {
-            return Err(invalid("password.min_length", "must not exceed password.max_length"));
+            return Err(invalid(
+                "password.min_length",
+                "must not exceed password.max_length",
+            ));
         }
-        range("password.argon2_memory_kib", p.argon2_memory_kib.into(), 7168, 4 << 20)?;
-        range("password.argon2_iterations", p.argon2_iterations.into(), 1, 100)?;
-        range("password.argon2_parallelism", p.argon2_parallelism.into(), 1, 64)?;
+        range(
+            "password.argon2_memory_kib",
+            p.argon2_memory_kib.into(),
+            7168,
+            4 << 20,
+        )?;
+        range(
+            "password.argon2_iterations",
+            p.argon2_iterations.into(),
+            1,
+            100,
+        )?;
+        range(
+            "password.argon2_parallelism",
+            p.argon2_parallelism.into(),
+            1,
+            64,
+        )?;
         if u64::from(p.argon2_memory_kib) * u64::from(p.argon2_iterations) < 35_840 {
             return Err(invalid(
                 "password.argon2_memory_kib",
                 "memory_kib * iterations must be at least 35840 (OWASP minimum)",
             ));
         }
-        range("password.max_concurrent_hashes", p.max_concurrent_hashes as u64, 0, 1024)?;
+        range(
+            "password.max_concurrent_hashes",
+            p.max_concurrent_hashes as u64,
+            0,
+            1024,
+        )?;
         Ok(())
     }
 }

@@ -7,13 +7,13 @@
 
 pub mod accounts;
 pub mod audit;
-
+pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod crypto;
-
+pub mod http;
 pub mod sessions;
-
+pub mod startup;
 pub mod store;
-
+pub mod telemetry;
 pub mod time;

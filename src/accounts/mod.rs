@@ -106,7 +106,9 @@ pub fn normalize_email(raw: &str) -> Result<String, AccountError> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c));
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c));
     if ok {
         Ok(email)
     } else {
@@ -119,10 +121,14 @@ fn normalize_display_name(raw: Option<String>) -> Result<Option<String>, Account
         return Ok(None);
     };
     if name.chars().count() > 128 {
-        return Err(AccountError::InvalidDisplayName("use at most 128 characters"));
+        return Err(AccountError::InvalidDisplayName(
+            "use at most 128 characters",
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(AccountError::InvalidDisplayName("control characters are not allowed"));
+        return Err(AccountError::InvalidDisplayName(
+            "control characters are not allowed",
+        ));
     }
     Ok(Some(name))
 }
@@ -287,7 +293,8 @@ pub async fn set_disabled(
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let user = users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
+                let user =
+                    users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
                 users::set_disabled(c, &user.id, disabled, crate::time::now())?;
                 if disabled {
                     crate::store::sessions::delete_for_user(c, &user.id)?;
@@ -295,7 +302,11 @@ pub async fn set_disabled(
                 audit::record(
                     c,
                     Event {
-                        action: if disabled { "user.disabled" } else { "user.enabled" },
+                        action: if disabled {
+                            "user.disabled"
+                        } else {
+                            "user.enabled"
+                        },
                         actor: &actor,
                         target: Some(&user.id),
                         ip: None,
@@ -348,8 +359,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalize_email(" Alice@Example.COM ").unwrap(), "alice@example.com");
-        for bad in ["", "alice", "@example.com", "alice@", "a@b@c", "a b@c.d", "a@.com", "a@b..c"] {
+        assert_eq!(
+            normalize_email(" Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a@b@c",
+            "a b@c.d",
+            "a@.com",
+            "a@b..c",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

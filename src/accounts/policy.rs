@@ -109,7 +109,10 @@ mod tests {
 
     #[test]
     fn length_bounds_count_characters_not_bytes() {
-        assert_eq!(POLICY.check("short but ok?", &[]), Err(PolicyViolation::TooShort(15)));
+        assert_eq!(
+            POLICY.check("short but ok?", &[]),
+            Err(PolicyViolation::TooShort(15))
+        );
         assert_eq!(POLICY.check("correct horse battery", &[]), Ok(()));
         // 15 characters of which several are multi-byte.
         assert_eq!(POLICY.check("ünïcödé pässwö!", &[]), Ok(()));
@@ -131,8 +134,14 @@ mod tests {
             max_length: 128,
         };
         assert_eq!(p.check("qwerasdfzxcv", &[]), Err(PolicyViolation::Common));
-        assert_eq!(p.check("Password2024!!!!", &[]), Err(PolicyViolation::Common));
-        assert_eq!(p.check("iloveyou12345678", &[]), Err(PolicyViolation::Common));
+        assert_eq!(
+            p.check("Password2024!!!!", &[]),
+            Err(PolicyViolation::Common)
+        );
+        assert_eq!(
+            p.check("iloveyou12345678", &[]),
+            Err(PolicyViolation::Common)
+        );
         assert_eq!(p.check("1qaz2wsx3edc", &[]), Err(PolicyViolation::Common));
     }
 
@@ -152,9 +161,21 @@ mod tests {
 
     #[test]
     fn repetitive_and_sequential_passwords_are_refused() {
-        assert_eq!(POLICY.check("aaaaaaaaaaaaaaaaaaaa", &[]), Err(PolicyViolation::Repetitive));
-        assert_eq!(POLICY.check("abababababababab", &[]), Err(PolicyViolation::Repetitive));
-        assert_eq!(POLICY.check("abcdefghijklmnopq", &[]), Err(PolicyViolation::Repetitive));
-        assert_eq!(POLICY.check("zyxwvutsrqponmlk", &[]), Err(PolicyViolation::Repetitive));
+        assert_eq!(
+            POLICY.check("aaaaaaaaaaaaaaaaaaaa", &[]),
+            Err(PolicyViolation::Repetitive)
+        );
+        assert_eq!(
+            POLICY.check("abababababababab", &[]),
+            Err(PolicyViolation::Repetitive)
+        );
+        assert_eq!(
+            POLICY.check("abcdefghijklmnopq", &[]),
+            Err(PolicyViolation::Repetitive)
+        );
+        assert_eq!(
+            POLICY.check("zyxwvutsrqponmlk", &[]),
+            Err(PolicyViolation::Repetitive)
+        );
     }
 }

@@ -29,7 +29,10 @@ impl From<StoreError> for SetupError {
 
 /// Issues a fresh setup token if no administrator exists; returns it (the only time the
 /// plain token exists outside the operator's console).
-pub fn issue_if_needed(conn: &mut DbConn, lifetime_secs: u64) -> Result<Option<String>, StoreError> {
+pub fn issue_if_needed(
+    conn: &mut DbConn,
+    lifetime_secs: u64,
+) -> Result<Option<String>, StoreError> {
     store::transaction(conn, |c| {
         if roles::count_members(c, roles::ADMIN)? > 0 {
             return Ok(None);

@@ -19,7 +19,9 @@ pub enum ClientError {
     InvalidName(&'static str),
     #[error("invalid redirect URI {uri:?}: {reason}")]
     InvalidRedirectUri { uri: String, reason: &'static str },
-    #[error("unknown grant type {0:?} (use authorization_code, refresh_token or client_credentials)")]
+    #[error(
+        "unknown grant type {0:?} (use authorization_code, refresh_token or client_credentials)"
+    )]
     UnknownGrantType(String),
     #[error("unknown token endpoint auth method {0:?} (use client_secret_basic, client_secret_post or none)")]
     UnknownAuthMethod(String),
@@ -102,7 +104,9 @@ fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
         return Err(ClientError::InvalidName("use at most 100 characters"));
     }
     if name.chars().any(char::is_control) {
-        return Err(ClientError::InvalidName("control characters are not allowed"));
+        return Err(ClientError::InvalidName(
+            "control characters are not allowed",
+        ));
     }
     let mut grants: Vec<String> = Vec::new();
     for g in &new.grant_types {
@@ -155,7 +159,11 @@ fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
             "redirect URIs are only used with authorization_code",
         ));
     }
-    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
+    for uri in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
         validate_redirect_uri(uri, new.public)?;
     }
     Ok((grants, method))
@@ -171,7 +179,11 @@ fn dedup(list: &[String]) -> Vec<String> {
     out
 }
 
-pub async fn register(store: &Store, new: NewClient, actor: Actor) -> Result<Registered, ClientError> {
+pub async fn register(
+    store: &Store,
+    new: NewClient,
+    actor: Actor,
+) -> Result<Registered, ClientError> {
     let (grant_types, method) = validate(&new)?;
     let secret = (!new.public).then(random::secret_token);
     let now = crate::time::now();
@@ -284,9 +296,17 @@ mod tests {
         let (grants, method) = validate(&base()).unwrap();
         assert_eq!(grants, ["authorization_code", "refresh_token"]);
         assert_eq!(method, "client_secret_basic");
-        let (_, method) = validate(&NewClient { public: true, ..base() }).unwrap();
+        let (_, method) = validate(&NewClient {
+            public: true,
+            ..base()
+        })
+        .unwrap();
         assert_eq!(method, "none");
-        assert!(validate(&NewClient { auth_method: Some("none".into()), ..base() }).is_err());
+        assert!(validate(&NewClient {
+            auth_method: Some("none".into()),
+            ..base()
+        })
+        .is_err());
         assert!(validate(&NewClient {
             public: true,
             auth_method: Some("client_secret_post".into()),
@@ -300,8 +320,16 @@ mod tests {
             ..base()
         })
         .is_err());
-        assert!(validate(&NewClient { redirect_uris: vec![], ..base() }).is_err());
-        assert!(validate(&NewClient { grant_types: vec!["implicit".into()], ..base() }).is_err());
+        assert!(validate(&NewClient {
+            redirect_uris: vec![],
+            ..base()
+        })
+        .is_err());
+        assert!(validate(&NewClient {
+            grant_types: vec!["implicit".into()],
+            ..base()
+        })
+        .is_err());
         let (grants, _) = validate(&NewClient {
             grant_types: vec!["client_credentials".into()],
             redirect_uris: vec![],

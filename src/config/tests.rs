@@ -18,7 +18,9 @@ fn the_shipped_defaults_are_valid() {
 
 #[test]
 fn an_unknown_key_is_an_error_that_names_it() {
-    let err = with("[server]\nlisten_port = 9000\n").unwrap_err().to_string();
+    let err = with("[server]\nlisten_port = 9000\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("listen_port"), "{err}");
     let err = with("[nonsense]\nx = 1\n").unwrap_err().to_string();
     assert!(err.contains("nonsense"), "{err}");
@@ -34,7 +36,9 @@ fn a_wrongly_typed_value_names_the_key() {
 
 #[test]
 fn password_minimum_cannot_go_below_twelve() {
-    let err = with("[password]\nmin_length = 11\n").unwrap_err().to_string();
+    let err = with("[password]\nmin_length = 11\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("password.min_length"), "{err}");
     assert!(with("[password]\nmin_length = 12\n").is_ok());
 }
@@ -49,9 +53,13 @@ fn weak_argon2_parameters_are_refused() {
 
 #[test]
 fn plain_http_off_loopback_is_refused_unless_allowed() {
-    let err = with("issuer = \"http://id.example.com\"\n").unwrap_err().to_string();
+    let err = with("issuer = \"http://id.example.com\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`issuer`"), "{err}");
-    let err = with("[server]\nlisten = \"0.0.0.0:8080\"\n").unwrap_err().to_string();
+    let err = with("[server]\nlisten = \"0.0.0.0:8080\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("server.listen"), "{err}");
     let ok = with(
         "issuer = \"https://id.example.com\"\n[server]\nlisten = \"0.0.0.0:8080\"\nallow_plain_http = true\n",
@@ -69,14 +77,18 @@ fn issuer_shape_is_checked() {
         "ftp://id.example.com",
         "not a url",
     ] {
-        let err = with(&format!("issuer = \"{bad}\"\n")).unwrap_err().to_string();
+        let err = with(&format!("issuer = \"{bad}\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`issuer`"), "{bad}: {err}");
     }
 }
 
 #[test]
 fn database_url_needs_a_known_scheme() {
-    let err = with("[database]\nurl = \"mysql://x\"\n").unwrap_err().to_string();
+    let err = with("[database]\nurl = \"mysql://x\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("database.url"), "{err}");
     assert!(with("[database]\nurl = \"postgres://u@127.0.0.1/db\"\n").is_ok());
 }

@@ -28,7 +28,9 @@ pub enum PasswordError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verification {
     /// The password is right; `needs_rehash` when the stored hash used other parameters.
-    Match { needs_rehash: bool },
+    Match {
+        needs_rehash: bool,
+    },
     Mismatch,
 }
 
@@ -151,13 +153,21 @@ mod tests {
     #[tokio::test]
     async fn verifies_the_right_password_only() {
         let h = hasher(8192, 1);
-        let stored = h.hash(SecretString::new("a long enough passphrase")).await.unwrap();
+        let stored = h
+            .hash(SecretString::new("a long enough passphrase"))
+            .await
+            .unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"));
         assert_eq!(
-            h.verify(SecretString::new("a long enough passphrase"), Some(stored.clone()))
-                .await
-                .unwrap(),
-            Verification::Match { needs_rehash: false }
+            h.verify(
+                SecretString::new("a long enough passphrase"),
+                Some(stored.clone())
+            )
+            .await
+            .unwrap(),
+            Verification::Match {
+                needs_rehash: false
+            }
         );
         assert_eq!(
             h.verify(SecretString::new("a long enough passphrasE"), Some(stored))
@@ -185,7 +195,10 @@ mod tests {
     #[tokio::test]
     async fn changed_parameters_ask_for_a_rehash() {
         let old = hasher(8192, 1);
-        let stored = old.hash(SecretString::new("a long enough passphrase")).await.unwrap();
+        let stored = old
+            .hash(SecretString::new("a long enough passphrase"))
+            .await
+            .unwrap();
         let new = hasher(8192, 2);
         assert_eq!(
             new.verify(SecretString::new("a long enough passphrase"), Some(stored))

@@ -49,6 +49,11 @@ mod tests {
     fn well_formed_rejects_junk() {
         assert!(is_well_formed(&crate::crypto::random::secret_token()));
         assert!(!is_well_formed("short"));
-        assert!(!is_well_formed(&"a".repeat(42).chars().chain(['='].into_iter()).collect::<String>()));
+        assert!(!is_well_formed(
+            &"a".repeat(42)
+                .chars()
+                .chain(['='].into_iter())
+                .collect::<String>()
+        ));
     }
 }

@@ -56,7 +56,8 @@ pub async fn start(
     let token = random::secret_token();
     let id_hash = token::hash(&token);
     let now = crate::time::now();
-    let amr_json = serde_json::to_string(&new.amr).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let amr_json =
+        serde_json::to_string(&new.amr).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let row = SessionRow {
         id_hash: id_hash.clone(),
         user_id: new.user_id.clone(),
@@ -133,7 +134,11 @@ pub async fn lookup(
 }
 
 /// Ends the session for this cookie token; returns whether one existed.
-pub async fn end(store: &Store, cookie_token: &str, ip: Option<String>) -> Result<bool, StoreError> {
+pub async fn end(
+    store: &Store,
+    cookie_token: &str,
+    ip: Option<String>,
+) -> Result<bool, StoreError> {
     if !token::is_well_formed(cookie_token) {
         return Ok(false);
     }

@@ -33,7 +33,9 @@ impl std::fmt::Debug for UserRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &UserRow) -> Result<(), StoreError> {
-    diesel::insert_into(users::table).values(row).execute(conn)?;
+    diesel::insert_into(users::table)
+        .values(row)
+        .execute(conn)?;
     Ok(())
 }
 

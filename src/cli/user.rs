@@ -1,0 +1,133 @@
+//! `portcullis user ...`
+
+use std::io::BufRead;
+
+use clap::Subcommand;
+
+use super::{print_json, print_table, CliError};
+use crate::accounts::{self, NewUser};
+use crate::audit::Actor;
+use crate::config::Settings;
+use crate::crypto::SecretString;
+use crate::startup::{open_store, password_hasher, password_policy};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Grant the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input. Without it the account
+        /// has no password and cannot sign in with one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: sign-in is refused and every session ends.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+}
+
+fn read_password_line() -> Result<SecretString, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Usage(format!("cannot read the password from stdin: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        return Err(CliError::Usage(
+            "--password-stdin: standard input held no password".into(),
+        ));
+    }
+    Ok(SecretString::new(password))
+}
+
+pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> {
+    match cmd {
+        UserCommand::Add {
+            username,
+            email,
+            display_name,
+            admin,
+            password_stdin,
+            json,
+        } => {
+            let password = password_stdin.then(read_password_line).transpose()?;
+            let store = open_store(settings)?;
+            let hasher = password_hasher(settings)?;
+            let new = NewUser {
+                username,
+                email,
+                display_name,
+                password,
+                admin,
+            };
+            let user =
+                accounts::create(&store, &hasher, &password_policy(settings), new, Actor::Cli)
+                    .await?;
+            if json {
+                let created = accounts::list(&store)
+                    .await?
+                    .into_iter()
+                    .find(|u| u.id == user.id);
+                print_json(&created)?;
+            } else {
+                println!("created user {} (id {})", user.username, user.id);
+            }
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let store = open_store(settings)?;
+            let users = accounts::list(&store).await?;
+            if json {
+                return print_json(&users);
+            }
+            let rows: Vec<Vec<String>> = users
+                .into_iter()
+                .map(|u| {
+                    vec![
+                        u.username,
+                        u.email,
+                        u.roles.join(","),
+                        if u.disabled { "disabled" } else { "active" }.into(),
+                        u.id,
+                    ]
+                })
+                .collect();
+            print_table(&["USERNAME", "EMAIL", "ROLES", "STATUS", "ID"], &rows);
+            Ok(())
+        }
+        UserCommand::Disable { username } | UserCommand::Enable { username }
+            if username.trim().is_empty() =>
+        {
+            Err(CliError::Usage("a username is required".into()))
+        }
+        UserCommand::Disable { username } => {
+            let store = open_store(settings)?;
+            accounts::set_disabled(&store, &username, true, Actor::Cli).await?;
+            println!("disabled user {username}; their sessions have ended");
+            Ok(())
+        }
+        UserCommand::Enable { username } => {
+            let store = open_store(settings)?;
+            accounts::set_disabled(&store, &username, false, Actor::Cli).await?;
+            println!("enabled user {username}");
+            Ok(())
+        }
+    }
+}

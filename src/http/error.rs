@@ -1,0 +1,201 @@
+//! The one place where errors become HTTP responses. Browser routes get an HTML page,
+//! API routes (`ApiError`) an RFC 7807 problem document; neither ever carries internal
+//! detail. Unexpected errors are logged with their cause chain under a random error id,
+//! and only that id reaches the client.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::accounts::setup::SetupError;
+use crate::accounts::AccountError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// A one-time link (setup, later reset or verification) that cannot be used.
+    #[error("link invalid or used")]
+    LinkInvalid,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("unexpected error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn unexpected(e: impl Into<anyhow::Error>) -> Self {
+        AppError::Unexpected(e.into())
+    }
+
+    /// Title and explanation shown to a person (or put in a problem document).
+    fn public_text(&self) -> (&'static str, String) {
+        match self {
+            AppError::BadRequest(m) => ("Bad request", m.clone()),
+            AppError::Forbidden(_) => (
+                "Request refused",
+                "The form was stale or did not come from this site. Go back, reload the page and try again.".into(),
+            ),
+            AppError::NotFound => ("Not found", "There is nothing at this address.".into()),
+            AppError::LinkInvalid => (
+                "Link not valid",
+                "This link is invalid, has expired or has already been used.".into(),
+            ),
+            AppError::PayloadTooLarge => ("Request too large", "The request body is too large.".into()),
+            AppError::UnsupportedMediaType => (
+                "Unsupported media type",
+                "The request body has a type or encoding this endpoint does not accept.".into(),
+            ),
+            AppError::Unavailable => (
+                "Temporarily unavailable",
+                "The service is temporarily unavailable. Try again shortly.".into(),
+            ),
+            AppError::Unexpected(_) => (
+                "Something went wrong",
+                "An unexpected error occurred. It has been logged.".into(),
+            ),
+        }
+    }
+
+    /// Logs an unexpected error and returns the id to show.
+    fn log(&self) -> Option<String> {
+        match self {
+            AppError::Unexpected(e) => {
+                let id = crate::crypto::random::identifier();
+                tracing::error!(error_id = %id, error = format!("{e:#}"), "unexpected error");
+                Some(id)
+            }
+            AppError::Forbidden(reason) => {
+                tracing::warn!(reason, "request refused");
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    error_id: Option<String>,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound | AppError::LinkInvalid => StatusCode::NOT_FOUND,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let error_id = self.log();
+        let (title, message) = self.public_text();
+        let page = ErrorPage {
+            title,
+            message: &message,
+            error_id,
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| format!("<!doctype html><title>{title}</title><p>{title}</p>"));
+        HttpResponse::build(self.status_code())
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ))
+            .body(body)
+    }
+}
+
+/// The same errors, rendered as `application/problem+json` (RFC 7807) for API routes.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub AppError);
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let error_id = self.0.log();
+        let (title, detail) = self.0.public_text();
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": title,
+            "status": self.status_code().as_u16(),
+            "detail": detail,
+        });
+        if let Some(id) = error_id {
+            body["error_id"] = id.into();
+        }
+        HttpResponse::build(self.status_code())
+            .content_type("application/problem+json")
+            .body(body.to_string())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Pool(_) | StoreError::Connect(_) => {
+                tracing::error!(error = %e, "database unavailable");
+                AppError::Unavailable
+            }
+            other => AppError::unexpected(other),
+        }
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(s) => s.into(),
+            AccountError::Password(p) => AppError::unexpected(p),
+            other => AppError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<SetupError> for AppError {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::InvalidToken => AppError::LinkInvalid,
+            SetupError::Account(a) => a.into(),
+        }
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        AppError::unexpected(e)
+    }
+}
+
+/// Maps actix's extractor errors (query strings, forms, bodies) onto ours.
+pub fn from_payload_error(e: &actix_web::error::PayloadError) -> AppError {
+    use actix_web::error::PayloadError;
+    match e {
+        PayloadError::Overflow => AppError::PayloadTooLarge,
+        PayloadError::EncodingCorrupted => AppError::UnsupportedMediaType,
+        _ => AppError::BadRequest("The request body could not be read.".into()),
+    }
+}

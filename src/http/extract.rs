@@ -1,0 +1,110 @@
+//! Request extractors: a CSRF-checked form, the current session, the client address.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+
+use super::{csrf, AppError, AppState};
+use crate::crypto::SecretString;
+use crate::sessions::{self, ActiveSession};
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::unexpected(anyhow::anyhow!("AppState is not registered")))
+}
+
+/// The client's address: the TCP peer. Forwarded headers are deliberately ignored (they are
+/// set by whoever sends the request); trusted proxies are a separate, explicit setting.
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// An `application/x-www-form-urlencoded` body whose `csrf_token` field matched the CSRF
+/// cookie. The check runs before `T` is parsed, so a forged request is refused with 403
+/// whatever else it contains; a body over `server.max_body_bytes` gets 413.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let state = state(&req)?;
+            if !is_form {
+                return Err(AppError::UnsupportedMediaType);
+            }
+            let body =
+                body.await
+                    .map_err(|e| match e.as_response_error().status_code().as_u16() {
+                        413 => AppError::PayloadTooLarge,
+                        _ => AppError::BadRequest("The form could not be read.".into()),
+                    })?;
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+                .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+            let mut tokens = pairs.iter().filter(|(k, _)| k == "csrf_token");
+            let presented = match (tokens.next(), tokens.next()) {
+                (Some((_, v)), None) => v.as_str(),
+                _ => "",
+            };
+            csrf::verify(&req, &state, presented)?;
+            let value = serde_urlencoded::from_bytes::<T>(&body)
+                .map_err(|_| AppError::BadRequest("The form is incomplete or malformed.".into()))?;
+            Ok(CsrfForm(value))
+        })
+    }
+}
+
+/// The browser's session, if its cookie names a live one.
+pub struct CurrentSession {
+    pub session: Option<ActiveSession>,
+    /// The raw cookie value, live or not, so sign-in can end the old session.
+    pub cookie_token: Option<SecretString>,
+}
+
+impl FromRequest for CurrentSession {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let Some(cookie) = req.cookie(state.cookies.session_name()) else {
+                return Ok(CurrentSession {
+                    session: None,
+                    cookie_token: None,
+                });
+            };
+            let token = SecretString::new(cookie.value());
+            let session = sessions::lookup(&state.store, state.sessions, token.expose()).await?;
+            Ok(CurrentSession {
+                session,
+                cookie_token: Some(token),
+            })
+        })
+    }
+}

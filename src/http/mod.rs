@@ -1,0 +1,46 @@
+//! The HTTP layer: routes, extractors, middleware, error mapping and pages. Handlers stay
+//! thin: they parse, call a domain module, and render.
+
+pub mod assets;
+pub mod cookies;
+pub mod csrf;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod pages;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::accounts::PasswordPolicy;
+use crate::config::Settings;
+use crate::crypto::password::PasswordHasher;
+use crate::sessions::SessionPolicy;
+use crate::store::Store;
+pub use error::AppError;
+
+/// Everything a handler needs, shared by all workers.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub hasher: PasswordHasher,
+    pub policy: PasswordPolicy,
+    pub sessions: SessionPolicy,
+    pub cookies: cookies::CookieConfig,
+}
+
+/// The route table.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home::get_home))
+        .route("/login", web::get().to(pages::login::get_login))
+        .route("/login", web::post().to(pages::login::post_login))
+        .route("/logout", web::post().to(pages::login::post_logout))
+        .route("/setup", web::get().to(pages::setup::get_setup))
+        .route("/setup", web::post().to(pages::setup::post_setup))
+        .route("/healthz", web::get().to(health::get_healthz))
+        .route("/readyz", web::get().to(health::get_readyz))
+        .route("/static/{file}", web::get().to(assets::get_asset));
+}

@@ -1,0 +1,134 @@
+//! The one-time setup page that creates the first administrator.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::render;
+use crate::accounts::setup::{self, SetupError};
+use crate::accounts::{AccountError, NewUser};
+use crate::crypto::SecretString;
+use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::{csrf, AppError, AppState};
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    csrf_token: &'a str,
+    token: &'a str,
+    username: &'a str,
+    email: &'a str,
+    display_name: &'a str,
+    min_length: usize,
+    max_length: usize,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: SecretString,
+    #[serde(default)]
+    password_confirm: SecretString,
+}
+
+pub async fn get_setup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<SetupQuery>,
+) -> Result<HttpResponse, AppError> {
+    if !setup::is_valid(&state.store, &query.token).await? {
+        return Err(AppError::LinkInvalid);
+    }
+    let (csrf_token, cookie) = csrf::token_for(&req, &state);
+    let mut response = render(
+        StatusCode::OK,
+        &SetupPage {
+            csrf_token: &csrf_token,
+            token: &query.token,
+            username: "",
+            email: "",
+            display_name: "",
+            min_length: state.policy.min_length,
+            max_length: state.policy.max_length,
+            error: None,
+        },
+    )?;
+    if let Some(cookie) = cookie {
+        response.add_cookie(&cookie).map_err(AppError::unexpected)?;
+    }
+    Ok(response)
+}
+
+pub async fn post_setup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    CsrfForm(form): CsrfForm<SetupForm>,
+) -> Result<HttpResponse, AppError> {
+    let rerender = |message: &str| {
+        let (csrf_token, _) = csrf::token_for(&req, &state);
+        render(
+            StatusCode::BAD_REQUEST,
+            &SetupPage {
+                csrf_token: &csrf_token,
+                token: &form.token,
+                username: &form.username,
+                email: &form.email,
+                display_name: &form.display_name,
+                min_length: state.policy.min_length,
+                max_length: state.policy.max_length,
+                error: Some(message),
+            },
+        )
+    };
+    if form.password != form.password_confirm {
+        return rerender("The two passwords do not match.");
+    }
+    let new = NewUser {
+        username: form.username.clone(),
+        email: form.email.clone(),
+        display_name: Some(form.display_name.clone()),
+        password: Some(form.password.clone()),
+        admin: true,
+    };
+    let ip = client_ip(&req);
+    let user = match setup::complete(
+        &state.store,
+        &state.hasher,
+        &state.policy,
+        &form.token,
+        new,
+        ip.clone(),
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(SetupError::Account(
+            e @ (AccountError::InvalidUsername(_)
+            | AccountError::InvalidEmail
+            | AccountError::InvalidDisplayName(_)
+            | AccountError::WeakPassword(_)
+            | AccountError::UsernameTaken
+            | AccountError::EmailTaken),
+        )) => return rerender(&e.to_string()),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user_id = %user.id, "first administrator created through the setup link");
+    super::login::sign_in(&req, &state, user.id, current.cookie_token, "/").await
+}

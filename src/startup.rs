@@ -1,0 +1,196 @@
+//! Building and running the server. Everything that can fail (database, migrations, key
+//! material, binding the port) happens in [`Application::build`], before any request is
+//! served, so a bad start exits with the cause instead of half-working.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use anyhow::Context;
+
+use crate::accounts::{setup, PasswordPolicy};
+use crate::config::Settings;
+use crate::crypto::password::PasswordHasher;
+use crate::http::cookies::CookieConfig;
+use crate::http::error::ApiError;
+use crate::http::{middleware, AppError, AppState};
+use crate::sessions::{self, SessionPolicy};
+use crate::store::{migrations, Store};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    setup_url: Option<String>,
+    purge: tokio::task::JoinHandle<()>,
+    store: Store,
+}
+
+/// Opens the database and applies pending migrations; shared by `serve`, `migrate` and the
+/// other CLI commands.
+pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(
+        settings.database_url()?,
+        settings.database.max_connections,
+        Duration::from_secs(settings.database.connect_timeout_secs),
+    )?;
+    let applied = store.run_sync(migrations::run_pending)?;
+    if !applied.is_empty() {
+        tracing::info!(versions = ?applied, "applied database migrations");
+    }
+    Ok(store)
+}
+
+pub fn password_hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
+    let p = &settings.password;
+    let permits = match p.max_concurrent_hashes {
+        0 => std::thread::available_parallelism().map_or(2, usize::from),
+        n => n,
+    };
+    Ok(PasswordHasher::new(
+        p.argon2_memory_kib,
+        p.argon2_iterations,
+        p.argon2_parallelism,
+        permits,
+    )?)
+}
+
+pub fn password_policy(settings: &Settings) -> PasswordPolicy {
+    PasswordPolicy {
+        min_length: settings.password.min_length,
+        max_length: settings.password.max_length,
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let addr = settings.listen_addr()?;
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Tests bind port 0 themselves so they know the port before choosing the issuer.
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let store = open_store(&settings)?;
+        let setup_url = store
+            .run_sync(|c| setup::issue_if_needed(c, settings.setup.token_lifetime_secs))?
+            .map(|token| format!("{}/setup?token={token}", settings.issuer));
+        if !settings.is_https() {
+            tracing::warn!(
+                issuer = %settings.issuer,
+                "serving plain HTTP: cookies lack Secure and the __Host- prefix; \
+                 use an https issuer for anything but local development"
+            );
+        }
+        let session_policy = SessionPolicy {
+            idle_secs: crate::time::secs(settings.session.idle_timeout_secs),
+            absolute_secs: crate::time::secs(settings.session.absolute_lifetime_secs),
+        };
+        let state = AppState {
+            store: store.clone(),
+            hasher: password_hasher(&settings)?,
+            policy: password_policy(&settings),
+            sessions: session_policy,
+            cookies: CookieConfig {
+                secure: settings.is_https(),
+            },
+            settings: Arc::clone(&settings),
+        };
+        let port = listener.local_addr()?.port();
+        let max_body = settings.server.max_body_bytes;
+        let data = web::Data::new(state);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::FormConfig::default().limit(max_body))
+                .app_data(web::JsonConfig::default().limit(max_body))
+                .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                    AppError::BadRequest("The query string is malformed.".into()).into()
+                }))
+                .app_data(
+                    web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()),
+                )
+                .configure(crate::http::configure)
+                .default_service(web::to(not_found))
+                .wrap(from_fn(middleware::refuse_encoded_bodies))
+                .wrap(from_fn(middleware::security_headers))
+                .wrap(from_fn(middleware::request_context))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        let purge = tokio::spawn(purge_loop(
+            store.clone(),
+            session_policy,
+            Duration::from_secs(settings.session.purge_interval_secs),
+        ));
+        Ok(Self {
+            port,
+            server,
+            setup_url,
+            purge,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The one-time URL for creating the first administrator, when none exists.
+    pub fn setup_url(&self) -> Option<&str> {
+        self.setup_url.as_deref()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT (actix drains in-flight requests for
+    /// `server.shutdown_timeout_secs`), then stops the background jobs.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.purge.abort();
+        result
+    }
+}
+
+async fn purge_loop(store: Store, policy: SessionPolicy, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        match sessions::purge_expired(&store, policy).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "purged expired sessions and tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+    }
+}
+
+/// 404 for unknown routes: a page for browsers, a problem document for API clients.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        AppError::NotFound.error_response()
+    } else {
+        ApiError(AppError::NotFound).error_response()
+    }
+}
