@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::store::audit::AuditRow;
+use crate::store::audit::NewAuditRow;
 use crate::store::{DbConn, StoreError};
 
 /// Who caused an event.
@@ -43,7 +43,7 @@ pub struct Event<'a> {
 pub fn record(conn: &mut DbConn, event: Event<'_>) -> Result<(), StoreError> {
     crate::store::audit::insert(
         conn,
-        &AuditRow {
+        &NewAuditRow {
             id: crate::crypto::random::identifier(),
             occurred_at: crate::time::now(),
             actor: event.actor.as_column(),

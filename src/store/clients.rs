@@ -122,7 +122,7 @@ pub fn find(conn: &mut DbConn, client_id: &str) -> Result<Option<Client>, StoreE
 
 pub fn list(conn: &mut DbConn) -> Result<Vec<Client>, StoreError> {
     clients::table
-        .order((clients::created_at.asc(), clients::client_id.asc()))
+        .order((clients::name.asc(), clients::client_id.asc()))
         .select(ClientRow::as_select())
         .load(conn)?
         .into_iter()

@@ -77,7 +77,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_events (id) {
+    audit_events (seq) {
+        seq -> BigInt,
         id -> Text,
         occurred_at -> BigInt,
         actor -> Nullable<Text>,

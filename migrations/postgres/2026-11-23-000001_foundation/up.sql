@@ -75,8 +75,10 @@ CREATE TABLE one_time_tokens (
 );
 CREATE INDEX one_time_tokens_purpose ON one_time_tokens (purpose);
 
+-- seq orders events (several can share a second); later migrations chain them with an HMAC.
 CREATE TABLE audit_events (
-    id          TEXT PRIMARY KEY,
+    seq         BIGSERIAL PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
     occurred_at BIGINT NOT NULL,
     actor       TEXT,
     action      TEXT NOT NULL,

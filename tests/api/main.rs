@@ -1,0 +1,13 @@
+//! Integration tests: each test starts the real application in-process on a random port
+//! with its own fresh database (SQLite by default, Postgres when
+//! PORTCULLIS_TEST_POSTGRES_URL is set) and talks HTTP to it.
+
+mod cli;
+mod csrf;
+mod health;
+mod helpers;
+mod limits;
+mod login;
+mod sessions;
+mod setup;
+mod storage;
