@@ -140,7 +140,7 @@ async fn setup_without_a_token_creates_nobody_and_keeps_the_link_valid() {
         .await;
 
     assert_eq!(resp.status(), 403);
-    assert!(app.db(|c| users::list(c)).await.is_empty());
+    assert!(app.db(users::list).await.is_empty());
     assert_eq!(app.db(|c| roles::count_members(c, roles::ADMIN)).await, 0);
     let page = app.client.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);

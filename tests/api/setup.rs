@@ -74,7 +74,7 @@ async fn a_fresh_install_offers_a_setup_link_that_creates_a_signed_in_admin_once
         )
         .await;
     assert_eq!(resp.status(), 404);
-    assert_eq!(app.db(|c| users::list(c)).await.len(), 1);
+    assert_eq!(app.db(users::list).await.len(), 1);
 }
 
 #[tokio::test]
@@ -87,7 +87,7 @@ async fn an_unknown_token_is_refused() {
     );
     let resp = submit(&app, &forged, "root", PASSWORD).await;
     assert_eq!(resp.status(), 404);
-    assert!(app.db(|c| users::list(c)).await.is_empty());
+    assert!(app.db(users::list).await.is_empty());
 }
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn a_rejected_password_keeps_the_link_usable() {
         .await
         .unwrap()
         .contains("at least 15 characters"));
-    assert!(app.db(|c| users::list(c)).await.is_empty());
+    assert!(app.db(users::list).await.is_empty());
 
     assert_eq!(submit(&app, &token, "root", PASSWORD).await.status(), 303);
 }
@@ -136,7 +136,7 @@ async fn mismatched_passwords_are_refused() {
         .await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("do not match"));
-    assert!(app.db(|c| users::list(c)).await.is_empty());
+    assert!(app.db(users::list).await.is_empty());
 }
 
 #[tokio::test]
