@@ -430,6 +430,23 @@ fn bad_configuration_stops_with_a_message_naming_the_key() {
         stderr(&invalid)
     );
 
+    let exposed = cli
+        .command(&["serve"])
+        .env("PORTCULLIS__SERVER__LISTEN", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert_eq!(exposed.status.code(), Some(2));
+    assert!(
+        stderr(&exposed).contains("server.listen"),
+        "{}",
+        stderr(&exposed)
+    );
+    assert!(
+        stderr(&exposed).contains("allow_plain_http"),
+        "{}",
+        stderr(&exposed)
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("portcullis.toml");
     std::fs::write(&file, "[session]\nidle_timeout_secs = -5\n").unwrap();

@@ -2,7 +2,6 @@
 //! with its own fresh database (SQLite by default, Postgres when
 //! PORTCULLIS_TEST_POSTGRES_URL is set) and talks HTTP to it.
 
-
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod cli;
@@ -11,6 +10,7 @@ mod health;
 mod helpers;
 mod limits;
 mod login;
+mod server;
 mod sessions;
 mod setup;
 mod storage;
