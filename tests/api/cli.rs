@@ -55,6 +55,13 @@ impl Cli {
     }
 }
 
+/// The command exited with `code` and said something containing `needle` on stderr.
+fn assert_exit(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(stderr(out).contains(needle), "{}", stderr(out));
+    assert!(!stderr(out).contains("panicked"), "{}", stderr(out));
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -192,9 +199,7 @@ fn bad_user_arguments_exit_with_code_2_and_a_message() {
             Some(input) => cli.run_with_stdin(&args, input),
             None => cli.run(&args),
         };
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
-        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+        assert_exit(&out, 2, message);
     }
     assert_eq!(cli.json(&["user", "list", "--json"]), serde_json::json!([]));
 
@@ -215,8 +220,7 @@ fn bad_user_arguments_exit_with_code_2_and_a_message() {
         "--email",
         "dave2@example.com",
     ]);
-    assert_eq!(dup.status.code(), Some(2));
-    assert!(stderr(&dup).contains("already taken"), "{}", stderr(&dup));
+    assert_exit(&dup, 2, "already taken");
 }
 
 #[test]
@@ -313,8 +317,7 @@ fn clients_are_added_listed_and_removed() {
         3
     );
     let again = cli.run(&["client", "remove", &id]);
-    assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("no client with id"));
+    assert_exit(&again, 2, "no client with id");
 }
 
 #[test]
@@ -389,8 +392,7 @@ fn bad_client_arguments_exit_with_code_2() {
         ),
     ] {
         let out = cli.run(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+        assert_exit(&out, 2, message);
     }
     assert_eq!(
         cli.json(&["client", "list", "--json"]),
@@ -415,32 +417,21 @@ fn bad_configuration_stops_with_a_message_naming_the_key() {
         .env("PORTCULLIS__SERVER__LISTN", "x")
         .output()
         .unwrap();
-    assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("listn"), "{}", stderr(&unknown));
+    assert_exit(&unknown, 2, "listn");
 
     let invalid = cli
         .command(&["serve"])
         .env("PORTCULLIS__PASSWORD__MIN_LENGTH", "8")
         .output()
         .unwrap();
-    assert_eq!(invalid.status.code(), Some(2));
-    assert!(
-        stderr(&invalid).contains("password.min_length"),
-        "{}",
-        stderr(&invalid)
-    );
+    assert_exit(&invalid, 2, "password.min_length");
 
     let exposed = cli
         .command(&["serve"])
         .env("PORTCULLIS__SERVER__LISTEN", "0.0.0.0:0")
         .output()
         .unwrap();
-    assert_eq!(exposed.status.code(), Some(2));
-    assert!(
-        stderr(&exposed).contains("server.listen"),
-        "{}",
-        stderr(&exposed)
-    );
+    assert_exit(&exposed, 2, "server.listen");
     assert!(
         stderr(&exposed).contains("allow_plain_http"),
         "{}",
@@ -451,16 +442,10 @@ fn bad_configuration_stops_with_a_message_naming_the_key() {
     let file = dir.path().join("portcullis.toml");
     std::fs::write(&file, "[session]\nidle_timeout_secs = -5\n").unwrap();
     let out = cli.run(&["--config", file.to_str().unwrap(), "migrate"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("idle_timeout_secs"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, "idle_timeout_secs");
 
     let missing = cli.run(&["--config", "/nonexistent.toml", "user", "list"]);
-    assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("/nonexistent.toml"));
+    assert_exit(&missing, 2, "/nonexistent.toml");
 }
 
 #[test]
@@ -474,10 +459,5 @@ fn an_unreachable_database_is_a_runtime_failure_with_code_1() {
         .env("PORTCULLIS__DATABASE__CONNECT_TIMEOUT_SECS", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("cannot connect to the database"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, "cannot connect to the database");
 }

@@ -154,12 +154,7 @@ pub async fn spawn_app_on(
     let store = app.store().clone();
     let setup_url = app.setup_url().map(str::to_owned);
     tokio::spawn(app.run_until_stopped());
-    let jar = Arc::new(Jar::default());
-    let client = reqwest::Client::builder()
-        .cookie_provider(Arc::clone(&jar))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("http client");
+    let (client, jar) = browser();
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         settings,
@@ -194,8 +189,7 @@ impl TestApp {
         if let Some(token) = self.cookie("portcullis_csrf") {
             return token;
         }
-        let html = self.get("/login").await.text().await.expect("login page");
-        form_value(&html, "csrf_token").expect("login page has a csrf_token")
+        page_csrf(&self.client, &self.url("/login")).await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
@@ -253,14 +247,32 @@ impl TestApp {
 
     /// A second, independent browser (own cookie jar) against the same app.
     pub fn new_browser(&self) -> (reqwest::Client, Arc<Jar>) {
-        let jar = Arc::new(Jar::default());
-        let client = reqwest::Client::builder()
-            .cookie_provider(Arc::clone(&jar))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
-        (client, jar)
+        browser()
     }
+}
+
+/// A cookie-keeping HTTP client that does not follow redirects (so tests read `Location`).
+pub fn browser() -> (reqwest::Client, Arc<Jar>) {
+    let jar = Arc::new(Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(Arc::clone(&jar))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    (client, jar)
+}
+
+/// Loads a page with `client` and returns the CSRF token of its form.
+pub async fn page_csrf(client: &reqwest::Client, url: &str) -> String {
+    let html = client
+        .get(url)
+        .send()
+        .await
+        .expect("GET page")
+        .text()
+        .await
+        .expect("page body");
+    form_value(&html, "csrf_token").unwrap_or_else(|| panic!("{url} has no csrf_token"))
 }
 
 /// The `value` of the input named `name` in an HTML form.

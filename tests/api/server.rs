@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{form_value, TestDb, PASSWORD};
+use crate::helpers::{browser, page_csrf, TestDb, PASSWORD};
 
 struct Server {
     child: Child,
@@ -128,20 +128,8 @@ async fn serve_prints_the_setup_link_logs_requests_without_secrets_and_stops_on_
     let setup_token = setup_url.split("token=").nth(1).unwrap().to_owned();
 
     // Create the admin through the link, sign out, sign in again.
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = client
-        .get(&setup_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = form_value(&page, "csrf_token").unwrap();
+    let (client, _) = browser();
+    let csrf = page_csrf(&client, &setup_url).await;
     let resp = client
         .post(format!("{base}/setup"))
         .form(&[
@@ -165,30 +153,14 @@ async fn serve_prints_the_setup_link_logs_requests_without_secrets_and_stops_on_
         .nth(1)
         .unwrap()
         .to_owned();
-    let home = client
-        .get(format!("{base}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = form_value(&home, "csrf_token").unwrap();
+    let csrf = page_csrf(&client, &format!("{base}/")).await;
     client
         .post(format!("{base}/logout"))
         .form(&[("csrf_token", csrf.as_str())])
         .send()
         .await
         .unwrap();
-    let page = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = form_value(&page, "csrf_token").unwrap();
+    let csrf = page_csrf(&client, &format!("{base}/login")).await;
     let resp = client
         .post(format!("{base}/login"))
         .form(&[

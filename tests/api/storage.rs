@@ -215,15 +215,7 @@ async fn concurrent_sign_ins_do_not_fail_with_database_locked() {
         let (browser, _) = app.new_browser();
         let base = app.address.clone();
         tasks.push(tokio::spawn(async move {
-            let page = browser
-                .get(format!("{base}/login"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let csrf = crate::helpers::form_value(&page, "csrf_token").unwrap();
+            let csrf = crate::helpers::page_csrf(&browser, &format!("{base}/login")).await;
             browser
                 .post(format!("{base}/login"))
                 .form(&[

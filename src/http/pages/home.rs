@@ -4,16 +4,16 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other};
+use super::{render_form, see_other};
 use crate::http::extract::CurrentSession;
-use crate::http::{csrf, AppError, AppState};
+use crate::http::{AppError, AppState};
 
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
     username: &'a str,
     display_name: Option<&'a str>,
-    csrf_token: &'a str,
+    csrf_token: String,
 }
 
 pub async fn get_home(
@@ -24,17 +24,9 @@ pub async fn get_home(
     let Some(session) = current.session else {
         return Ok(see_other("/login"));
     };
-    let (csrf_token, cookie) = csrf::token_for(&req, &state);
-    let mut response = render(
-        StatusCode::OK,
-        &HomePage {
-            username: &session.user.username,
-            display_name: session.user.display_name.as_deref(),
-            csrf_token: &csrf_token,
-        },
-    )?;
-    if let Some(cookie) = cookie {
-        response.add_cookie(&cookie).map_err(AppError::unexpected)?;
-    }
-    Ok(response)
+    render_form(&req, &state, StatusCode::OK, |csrf_token| HomePage {
+        username: &session.user.username,
+        display_name: session.user.display_name.as_deref(),
+        csrf_token,
+    })
 }

@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, safe_return_to, see_other};
+use super::{render_form, safe_return_to, see_other};
 use crate::accounts::{self, AccountError};
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, user_agent, CsrfForm, CurrentSession};
@@ -21,7 +21,7 @@ pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    csrf_token: &'a str,
+    csrf_token: String,
     username: &'a str,
     return_to: &'a str,
     error: Option<&'a str>,
@@ -56,20 +56,12 @@ pub async fn get_login(
     if current.session.is_some() {
         return Ok(see_other(&return_to));
     }
-    let (csrf_token, cookie) = csrf::token_for(&req, &state);
-    let mut response = render(
-        StatusCode::OK,
-        &LoginPage {
-            csrf_token: &csrf_token,
-            username: "",
-            return_to: &return_to,
-            error: None,
-        },
-    )?;
-    if let Some(cookie) = cookie {
-        response.add_cookie(&cookie).map_err(AppError::unexpected)?;
-    }
-    Ok(response)
+    render_form(&req, &state, StatusCode::OK, |csrf_token| LoginPage {
+        csrf_token,
+        username: "",
+        return_to: &return_to,
+        error: None,
+    })
 }
 
 pub async fn post_login(
@@ -91,18 +83,15 @@ pub async fn post_login(
     match outcome {
         Ok(user) => sign_in(&req, &state, user.id, current.cookie_token, &return_to).await,
         Err(AccountError::InvalidCredentials) => {
-            // The CSRF cookie exists: the form was just checked against it.
-            let (csrf_token, _) = csrf::token_for(&req, &state);
             let username: String = form.username.chars().take(254).collect();
-            render(
-                StatusCode::UNAUTHORIZED,
-                &LoginPage {
-                    csrf_token: &csrf_token,
+            render_form(&req, &state, StatusCode::UNAUTHORIZED, |csrf_token| {
+                LoginPage {
+                    csrf_token,
                     username: &username,
                     return_to: &return_to,
                     error: Some(INVALID_CREDENTIALS),
-                },
-            )
+                }
+            })
         }
         Err(e) => Err(e.into()),
     }

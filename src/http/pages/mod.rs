@@ -5,16 +5,32 @@ pub mod login;
 pub mod setup;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::AppError;
+use super::{csrf, AppError, AppState};
 
 /// Renders a template as an HTML response with the given status.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(page.render()?))
+}
+
+/// Renders a page holding a form: `page` receives the CSRF token to embed, and the CSRF
+/// cookie is set when the browser had none.
+pub fn render_form<T: Template>(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    page: impl FnOnce(String) -> T,
+) -> Result<HttpResponse, AppError> {
+    let (token, cookie) = csrf::token_for(req, state);
+    let mut response = render(status, &page(token))?;
+    if let Some(cookie) = cookie {
+        response.add_cookie(&cookie).map_err(AppError::unexpected)?;
+    }
+    Ok(response)
 }
 
 /// 303 See Other: after a POST the browser follows with a GET.

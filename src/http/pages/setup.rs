@@ -5,17 +5,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::render;
+use super::render_form;
 use crate::accounts::setup::{self, SetupError};
 use crate::accounts::{AccountError, NewUser};
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
-use crate::http::{csrf, AppError, AppState};
+use crate::http::{AppError, AppState};
 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage<'a> {
-    csrf_token: &'a str,
+    csrf_token: String,
     token: &'a str,
     username: &'a str,
     email: &'a str,
@@ -55,24 +55,16 @@ pub async fn get_setup(
     if !setup::is_valid(&state.store, &query.token).await? {
         return Err(AppError::LinkInvalid);
     }
-    let (csrf_token, cookie) = csrf::token_for(&req, &state);
-    let mut response = render(
-        StatusCode::OK,
-        &SetupPage {
-            csrf_token: &csrf_token,
-            token: &query.token,
-            username: "",
-            email: "",
-            display_name: "",
-            min_length: state.policy.min_length,
-            max_length: state.policy.max_length,
-            error: None,
-        },
-    )?;
-    if let Some(cookie) = cookie {
-        response.add_cookie(&cookie).map_err(AppError::unexpected)?;
-    }
-    Ok(response)
+    render_form(&req, &state, StatusCode::OK, |csrf_token| SetupPage {
+        csrf_token,
+        token: &query.token,
+        username: "",
+        email: "",
+        display_name: "",
+        min_length: state.policy.min_length,
+        max_length: state.policy.max_length,
+        error: None,
+    })
 }
 
 pub async fn post_setup(
@@ -82,11 +74,9 @@ pub async fn post_setup(
     CsrfForm(form): CsrfForm<SetupForm>,
 ) -> Result<HttpResponse, AppError> {
     let rerender = |message: &str| {
-        let (csrf_token, _) = csrf::token_for(&req, &state);
-        render(
-            StatusCode::BAD_REQUEST,
-            &SetupPage {
-                csrf_token: &csrf_token,
+        render_form(&req, &state, StatusCode::BAD_REQUEST, |csrf_token| {
+            SetupPage {
+                csrf_token,
                 token: &form.token,
                 username: &form.username,
                 email: &form.email,
@@ -94,8 +84,8 @@ pub async fn post_setup(
                 min_length: state.policy.min_length,
                 max_length: state.policy.max_length,
                 error: Some(message),
-            },
-        )
+            }
+        })
     };
     if form.password != form.password_confirm {
         return rerender("The two passwords do not match.");
