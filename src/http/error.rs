@@ -199,3 +199,71 @@ pub fn from_payload_error(e: &actix_web::error::PayloadError) -> AppError {
         _ => AppError::BadRequest("The request body could not be read.".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    fn body_of(response: HttpResponse) -> String {
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_unexpected_error_shows_only_an_opaque_reference() {
+        let err = AppError::unexpected(anyhow::anyhow!("connection to db-7.internal:5432 refused"));
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response);
+        assert!(body.contains("Error reference: <code>"), "{body}");
+        assert!(!body.contains("db-7.internal"), "{body}");
+    }
+
+    #[test]
+    fn api_errors_are_problem_documents() {
+        let response = ApiError(AppError::PayloadTooLarge).error_response();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+        let body: serde_json::Value = serde_json::from_str(&body_of(response)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "about:blank",
+                "title": "Request too large",
+                "status": 413,
+                "detail": "The request body is too large.",
+            })
+        );
+        let unexpected = ApiError(AppError::unexpected(anyhow::anyhow!("secret detail")));
+        let body: serde_json::Value =
+            serde_json::from_str(&body_of(unexpected.error_response())).unwrap();
+        assert_eq!(body["status"], 500);
+        assert_eq!(body["error_id"].as_str().unwrap().len(), 22);
+        assert!(!body.to_string().contains("secret detail"));
+    }
+
+    #[test]
+    fn domain_errors_map_to_the_right_status() {
+        assert_eq!(
+            AppError::from(SetupError::InvalidToken).status_code(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            AppError::from(AccountError::UsernameTaken).status_code(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            AppError::from(StoreError::Pool("timed out".into())).status_code(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            AppError::from(StoreError::NotFound).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -232,4 +232,11 @@ async fn concurrent_sign_ins_do_not_fail_with_database_locked() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 303);
     }
+    // On SQLite the writes went through the write-ahead log.
+    if let Some(path) = app.settings.database.url.strip_prefix("sqlite://") {
+        assert!(
+            std::path::Path::new(&format!("{path}-wal")).exists(),
+            "WAL mode is on"
+        );
+    }
 }
