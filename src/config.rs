@@ -9,6 +9,8 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+use crate::crypto::envelope::Kek;
+use crate::crypto::SecretString;
 use crate::store::DatabaseUrl;
 
 /// The defaults, compiled in so the binary runs from any directory.
@@ -43,6 +45,8 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub session: SessionSettings,
     pub setup: SetupSettings,
+    pub keys: KeySettings,
+    pub oauth: OAuthSettings,
     pub log: LogSettings,
 }
 
@@ -97,6 +101,28 @@ pub struct SessionSettings {
 #[serde(deny_unknown_fields)]
 pub struct SetupSettings {
     pub token_lifetime_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub encryption_key: SecretString,
+    pub encryption_key_file: String,
+    pub rsa_bits: usize,
+    pub rotation_interval_secs: u64,
+    pub prepublish_secs: u64,
+    pub reload_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    pub authorization_code_lifetime_secs: u64,
+    pub access_token_lifetime_secs: u64,
+    pub id_token_lifetime_secs: u64,
+    pub refresh_token_idle_secs: u64,
+    pub refresh_token_absolute_secs: u64,
+    pub authorization_request_lifetime_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -224,6 +250,8 @@ impl Settings {
             60,
             86_400,
         )?;
+        self.validate_keys()?;
+        self.validate_oauth()?;
         if self.log.level.trim().is_empty()
             || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
         {
@@ -303,6 +331,95 @@ impl Settings {
             1024,
         )?;
         Ok(())
+    }
+}
+
+impl Settings {
+    fn validate_keys(&self) -> Result<(), ConfigError> {
+        let k = &self.keys;
+        let inline = !k.encryption_key.expose().trim().is_empty();
+        if inline && !k.encryption_key_file.trim().is_empty() {
+            return Err(invalid(
+                "keys.encryption_key",
+                "set either keys.encryption_key or keys.encryption_key_file, not both",
+            ));
+        }
+        if inline {
+            Kek::from_base64(k.encryption_key.expose())
+                .map_err(|e| invalid("keys.encryption_key", e.to_string()))?;
+        }
+        if ![2048, 3072, 4096].contains(&k.rsa_bits) {
+            return Err(invalid("keys.rsa_bits", "must be 2048, 3072 or 4096"));
+        }
+        range(
+            "keys.rotation_interval_secs",
+            k.rotation_interval_secs,
+            3600,
+            10 * 31_536_000,
+        )?;
+        range("keys.prepublish_secs", k.prepublish_secs, 0, 30 * 86_400)?;
+        if k.prepublish_secs >= k.rotation_interval_secs {
+            return Err(invalid(
+                "keys.prepublish_secs",
+                "must be shorter than keys.rotation_interval_secs",
+            ));
+        }
+        range("keys.reload_interval_secs", k.reload_interval_secs, 1, 3600)?;
+        Ok(())
+    }
+
+    fn validate_oauth(&self) -> Result<(), ConfigError> {
+        let o = &self.oauth;
+        range(
+            "oauth.authorization_code_lifetime_secs",
+            o.authorization_code_lifetime_secs,
+            1,
+            600,
+        )?;
+        range(
+            "oauth.access_token_lifetime_secs",
+            o.access_token_lifetime_secs,
+            1,
+            86_400,
+        )?;
+        range(
+            "oauth.id_token_lifetime_secs",
+            o.id_token_lifetime_secs,
+            1,
+            86_400,
+        )?;
+        range(
+            "oauth.refresh_token_idle_secs",
+            o.refresh_token_idle_secs,
+            1,
+            10 * 31_536_000,
+        )?;
+        range(
+            "oauth.refresh_token_absolute_secs",
+            o.refresh_token_absolute_secs,
+            1,
+            10 * 31_536_000,
+        )?;
+        if o.refresh_token_absolute_secs < o.refresh_token_idle_secs {
+            return Err(invalid(
+                "oauth.refresh_token_absolute_secs",
+                "must not be shorter than oauth.refresh_token_idle_secs",
+            ));
+        }
+        range(
+            "oauth.authorization_request_lifetime_secs",
+            o.authorization_request_lifetime_secs,
+            60,
+            86_400,
+        )?;
+        Ok(())
+    }
+
+    /// The longest time a JWT we sign stays valid: a retired key stays published this long.
+    pub fn max_token_lifetime_secs(&self) -> u64 {
+        self.oauth
+            .access_token_lifetime_secs
+            .max(self.oauth.id_token_lifetime_secs)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod keys;
 pub mod sessions;
 pub mod startup;
 pub mod store;

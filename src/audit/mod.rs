@@ -17,6 +17,8 @@ pub enum Actor {
     Setup,
     /// A signed-in or signing-in user, by id.
     User(String),
+    /// Portcullis itself (scheduled jobs, first start).
+    System,
     /// Nobody identified (e.g. a failed sign-in for an unknown name).
     Anonymous,
 }
@@ -26,6 +28,7 @@ impl Actor {
         match self {
             Actor::Cli => Some("cli".into()),
             Actor::Setup => Some("setup".into()),
+            Actor::System => Some("system".into()),
             Actor::User(id) => Some(format!("user:{id}")),
             Actor::Anonymous => None,
         }

@@ -100,3 +100,37 @@ fn a_missing_config_file_is_an_error() {
         .to_string();
     assert!(err.contains("/nonexistent/portcullis.toml"), "{err}");
 }
+
+#[test]
+fn the_key_encryption_key_is_checked() {
+    let err = with("[keys]\nencryption_key = \"c2hvcnQ\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("keys.encryption_key"), "{err}");
+    let kek = crate::crypto::envelope::Kek::generate().to_base64();
+    assert!(with(&format!("[keys]\nencryption_key = \"{kek}\"\n")).is_ok());
+    let both = with(&format!(
+        "[keys]\nencryption_key = \"{kek}\"\nencryption_key_file = \"/run/kek\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(both.contains("not both"), "{both}");
+    let secret_free = format!(
+        "{:?}",
+        with(&format!("[keys]\nencryption_key = \"{kek}\"\n")).unwrap()
+    );
+    assert!(
+        !secret_free.contains(&kek),
+        "Debug output must not show the KEK"
+    );
+}
+
+#[test]
+fn key_rotation_settings_are_consistent() {
+    let err = with("[keys]\nrsa_bits = 1024\n").unwrap_err().to_string();
+    assert!(err.contains("keys.rsa_bits"), "{err}");
+    let err = with("[keys]\nrotation_interval_secs = 7200\nprepublish_secs = 7200\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("keys.prepublish_secs"), "{err}");
+}

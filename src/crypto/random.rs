@@ -3,7 +3,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-fn bytes<const N: usize>() -> [u8; N] {
+/// N random bytes.
+pub fn bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     // The OS RNG failing means the machine cannot do cryptography at all; there is no
     // safe fallback, so this is the one place the program aborts on purpose.

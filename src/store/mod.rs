@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clients;
 mod conn;
 mod error;
+pub mod keys;
 pub mod migrations;
 pub mod roles;
 pub mod schema;

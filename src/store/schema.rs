@@ -89,6 +89,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        generation -> BigInt,
+        private_key -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        publish_at -> BigInt,
+        activate_at -> BigInt,
+        remove_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -102,4 +116,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     one_time_tokens,
     audit_events,
+    signing_keys,
 );
