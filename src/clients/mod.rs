@@ -200,6 +200,13 @@ pub async fn register(
         skip_consent: new.skip_consent,
         created_at: now,
         updated_at: now,
+        id_token_signed_response_alg: "RS256".into(),
+        subject_type: "public".into(),
+        jwks: None,
+        jwks_uri: None,
+        refresh_grace_secs: 0,
+        may_introspect_any: false,
+        registration_token_hash: None,
     };
     let stored = client.clone();
     store

@@ -16,7 +16,8 @@ pub struct Generated {
 pub fn generate(alg: Alg, kid: &str, rsa_bits: usize) -> Result<Generated, KeyError> {
     let (private_pem, mut public_jwk) = match alg {
         Alg::Rs256 => {
-            let bits = u32::try_from(rsa_bits).map_err(|_| KeyError::Material("bad RSA size".into()))?;
+            let bits =
+                u32::try_from(rsa_bits).map_err(|_| KeyError::Material("bad RSA size".into()))?;
             let pair = RS256.generate_key_pair(bits)?;
             (pair.to_pem_private_key(), pair.to_jwk_public_key())
         }

@@ -265,7 +265,11 @@ impl KeyRing {
             .store
             .run(move |conn| {
                 let now = crate::time::now();
-                let activate_at = if immediately { now } else { now + policy.prepublish_secs };
+                let activate_at = if immediately {
+                    now
+                } else {
+                    now + policy.prepublish_secs
+                };
                 let mut created = Vec::new();
                 for alg in Alg::ALL {
                     created.extend(create_next(conn, &kek, &policy, alg, activate_at, &actor)?);
@@ -288,7 +292,8 @@ impl KeyRing {
                 let mut created = 0;
                 for alg in Alg::ALL {
                     let due = rows::newest(conn, alg.as_str())?.is_none_or(|k| {
-                        k.activate_at + policy.rotation_interval_secs - policy.prepublish_secs <= now
+                        k.activate_at + policy.rotation_interval_secs - policy.prepublish_secs
+                            <= now
                     });
                     if due {
                         let activate_at = now + policy.prepublish_secs;
@@ -335,7 +340,12 @@ impl KeyRing {
 
     /// Signs `claims` with the active key of `alg`; `typ` is the JOSE header type
     /// (`JWT` for ID tokens, `at+jwt` for access tokens per RFC 9068).
-    pub fn sign(&self, alg: Alg, typ: &str, claims: Map<String, Value>) -> Result<String, KeyError> {
+    pub fn sign(
+        &self,
+        alg: Alg,
+        typ: &str,
+        claims: Map<String, Value>,
+    ) -> Result<String, KeyError> {
         let key = self
             .active(alg, crate::time::now())
             .ok_or(KeyError::NoActiveKey(alg.as_str()))?;
@@ -355,7 +365,9 @@ impl KeyRing {
             let Some(kid) = header.key_id() else {
                 return Ok(None);
             };
-            let key = snapshot.iter().find(|k| k.kid == kid && k.is_published(now));
+            let key = snapshot
+                .iter()
+                .find(|k| k.kid == kid && k.is_published(now));
             Ok(key
                 .filter(|k| header.algorithm() == Some(k.alg.as_str()))
                 .map(|k| &*k.verifier))

@@ -19,7 +19,8 @@ fn policy() -> KeyPolicy {
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("k.db").display())).unwrap();
+    let url =
+        DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("k.db").display())).unwrap();
     let store = Store::connect(url, 2, Duration::from_secs(5)).unwrap();
     store.run_sync(migrations::run_pending).unwrap();
     (dir, store)
@@ -39,19 +40,30 @@ fn b64(v: &Value) -> String {
 #[tokio::test]
 async fn a_fresh_database_gets_one_active_key_per_algorithm_published_without_private_parts() {
     let (_dir, store) = store();
-    let ring = KeyRing::open(store.clone(), Kek::generate(), policy()).await.unwrap();
+    let ring = KeyRing::open(store.clone(), Kek::generate(), policy())
+        .await
+        .unwrap();
     let jwks = ring.jwks();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
     for key in keys {
         assert_eq!(key["use"], "sig");
         assert!(key["kid"].is_string());
-        assert!(key.get("d").is_none() && key.get("p").is_none(), "no private parts: {key}");
+        assert!(
+            key.get("d").is_none() && key.get("p").is_none(),
+            "no private parts: {key}"
+        );
     }
     let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
     assert!(algs.contains(&"RS256") && algs.contains(&"ES256"));
-    assert_eq!(keys.iter().find(|k| k["alg"] == "RS256").unwrap()["kty"], "RSA");
-    assert_eq!(keys.iter().find(|k| k["alg"] == "ES256").unwrap()["kty"], "EC");
+    assert_eq!(
+        keys.iter().find(|k| k["alg"] == "RS256").unwrap()["kty"],
+        "RSA"
+    );
+    assert_eq!(
+        keys.iter().find(|k| k["alg"] == "ES256").unwrap()["kty"],
+        "EC"
+    );
     let list = KeyRing::list(&store).await.unwrap();
     assert!(list.iter().all(|k| k.state == "active"));
 }
@@ -60,22 +72,30 @@ async fn a_fresh_database_gets_one_active_key_per_algorithm_published_without_pr
 async fn private_keys_are_stored_only_encrypted() {
     let (_dir, store) = store();
     let kek = Kek::generate();
-    KeyRing::open(store.clone(), kek.clone(), policy()).await.unwrap();
+    KeyRing::open(store.clone(), kek.clone(), policy())
+        .await
+        .unwrap();
     let rows = store.run(rows::all).await.unwrap();
     for row in rows {
         assert!(!row.private_key.contains("PRIVATE KEY"));
         let pem = kek.decrypt(&row.private_key, &row.kid).unwrap();
-        assert!(String::from_utf8(pem).unwrap().contains("BEGIN PRIVATE KEY"));
+        assert!(String::from_utf8(pem)
+            .unwrap()
+            .contains("BEGIN PRIVATE KEY"));
         assert!(Kek::generate().decrypt(&row.private_key, &row.kid).is_err());
     }
     // A ring with the wrong KEK refuses to start rather than sign with garbage.
-    assert!(KeyRing::open(store, Kek::generate(), policy()).await.is_err());
+    assert!(KeyRing::open(store, Kek::generate(), policy())
+        .await
+        .is_err());
 }
 
 #[tokio::test]
 async fn signed_tokens_verify_and_forgeries_do_not() {
     let (_dir, store) = store();
-    let ring = KeyRing::open(store, Kek::generate(), policy()).await.unwrap();
+    let ring = KeyRing::open(store, Kek::generate(), policy())
+        .await
+        .unwrap();
     for alg in Alg::ALL {
         let token = ring.sign(alg, "at+jwt", claims()).unwrap();
         let (verified, header) = ring.verify(&token).unwrap();
@@ -91,12 +111,21 @@ async fn signed_tokens_verify_and_forgeries_do_not() {
         parts[2] = URL_SAFE_NO_PAD.encode(sig);
         assert!(ring.verify(&parts.join(".")).is_err());
         // A changed payload under the old signature.
-        let forged = format!("{}.{}.{}", parts[0], b64(&json!({"sub": "admin"})), token.split('.').nth(2).unwrap());
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&json!({"sub": "admin"})),
+            token.split('.').nth(2).unwrap()
+        );
         assert!(ring.verify(&forged).is_err());
     }
     let kid = ring.active_kid(Alg::Rs256).unwrap();
     // alg: none
-    let none = format!("{}.{}.", b64(&json!({"alg": "none", "kid": kid})), b64(&json!({"sub": "u1"})));
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "kid": kid})),
+        b64(&json!({"sub": "u1"}))
+    );
     assert!(ring.verify(&none).is_err());
     // HS256 keyed with the published public key.
     let public = ring.jwks()["keys"]
@@ -106,7 +135,9 @@ async fn signed_tokens_verify_and_forgeries_do_not() {
         .find(|k| k["kid"] == kid.as_str())
         .unwrap()
         .to_string();
-    let hs = josekit::jws::HS256.signer_from_bytes(public.as_bytes()).unwrap();
+    let hs = josekit::jws::HS256
+        .signer_from_bytes(public.as_bytes())
+        .unwrap();
     let mut header = JwsHeader::new();
     header.set_key_id(&kid);
     let payload = JwtPayload::from_map(claims()).unwrap();
@@ -122,8 +153,12 @@ async fn signed_tokens_verify_and_forgeries_do_not() {
     );
     assert!(ring.verify(&swapped).is_err());
     // An unknown kid, a missing kid, garbage.
-    let other = KeyRing::open(self::store().1, Kek::generate(), policy()).await.unwrap();
-    assert!(ring.verify(&other.sign(Alg::Rs256, "JWT", claims()).unwrap()).is_err());
+    let other = KeyRing::open(self::store().1, Kek::generate(), policy())
+        .await
+        .unwrap();
+    assert!(ring
+        .verify(&other.sign(Alg::Rs256, "JWT", claims()).unwrap())
+        .is_err());
     assert!(ring.verify("not.a.jwt").is_err());
     assert!(ring.verify("").is_err());
 }
@@ -143,24 +178,40 @@ async fn a_rotated_key_is_published_before_it_signs_and_other_instances_agree() 
     b.reload().await.unwrap();
 
     for ring in [&a, &b] {
-        assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 4, "new keys are published");
-        assert_eq!(ring.active_kid(Alg::Rs256).unwrap(), old, "but do not sign yet");
+        assert_eq!(
+            ring.jwks()["keys"].as_array().unwrap().len(),
+            4,
+            "new keys are published"
+        );
+        assert_eq!(
+            ring.active_kid(Alg::Rs256).unwrap(),
+            old,
+            "but do not sign yet"
+        );
         assert!(ring.verify(&old_token).is_ok());
     }
-    let states: Vec<&str> = KeyRing::list(&store).await.unwrap().iter().map(|k| k.state).collect();
+    let states: Vec<&str> = KeyRing::list(&store)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.state)
+        .collect();
     assert_eq!(states.iter().filter(|s| **s == "pending").count(), 2);
     assert_eq!(states.iter().filter(|s| **s == "active").count(), 2);
 }
 
 #[tokio::test]
-async fn an_immediate_rotation_signs_with_the_new_key_and_the_old_one_leaves_after_its_tokens_expire() {
+async fn an_immediate_rotation_signs_with_the_new_key_and_the_old_one_leaves_after_its_tokens_expire(
+) {
     let (_dir, store) = store();
     let short = KeyPolicy {
         max_token_lifetime_secs: 1,
         removal_leeway_secs: 0,
         ..policy()
     };
-    let ring = KeyRing::open(store.clone(), Kek::generate(), short).await.unwrap();
+    let ring = KeyRing::open(store.clone(), Kek::generate(), short)
+        .await
+        .unwrap();
     let old = ring.active_kid(Alg::Rs256).unwrap();
     let old_token = ring.sign(Alg::Rs256, "JWT", claims()).unwrap();
 
@@ -168,7 +219,10 @@ async fn an_immediate_rotation_signs_with_the_new_key_and_the_old_one_leaves_aft
 
     let new = ring.active_kid(Alg::Rs256).unwrap();
     assert_ne!(new, old);
-    assert!(ring.verify(&old_token).is_ok(), "old tokens verify after the rotation");
+    assert!(
+        ring.verify(&old_token).is_ok(),
+        "old tokens verify after the rotation"
+    );
     let kids = |ring: &KeyRing| -> Vec<String> {
         ring.jwks()["keys"]
             .as_array()
@@ -201,7 +255,9 @@ async fn maintenance_rotates_when_the_newest_key_is_due() {
         prepublish_secs: 10,
         ..policy()
     };
-    let ring = KeyRing::open(store.clone(), Kek::generate(), due).await.unwrap();
+    let ring = KeyRing::open(store.clone(), Kek::generate(), due)
+        .await
+        .unwrap();
     assert_eq!(ring.maintain().await.unwrap(), 2);
     // The new generation is not due yet: a second run creates nothing.
     assert_eq!(ring.maintain().await.unwrap(), 0);

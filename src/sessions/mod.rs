@@ -32,6 +32,8 @@ impl SessionPolicy {
 #[derive(Debug, Clone)]
 pub struct ActiveSession {
     pub id_hash: String,
+    /// Public session id (the `sid` claim).
+    pub sid: String,
     pub user: UserRow,
     pub auth_time: i64,
     pub amr: Vec<String>,
@@ -68,7 +70,9 @@ pub async fn start(
         amr: amr_json,
         ip: new.ip.clone(),
         user_agent: new.user_agent.map(|ua| ua.chars().take(256).collect()),
+        sid: random::identifier(),
     };
+    let sid = row.sid.clone();
     let old_hash = new.replaces.as_ref().map(|t| token::hash(t.expose()));
     let amr = new.amr.clone();
     let user = store
@@ -94,6 +98,7 @@ pub async fn start(
         .await?;
     let session = ActiveSession {
         id_hash,
+        sid,
         user,
         auth_time: now,
         amr,
@@ -124,6 +129,7 @@ pub async fn lookup(
             }
             Ok(Some(ActiveSession {
                 amr: serde_json::from_str(&row.amr).unwrap_or_default(),
+                sid: row.sid,
                 id_hash: row.id_hash,
                 user,
                 auth_time: row.auth_time,

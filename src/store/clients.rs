@@ -22,6 +22,19 @@ pub struct Client {
     pub skip_consent: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// RS256 (default) or ES256.
+    pub id_token_signed_response_alg: String,
+    /// "public" or "pairwise" (OIDC Core 8).
+    pub subject_type: String,
+    /// The client's public keys for private_key_jwt: a JWK Set document, or a URL.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    /// Seconds a rotated refresh token may be retried (confidential clients; 0 = off).
+    pub refresh_grace_secs: i64,
+    /// May introspect tokens issued to other clients (resource servers).
+    pub may_introspect_any: bool,
+    /// SHA-256 of the RFC 7592 registration access token, for dynamically registered clients.
+    pub registration_token_hash: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -49,6 +62,13 @@ struct ClientRow {
     skip_consent: bool,
     created_at: i64,
     updated_at: i64,
+    id_token_signed_response_alg: String,
+    subject_type: String,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    refresh_grace_secs: i64,
+    may_introspect_any: bool,
+    registration_token_hash: Option<String>,
 }
 
 fn encode(list: &[String]) -> Result<String, StoreError> {
@@ -78,6 +98,13 @@ impl TryFrom<ClientRow> for Client {
             skip_consent: r.skip_consent,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            id_token_signed_response_alg: r.id_token_signed_response_alg,
+            subject_type: r.subject_type,
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
+            refresh_grace_secs: r.refresh_grace_secs,
+            may_introspect_any: r.may_introspect_any,
+            registration_token_hash: r.registration_token_hash,
         })
     }
 }
@@ -98,6 +125,13 @@ impl TryFrom<&Client> for ClientRow {
             skip_consent: c.skip_consent,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            id_token_signed_response_alg: c.id_token_signed_response_alg.clone(),
+            subject_type: c.subject_type.clone(),
+            jwks: c.jwks.clone(),
+            jwks_uri: c.jwks_uri.clone(),
+            refresh_grace_secs: c.refresh_grace_secs,
+            may_introspect_any: c.may_introspect_any,
+            registration_token_hash: c.registration_token_hash.clone(),
         })
     }
 }

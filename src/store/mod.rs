@@ -5,9 +5,12 @@
 //! one hand-written [`schema`] serves both backends.
 
 pub mod audit;
+pub mod authz_requests;
 pub mod clients;
 mod conn;
+pub mod consents;
 mod error;
+pub mod grants;
 pub mod keys;
 pub mod migrations;
 pub mod roles;

@@ -49,6 +49,13 @@ diesel::table! {
         skip_consent -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        id_token_signed_response_alg -> Text,
+        subject_type -> Text,
+        jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
+        refresh_grace_secs -> BigInt,
+        may_introspect_any -> Bool,
+        registration_token_hash -> Nullable<Text>,
     }
 }
 
@@ -63,6 +70,7 @@ diesel::table! {
         amr -> Text,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        sid -> Text,
     }
 }
 
@@ -103,7 +111,88 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    authorization_requests (id_hash) {
+        id_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        scope -> Text,
+        claims -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Text,
+        acr -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    access_tokens (jti) {
+        jti -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    used_jtis (jti_hash) {
+        jti_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(authorization_codes -> grants (grant_id));
+diesel::joinable!(access_tokens -> grants (grant_id));
+diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
@@ -117,4 +206,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     audit_events,
     signing_keys,
+    authorization_requests,
+    consents,
+    grants,
+    authorization_codes,
+    access_tokens,
+    refresh_tokens,
+    used_jtis,
 );

@@ -18,6 +18,8 @@ pub struct SessionRow {
     pub amr: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Public session id for the ID token `sid` claim (never the cookie token).
+    pub sid: String,
 }
 
 pub fn insert(conn: &mut DbConn, row: &SessionRow) -> Result<(), StoreError> {

@@ -1,0 +1,15 @@
+DROP TABLE used_jtis;
+DROP TABLE refresh_tokens;
+DROP TABLE access_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE grants;
+DROP TABLE consents;
+DROP TABLE authorization_requests;
+ALTER TABLE sessions DROP COLUMN sid;
+ALTER TABLE clients DROP COLUMN registration_token_hash;
+ALTER TABLE clients DROP COLUMN may_introspect_any;
+ALTER TABLE clients DROP COLUMN refresh_grace_secs;
+ALTER TABLE clients DROP COLUMN jwks_uri;
+ALTER TABLE clients DROP COLUMN jwks;
+ALTER TABLE clients DROP COLUMN subject_type;
+ALTER TABLE clients DROP COLUMN id_token_signed_response_alg;

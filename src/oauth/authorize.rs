@@ -1,0 +1,224 @@
+//! The authorization endpoint's decisions (RFC 6749 §4.1, OIDC Core §3.1.2): whether the
+//! user must sign in, must consent, or gets a code; keeping requests server-side while the
+//! user does so; and issuing the code.
+//!
+//! Invariants: a code is issued only for a signed-in session that satisfies `prompt` and
+//! `max_age`, with consent given or remembered (or a first-party client); a pending request
+//! completes at most once; codes are 256-bit random and stored as SHA-256, bound to the
+//! client, redirect URI, PKCE challenge and nonce.
+
+use serde_json::json;
+
+use super::claims::scopes_for_consent;
+use super::error::{ErrorCode, FlowError, OAuthError};
+use super::request::AuthorizationRequest;
+use super::Provider;
+use crate::crypto::{random, token};
+use crate::sessions::ActiveSession;
+use crate::store::clients::Client;
+use crate::store::grants::{self, CodeRow, GrantRow};
+use crate::store::{self, authz_requests, consents, Store, StoreError};
+
+/// What happens next with an authorization request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Login,
+    Consent,
+    IssueCode,
+}
+
+/// `acr` for a sign-in with a password only (single factor).
+pub const ACR_SINGLE_FACTOR: &str = "urn:portcullis:loa:1";
+
+/// Decides the next step. `signed_in_after` is the creation time of the pending request
+/// when resuming one: a sign-in after it satisfies `prompt=login`.
+pub fn decide(
+    req: &AuthorizationRequest,
+    session: Option<&ActiveSession>,
+    client: &Client,
+    consented: &[String],
+    signed_in_after: Option<i64>,
+    now: i64,
+) -> Result<Next, OAuthError> {
+    let fresh_login = |s: &ActiveSession| signed_in_after.is_some_and(|t| s.auth_time >= t);
+    let needs_login = match session {
+        None => true,
+        Some(s) => {
+            (req.prompt_login && !fresh_login(s))
+                || req.max_age.is_some_and(|max| now - s.auth_time > max)
+        }
+    };
+    if needs_login {
+        return if req.prompt_none {
+            Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user must sign in",
+            ))
+        } else {
+            Ok(Next::Login)
+        };
+    }
+    let wanted = scopes_for_consent(&req.scopes, req.claims.as_ref());
+    let needs_consent = !client.skip_consent
+        && (req.prompt_consent || wanted.iter().any(|s| !consented.contains(s)));
+    if needs_consent {
+        return if req.prompt_none {
+            Err(OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user must consent",
+            ))
+        } else {
+            Ok(Next::Consent)
+        };
+    }
+    Ok(Next::IssueCode)
+}
+
+pub async fn consented_scopes(
+    store: &Store,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
+    store
+        .run(move |c| {
+            Ok(consents::find(c, &user_id, &client_id)?
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default())
+        })
+        .await
+}
+
+/// Keeps a validated request server-side; returns the random id for the browser.
+pub async fn save_pending(
+    provider: &Provider,
+    req: &AuthorizationRequest,
+) -> Result<String, StoreError> {
+    let id = random::secret_token();
+    let hash = token::hash(&id);
+    let params = serde_json::to_string(req).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let client_id = req.client_id.clone();
+    let lifetime = provider.lifetimes.pending_request;
+    provider
+        .store
+        .run(move |c| {
+            let now = crate::time::now();
+            authz_requests::insert(c, &hash, &client_id, &params, now, now + lifetime)
+        })
+        .await?;
+    Ok(id)
+}
+
+/// A pending request and when it was made, if the id is live.
+pub async fn load_pending(
+    store: &Store,
+    id: &str,
+) -> Result<Option<(AuthorizationRequest, i64)>, StoreError> {
+    if !token::is_well_formed(id) {
+        return Ok(None);
+    }
+    let hash = token::hash(id);
+    store
+        .run(move |c| {
+            Ok(
+                authz_requests::find(c, &hash, crate::time::now())?.and_then(
+                    |(params, created)| {
+                        serde_json::from_str(&params).ok().map(|req| (req, created))
+                    },
+                ),
+            )
+        })
+        .await
+}
+
+/// Drops a pending request (the user denied, or it failed).
+pub async fn discard_pending(store: &Store, id: &str) -> Result<(), StoreError> {
+    let hash = token::hash(id);
+    store
+        .run(move |c| authz_requests::delete(c, &hash).map(|_| ()))
+        .await
+}
+
+/// Issues a code for the signed-in user. With `pending`, that request is completed in the
+/// same transaction (a second completion fails). With `consent_given`, the consented scopes
+/// are remembered.
+pub async fn issue_code(
+    provider: &Provider,
+    req: &AuthorizationRequest,
+    session: &ActiveSession,
+    pending: Option<&str>,
+    consent_given: bool,
+) -> Result<String, FlowError> {
+    let code = random::secret_token();
+    let now = crate::time::now();
+    let grant = GrantRow {
+        id: random::identifier(),
+        client_id: req.client_id.clone(),
+        user_id: Some(session.user.id.clone()),
+        scope: req.scopes.join(" "),
+        claims: req.claims.as_ref().map(|c| c.to_string()),
+        auth_time: Some(session.auth_time),
+        amr: serde_json::to_string(&session.amr).unwrap_or_else(|_| "[]".into()),
+        acr: Some(ACR_SINGLE_FACTOR.into()),
+        sid: Some(session.sid.clone()),
+        created_at: now,
+        expires_at: now + provider.lifetimes.refresh_absolute,
+        revoked_at: None,
+    };
+    let code_row = CodeRow {
+        code_hash: token::hash(&code),
+        grant_id: grant.id.clone(),
+        client_id: req.client_id.clone(),
+        redirect_uri: req.target.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        created_at: now,
+        expires_at: now + provider.lifetimes.code,
+        used_at: None,
+    };
+    let pending_hash = pending.map(token::hash);
+    let consent = consent_given.then(|| {
+        (
+            session.user.id.clone(),
+            scopes_for_consent(&req.scopes, req.claims.as_ref()),
+        )
+    });
+    provider
+        .store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                if let Some(hash) = &pending_hash {
+                    if !authz_requests::delete(c, hash)? {
+                        return Err(FlowError::OAuth(OAuthError::invalid_request(
+                            "this authorization request was already completed",
+                        )));
+                    }
+                }
+                if let Some((user_id, mut scopes)) = consent {
+                    let previous: Vec<String> = consents::find(c, &user_id, &grant.client_id)?
+                        .and_then(|j| serde_json::from_str(&j).ok())
+                        .unwrap_or_default();
+                    for s in previous {
+                        if !scopes.contains(&s) {
+                            scopes.push(s);
+                        }
+                    }
+                    consents::save(
+                        c,
+                        &user_id,
+                        &grant.client_id,
+                        &json!(scopes).to_string(),
+                        now,
+                    )?;
+                }
+                grants::insert_grant(c, &grant)?;
+                grants::insert_code(c, &code_row)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests;

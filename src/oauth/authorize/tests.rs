@@ -1,0 +1,202 @@
+use super::*;
+use crate::oauth::request::{ResponseMode, ResponseTarget};
+use crate::store::users::UserRow;
+
+fn client(skip_consent: bool) -> Client {
+    Client {
+        client_id: "c1".into(),
+        secret_hash: None,
+        name: "App".into(),
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into()],
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        is_public: false,
+        allowed_scopes: vec!["openid".into(), "email".into()],
+        skip_consent,
+        created_at: 0,
+        updated_at: 0,
+        id_token_signed_response_alg: "RS256".into(),
+        subject_type: "public".into(),
+        jwks: None,
+        jwks_uri: None,
+        refresh_grace_secs: 0,
+        may_introspect_any: false,
+        registration_token_hash: None,
+    }
+}
+
+fn request() -> AuthorizationRequest {
+    AuthorizationRequest {
+        client_id: "c1".into(),
+        target: ResponseTarget {
+            redirect_uri: "https://app.example.com/cb".into(),
+            response_mode: ResponseMode::Query,
+            state: None,
+        },
+        scopes: vec!["openid".into(), "email".into()],
+        nonce: None,
+        code_challenge: None,
+        prompt_none: false,
+        prompt_login: false,
+        prompt_consent: false,
+        max_age: None,
+        login_hint: None,
+        acr_values: vec![],
+        claims: None,
+        ui_locales: None,
+    }
+}
+
+fn session(auth_time: i64) -> ActiveSession {
+    ActiveSession {
+        id_hash: "h".into(),
+        sid: "sid".into(),
+        user: UserRow {
+            id: "u1".into(),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            email_verified: false,
+            password_hash: None,
+            display_name: None,
+            disabled: false,
+            locked_until: None,
+            failed_logins: 0,
+            created_at: 0,
+            updated_at: 0,
+        },
+        auth_time,
+        amr: vec!["pwd".into()],
+        created_at: auth_time,
+    }
+}
+
+const NOW: i64 = 1_000_000;
+
+#[test]
+fn no_session_means_login_or_login_required() {
+    assert_eq!(
+        decide(&request(), None, &client(false), &[], None, NOW).unwrap(),
+        Next::Login
+    );
+    let none = AuthorizationRequest {
+        prompt_none: true,
+        ..request()
+    };
+    assert_eq!(
+        decide(&none, None, &client(false), &[], None, NOW)
+            .unwrap_err()
+            .code,
+        ErrorCode::LoginRequired
+    );
+}
+
+#[test]
+fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
+    let s = session(NOW);
+    let all: Vec<String> = vec!["openid".into(), "email".into()];
+    assert_eq!(
+        decide(&request(), Some(&s), &client(false), &[], None, NOW).unwrap(),
+        Next::Consent
+    );
+    assert_eq!(
+        decide(&request(), Some(&s), &client(false), &all, None, NOW).unwrap(),
+        Next::IssueCode
+    );
+    assert_eq!(
+        decide(&request(), Some(&s), &client(false), &all[..1], None, NOW).unwrap(),
+        Next::Consent
+    );
+    let forced = AuthorizationRequest {
+        prompt_consent: true,
+        ..request()
+    };
+    assert_eq!(
+        decide(&forced, Some(&s), &client(false), &all, None, NOW).unwrap(),
+        Next::Consent
+    );
+    assert_eq!(
+        decide(&forced, Some(&s), &client(true), &[], None, NOW).unwrap(),
+        Next::IssueCode
+    );
+    let none = AuthorizationRequest {
+        prompt_none: true,
+        ..request()
+    };
+    assert_eq!(
+        decide(&none, Some(&s), &client(false), &[], None, NOW)
+            .unwrap_err()
+            .code,
+        ErrorCode::ConsentRequired
+    );
+}
+
+#[test]
+fn prompt_login_and_max_age_need_a_fresh_sign_in() {
+    let old = session(NOW - 600);
+    let login = AuthorizationRequest {
+        prompt_login: true,
+        ..request()
+    };
+    assert_eq!(
+        decide(&login, Some(&old), &client(true), &[], None, NOW).unwrap(),
+        Next::Login
+    );
+    // Resumed after a sign-in that happened after the request was made: satisfied.
+    let fresh = session(NOW - 5);
+    assert_eq!(
+        decide(
+            &login,
+            Some(&fresh),
+            &client(true),
+            &[],
+            Some(NOW - 10),
+            NOW
+        )
+        .unwrap(),
+        Next::IssueCode
+    );
+    let max_age = AuthorizationRequest {
+        max_age: Some(300),
+        ..request()
+    };
+    assert_eq!(
+        decide(&max_age, Some(&old), &client(true), &[], None, NOW).unwrap(),
+        Next::Login
+    );
+    assert_eq!(
+        decide(&max_age, Some(&fresh), &client(true), &[], None, NOW).unwrap(),
+        Next::IssueCode
+    );
+    let none_old = AuthorizationRequest {
+        prompt_none: true,
+        max_age: Some(300),
+        ..request()
+    };
+    assert_eq!(
+        decide(&none_old, Some(&old), &client(true), &[], None, NOW)
+            .unwrap_err()
+            .code,
+        ErrorCode::LoginRequired
+    );
+}
+
+#[test]
+fn claims_requested_by_name_need_consent_for_their_scope() {
+    let s = session(NOW);
+    let req = AuthorizationRequest {
+        scopes: vec!["openid".into()],
+        claims: Some(serde_json::json!({ "userinfo": { "email": { "essential": true } } })),
+        ..request()
+    };
+    let only_openid: Vec<String> = vec!["openid".into()];
+    assert_eq!(
+        decide(&req, Some(&s), &client(false), &only_openid, None, NOW).unwrap(),
+        Next::Consent
+    );
+    let with_email: Vec<String> = vec!["openid".into(), "email".into()];
+    assert_eq!(
+        decide(&req, Some(&s), &client(false), &with_email, None, NOW).unwrap(),
+        Next::IssueCode
+    );
+}

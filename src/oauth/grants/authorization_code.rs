@@ -1,0 +1,124 @@
+//! The authorization code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6,
+//! RFC 9700 §2.1.1, §4.8).
+//!
+//! Invariants: a code is marked used before anything else is checked, so a failed
+//! redemption burns it and of two concurrent redemptions exactly one proceeds; a second use
+//! revokes the grant and every token issued from it (RFC 6749 §4.1.2); the code is bound to
+//! its client, redirect URI (which must be sent again, identical) and PKCE challenge; a
+//! verifier sent for a code that had no challenge is refused (PKCE downgrade, RFC 9700 §4.8.2).
+
+use serde_json::json;
+
+use crate::audit::{self, Actor, Event};
+use crate::crypto::token;
+use crate::oauth::error::{FlowError, OAuthError};
+use crate::oauth::tokens::{self, TokenResponse};
+use crate::oauth::{pkce, scope, Provider};
+use crate::store::clients::Client;
+use crate::store::grants::{self, CodeUse};
+use crate::store::{self};
+
+pub struct Redemption {
+    pub code: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+}
+
+pub async fn redeem(
+    provider: &Provider,
+    client: &Client,
+    r: Redemption,
+) -> Result<TokenResponse, FlowError> {
+    if !client.grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(OAuthError::new(
+            crate::oauth::ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization_code grant",
+        )
+        .into());
+    }
+    if !token::is_well_formed(&r.code) {
+        return Err(OAuthError::invalid_grant("invalid authorization code").into());
+    }
+    let code_hash = token::hash(&r.code);
+    let now = crate::time::now();
+    let used = provider
+        .store
+        .run(move |c| grants::use_code(c, &code_hash, now))
+        .await?;
+    let row = match used {
+        CodeUse::Unknown => {
+            return Err(OAuthError::invalid_grant("invalid authorization code").into())
+        }
+        CodeUse::Replayed(row) => {
+            let grant_id = row.grant_id.clone();
+            provider
+                .store
+                .run(move |c| {
+                    store::transaction(c, |c| {
+                        grants::revoke_grant(c, &grant_id, now)?;
+                        audit::record(
+                            c,
+                            Event {
+                                action: "grant.revoked",
+                                actor: &Actor::System,
+                                target: Some(&grant_id),
+                                ip: None,
+                                detail: json!({ "reason": "authorization code reused" }),
+                            },
+                        )
+                    })
+                })
+                .await?;
+            return Err(OAuthError::invalid_grant("authorization code was already used").into());
+        }
+        CodeUse::First(row) => row,
+    };
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client").into());
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the authorization code has expired").into());
+    }
+    match r.redirect_uri.as_deref() {
+        Some(uri) if uri == row.redirect_uri => {}
+        Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match").into()),
+        None => return Err(OAuthError::invalid_request("redirect_uri is required").into()),
+    }
+    match (&row.code_challenge, r.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant("code_verifier does not match").into())
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant("code_verifier is required").into())
+        }
+        (None, Some(_)) => {
+            return Err(
+                OAuthError::invalid_grant("no code_challenge was sent with this code").into(),
+            )
+        }
+        (None, None) => {}
+    }
+    let provider2 = provider.clone();
+    let client = client.clone();
+    provider
+        .store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let grant = grants::find_grant(c, &row.grant_id)?
+                    .filter(|g| g.revoked_at.is_none())
+                    .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
+                let scopes = scope::parse(&grant.scope)?;
+                let with_refresh = tokens::wants_refresh_token(&client, &scopes);
+                tokens::mint(
+                    c,
+                    &provider2,
+                    &client,
+                    &grant,
+                    row.nonce.as_deref(),
+                    with_refresh,
+                )
+            })
+        })
+        .await
+}

@@ -1,0 +1,3 @@
+//! Token endpoint grants, one module each.
+
+pub mod authorization_code;

@@ -1,0 +1,236 @@
+use super::*;
+
+fn client(public: bool) -> Client {
+    Client {
+        client_id: "c1".into(),
+        secret_hash: None,
+        name: "App".into(),
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        token_endpoint_auth_method: if public {
+            "none"
+        } else {
+            "client_secret_basic"
+        }
+        .into(),
+        is_public: public,
+        allowed_scopes: vec![
+            "openid".into(),
+            "profile".into(),
+            "email".into(),
+            "offline_access".into(),
+        ],
+        skip_consent: false,
+        created_at: 0,
+        updated_at: 0,
+        id_token_signed_response_alg: "RS256".into(),
+        subject_type: "public".into(),
+        jwks: None,
+        jwks_uri: None,
+        refresh_grace_secs: 0,
+        may_introspect_any: false,
+        registration_token_hash: None,
+    }
+}
+
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn params(extra: &[(&str, &str)]) -> Params {
+    let mut pairs: Vec<(String, String)> = vec![
+        ("client_id".into(), "c1".into()),
+        ("redirect_uri".into(), "https://app.example.com/cb".into()),
+        ("response_type".into(), "code".into()),
+        ("scope".into(), "openid email".into()),
+        ("state".into(), "xyz".into()),
+        ("code_challenge".into(), CHALLENGE.into()),
+        ("code_challenge_method".into(), "S256".into()),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(name, _)| name != k || v.is_empty());
+        if !v.is_empty() {
+            pairs.push(((*k).into(), (*v).into()));
+        }
+    }
+    Params::new(pairs)
+}
+
+fn without(name: &str) -> Params {
+    let p = params(&[]);
+    Params::new(p.0.into_iter().filter(|(k, _)| k != name).collect())
+}
+
+fn redirect_error(
+    result: Result<AuthorizationRequest, RequestError>,
+) -> (ResponseTarget, ErrorCode) {
+    match result {
+        Err(RequestError::Redirect(target, e)) => (target, e.code),
+        other => panic!("expected a redirect error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_good_request_validates() {
+    let req = validate(&params(&[("nonce", "n-1")]), &client(true)).unwrap();
+    assert_eq!(req.scopes, ["openid", "email"]);
+    assert_eq!(req.target.state.as_deref(), Some("xyz"));
+    assert_eq!(req.code_challenge.as_deref(), Some(CHALLENGE));
+    assert!(req.is_openid());
+}
+
+#[test]
+fn client_and_redirect_problems_never_redirect() {
+    assert!(matches!(
+        client_id(&without("client_id")),
+        Err(RequestError::Page(_))
+    ));
+    let mut pairs = params(&[]).0;
+    pairs.push(("client_id".into(), "c2".into()));
+    assert!(matches!(
+        client_id(&Params::new(pairs)),
+        Err(RequestError::Page(_))
+    ));
+    for uri in [
+        "https://app.example.com/cb/extra",
+        "https://app.example.com/c",
+        "https://app.example.com/cb?x=1",
+        "https://APP.example.com/cb",
+        "https://evil.example/cb",
+    ] {
+        assert!(
+            matches!(
+                validate(&params(&[("redirect_uri", uri)]), &client(false)),
+                Err(RequestError::Page(_))
+            ),
+            "{uri}"
+        );
+    }
+    assert!(matches!(
+        validate(&without("redirect_uri"), &client(false)),
+        Err(RequestError::Page(_))
+    ));
+}
+
+#[test]
+fn protocol_errors_redirect_with_the_right_code() {
+    let c = client(false);
+    assert_eq!(
+        redirect_error(validate(&params(&[("response_type", "token")]), &c)).1,
+        ErrorCode::UnsupportedResponseType
+    );
+    assert_eq!(
+        redirect_error(validate(&without("response_type"), &c)).1,
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(
+        redirect_error(validate(&params(&[("scope", "openid admin")]), &c)).1,
+        ErrorCode::InvalidScope
+    );
+    assert_eq!(
+        redirect_error(validate(&params(&[("code_challenge_method", "plain")]), &c)).1,
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(
+        redirect_error(validate(&params(&[("prompt", "none login")]), &c)).1,
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(
+        redirect_error(validate(&params(&[("max_age", "-1")]), &c)).1,
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(
+        redirect_error(validate(&params(&[("claims", "[1]")]), &c)).1,
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(
+        redirect_error(validate(&params(&[("request", "eyJ...")]), &c)).1,
+        ErrorCode::RequestNotSupported
+    );
+    assert_eq!(
+        redirect_error(validate(&params(&[("response_mode", "fragment")]), &c)).1,
+        ErrorCode::InvalidRequest
+    );
+    let long_scope = "a".repeat(10_000);
+    assert_eq!(
+        redirect_error(validate(&params(&[("scope", &long_scope)]), &c)).1,
+        ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn a_repeated_parameter_is_an_error_and_a_repeated_state_is_not_echoed() {
+    let mut pairs = params(&[]).0;
+    pairs.push(("scope".into(), "openid".into()));
+    let (target, code) = redirect_error(validate(&Params::new(pairs), &client(false)));
+    assert_eq!(code, ErrorCode::InvalidRequest);
+    assert_eq!(target.state.as_deref(), Some("xyz"));
+    let mut pairs = params(&[]).0;
+    pairs.push(("state".into(), "other".into()));
+    pairs.push(("response_type".into(), "code".into()));
+    let (target, _) = redirect_error(validate(&Params::new(pairs), &client(false)));
+    assert_eq!(target.state, None);
+}
+
+#[test]
+fn pkce_is_required_for_public_clients_and_checked_when_sent() {
+    let no_pkce = Params::new(
+        params(&[])
+            .0
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("code_challenge"))
+            .collect(),
+    );
+    assert_eq!(
+        redirect_error(validate(&no_pkce, &client(true))).1,
+        ErrorCode::InvalidRequest
+    );
+    assert!(
+        validate(&no_pkce, &client(false)).is_ok(),
+        "optional for confidential clients"
+    );
+    assert_eq!(
+        redirect_error(validate(&without("code_challenge_method"), &client(false))).1,
+        ErrorCode::InvalidRequest
+    );
+    assert_eq!(
+        redirect_error(validate(
+            &params(&[("code_challenge", "short")]),
+            &client(false)
+        ))
+        .1,
+        ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn a_long_state_survives_unchanged_and_unknown_parameters_are_ignored() {
+    let state: String = "s~!*'()0123456789abcdef".repeat(60);
+    let req = validate(
+        &params(&[("state", &state), ("frobnicate", "1")]),
+        &client(false),
+    )
+    .unwrap();
+    assert_eq!(req.target.state.as_deref(), Some(state.as_str()));
+}
+
+#[test]
+fn prompt_and_claims_are_parsed() {
+    let req = validate(
+        &params(&[
+            ("prompt", "login consent"),
+            (
+                "claims",
+                r#"{"id_token":{"email":{"essential":true}},"userinfo":{"name":null}}"#,
+            ),
+        ]),
+        &client(false),
+    )
+    .unwrap();
+    assert!(req.prompt_login && req.prompt_consent && !req.prompt_none);
+    assert_eq!(req.claims.unwrap()["id_token"]["email"]["essential"], true);
+    assert!(
+        validate(&params(&[("prompt", "select_account")]), &client(false))
+            .unwrap()
+            .prompt_login
+    );
+}
