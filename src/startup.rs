@@ -13,10 +13,13 @@ use anyhow::Context;
 
 use crate::accounts::{setup, PasswordPolicy};
 use crate::config::Settings;
+use crate::crypto::envelope::Kek;
 use crate::crypto::password::PasswordHasher;
 use crate::http::cookies::CookieConfig;
 use crate::http::error::ApiError;
 use crate::http::{middleware, AppError, AppState};
+use crate::keys::{kek_source, KeyPolicy, KeyRing};
+use crate::oauth::{Lifetimes, Provider};
 use crate::sessions::{self, SessionPolicy};
 use crate::store::{migrations, Store};
 
@@ -24,8 +27,9 @@ pub struct Application {
     port: u16,
     server: Server,
     setup_url: Option<String>,
-    purge: tokio::task::JoinHandle<()>,
+    jobs: Vec<tokio::task::JoinHandle<()>>,
     store: Store,
+    keys: Arc<KeyRing>,
 }
 
 /// Opens the database and applies pending migrations; shared by `serve`, `migrate` and the
@@ -55,6 +59,24 @@ pub fn password_hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
         p.argon2_parallelism,
         permits,
     )?)
+}
+
+/// Opens the signing keys (creating the first ones on a fresh database).
+pub async fn open_keys(
+    settings: &Settings,
+    store: &Store,
+    kek: Kek,
+) -> anyhow::Result<Arc<KeyRing>> {
+    let policy = KeyPolicy {
+        rsa_bits: settings.keys.rsa_bits,
+        rotation_interval_secs: crate::time::secs(settings.keys.rotation_interval_secs),
+        prepublish_secs: crate::time::secs(settings.keys.prepublish_secs),
+        max_token_lifetime_secs: crate::time::secs(settings.max_token_lifetime_secs()),
+        removal_leeway_secs: 300,
+    };
+    KeyRing::open(store.clone(), kek, policy).await.context(
+        "cannot open the signing keys (is keys.encryption_key the one they were sealed with?)",
+    )
 }
 
 pub fn password_policy(settings: &Settings) -> PasswordPolicy {
@@ -89,6 +111,15 @@ impl Application {
                  use an https issuer for anything but local development"
             );
         }
+        let kek = kek_source::load(&settings.keys)?;
+        let keys = open_keys(&settings, &store, kek.clone()).await?;
+        let provider = Provider {
+            issuer: settings.issuer.clone(),
+            store: store.clone(),
+            keys: Arc::clone(&keys),
+            lifetimes: Lifetimes::from_settings(&settings),
+            pairwise_salt: kek.derive("pairwise-subject"),
+        };
         let session_policy = SessionPolicy {
             idle_secs: crate::time::secs(settings.session.idle_timeout_secs),
             absolute_secs: crate::time::secs(settings.session.absolute_lifetime_secs),
@@ -102,6 +133,7 @@ impl Application {
                 secure: settings.is_https(),
             },
             settings: Arc::clone(&settings),
+            provider,
         };
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;
@@ -128,18 +160,27 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = server.listen(listener)?.run();
-        let purge = tokio::spawn(purge_loop(
-            store.clone(),
-            session_policy,
-            Duration::from_secs(settings.session.purge_interval_secs),
-        ));
+        // Signals are handled by `stop_on_signals`, which only the real server installs:
+        // tests run many apps in one process and Ctrl-C must still end that process.
+        let server = server.disable_signals().listen(listener)?.run();
+        let jobs = vec![
+            tokio::spawn(purge_loop(
+                store.clone(),
+                session_policy,
+                Duration::from_secs(settings.session.purge_interval_secs),
+            )),
+            tokio::spawn(key_loop(
+                Arc::clone(&keys),
+                Duration::from_secs(settings.keys.reload_interval_secs),
+            )),
+        ];
         Ok(Self {
             port,
             server,
             setup_url,
-            purge,
+            jobs,
             store,
+            keys,
         })
     }
 
@@ -156,15 +197,49 @@ impl Application {
         &self.store
     }
 
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// Stops gracefully on SIGTERM or SIGINT (in-flight requests get
+    /// `server.shutdown_timeout_secs`). The handlers are registered before this returns, so a
+    /// signal that arrives right after start-up is not lost.
+    pub fn stop_on_signals(&mut self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            self.jobs.push(tokio::spawn(async move {
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                tracing::info!(signal = name, "shutting down gracefully");
+                handle.stop(true).await;
+            }));
+        }
+        #[cfg(not(unix))]
+        self.jobs.push(tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                handle.stop(true).await;
+            }
+        }));
+        Ok(())
     }
 
     /// Serves until SIGTERM or SIGINT (actix drains in-flight requests for
     /// `server.shutdown_timeout_secs`), then stops the background jobs.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.purge.abort();
+        for job in &self.jobs {
+            job.abort();
+        }
         result
     }
 }
@@ -177,6 +252,20 @@ async fn purge_loop(store: Store, policy: SessionPolicy, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "purged expired sessions and tokens"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+    }
+}
+
+/// Rereads the signing keys and rotates them when due, on every instance.
+async fn key_loop(keys: Arc<KeyRing>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        match keys.maintain().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "created new signing keys (scheduled rotation)"),
+            Err(e) => tracing::error!(error = %e, "signing key maintenance failed"),
         }
     }
 }

@@ -129,7 +129,9 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
     let issuer = settings.issuer.clone();
-    let app = Application::build(settings).await?;
+    let mut app = Application::build(settings).await?;
+    app.stop_on_signals()
+        .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot install signal handlers: {e}")))?;
     if let Some(url) = app.setup_url() {
         // Printed on the console, deliberately not logged: log files are often shipped
         // elsewhere, and this URL grants administrator access.

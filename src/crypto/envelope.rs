@@ -70,6 +70,17 @@ impl Kek {
         Ok(Kek(key))
     }
 
+    /// A 256-bit key for another purpose, derived so that it reveals nothing about the KEK.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"portcullis-derive-v1\0");
+        h.update(label.as_bytes());
+        h.update([0]);
+        h.update(self.0);
+        h.finalize().into()
+    }
+
     pub fn to_base64(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }

@@ -5,11 +5,18 @@ use actix_web::{web, HttpResponse};
 
 use super::AppError;
 
-const ASSETS: &[(&str, &str, &[u8])] = &[(
-    "portcullis.css",
-    "text/css; charset=utf-8",
-    include_bytes!("../../static/portcullis.css"),
-)];
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "portcullis.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/portcullis.css"),
+    ),
+    (
+        "form_post.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/form_post.js"),
+    ),
+];
 
 pub async fn get_asset(file: web::Path<String>) -> Result<HttpResponse, AppError> {
     let (_, content_type, body) = ASSETS

@@ -4,7 +4,8 @@
 //! cookie (`__Host-` prefixed over https, so no other origin can set it); every form
 //! carries the same value in a hidden `csrf_token` field, and the server compares both in
 //! constant time. A cross-site page can neither read the cookie nor guess the field.
-//! In addition, a POST whose `Origin` header names another origin is refused outright.
+//! In addition, a POST that the browser marks cross-site (`Sec-Fetch-Site`) or whose
+//! `Origin` header names another origin is refused outright.
 //! The token is replaced at sign-in and sign-out.
 
 use actix_web::cookie::Cookie;
@@ -34,8 +35,17 @@ pub fn rotate(state: &AppState) -> (String, Cookie<'static>) {
 
 /// Checks a submitted form's token against the cookie, and the Origin header if present.
 pub fn verify(req: &HttpRequest, state: &AppState, presented: &str) -> Result<(), AppError> {
+    // Fetch metadata, where the browser sends it, names cross-site requests outright.
+    if let Some(site) = req.headers().get("sec-fetch-site") {
+        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
+            return Err(AppError::Forbidden("cross-site form submission"));
+        }
+    }
+    // With `Referrer-Policy: no-referrer` browsers send `Origin: null` even for our own
+    // forms, so only a concrete foreign origin is refused here; the token decides the rest.
     if let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) {
-        if origin.as_bytes() != state.settings.issuer_origin().as_bytes() {
+        let origin = origin.as_bytes();
+        if origin != b"null" && origin != state.settings.issuer_origin().as_bytes() {
             return Err(AppError::Forbidden("cross-origin form submission"));
         }
     }

@@ -15,6 +15,26 @@ use super::{AppError, AppState};
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; \
      form-action 'self'; base-uri 'none'; object-src 'none'";
 
+/// The same policy with `extra` (a client's origin) allowed as a form target: browsers
+/// apply form-action to the redirects that follow a form submission too, so pages whose
+/// form ends at a client's redirect URI must name it.
+pub fn csp_allowing_form_target(extra: &str) -> String {
+    format!(
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self' {extra}; \
+         base-uri 'none'; object-src 'none'"
+    )
+}
+
+/// The CSP source expression for a redirect URI: its origin, or `scheme:` for private-use
+/// schemes (RFC 8252 §7.1).
+pub fn csp_source_for(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) if u.scheme() == "https" || u.scheme() == "http" => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => "'none'".into(),
+    }
+}
+
 /// Gives each request a random id (returned as `X-Request-Id`, never taken from the client,
 /// whose value could forge log lines) and logs method, path, status and latency. Only the
 /// path is logged: query strings carry codes and tokens.
@@ -53,10 +73,13 @@ pub async fn security_headers(
         .is_some_and(|s| s.settings.is_https());
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    // A handler may widen form-action for a page that posts or redirects to a client.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod middleware;
+pub mod oauth;
 pub mod pages;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub policy: PasswordPolicy,
     pub sessions: SessionPolicy,
     pub cookies: cookies::CookieConfig,
+    pub provider: crate::oauth::Provider,
 }
 
 /// The route table.
@@ -42,5 +44,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::post().to(pages::setup::post_setup))
         .route("/healthz", web::get().to(health::get_healthz))
         .route("/readyz", web::get().to(health::get_readyz))
-        .route("/static/{file}", web::get().to(assets::get_asset));
+        .route("/static/{file}", web::get().to(assets::get_asset))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(oauth::discovery::get_metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(oauth::discovery::get_metadata),
+        )
+        .route("/jwks.json", web::get().to(oauth::discovery::get_jwks))
+        .route("/authorize", web::get().to(oauth::authorize::get_authorize))
+        .route(
+            "/authorize",
+            web::post().to(oauth::authorize::post_authorize),
+        )
+        .route(
+            "/authorize/continue",
+            web::get().to(oauth::authorize::get_continue),
+        )
+        .route("/consent", web::get().to(oauth::consent::get_consent))
+        .route("/consent", web::post().to(oauth::consent::post_consent))
+        .route("/token", web::post().to(oauth::token::post_token))
+        .route("/userinfo", web::get().to(oauth::userinfo::get_userinfo))
+        .route("/userinfo", web::post().to(oauth::userinfo::post_userinfo));
 }

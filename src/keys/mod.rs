@@ -13,6 +13,7 @@
 //! - Verification accepts only the algorithm recorded for the key named by `kid`; `alg: none`,
 //!   HMAC with a public key, unknown or unpublished kids all fail.
 
+pub mod kek_source;
 mod material;
 
 use std::sync::{Arc, RwLock};

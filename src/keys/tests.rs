@@ -205,7 +205,7 @@ async fn an_immediate_rotation_signs_with_the_new_key_and_the_old_one_leaves_aft
 ) {
     let (_dir, store) = store();
     let short = KeyPolicy {
-        max_token_lifetime_secs: 1,
+        max_token_lifetime_secs: 2,
         removal_leeway_secs: 0,
         ..policy()
     };
@@ -233,7 +233,7 @@ async fn an_immediate_rotation_signs_with_the_new_key_and_the_old_one_leaves_aft
     };
     assert!(kids(&ring).contains(&old));
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
 
     assert!(!kids(&ring).contains(&old), "the retired key left the JWKS");
     assert!(kids(&ring).contains(&new));

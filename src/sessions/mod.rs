@@ -172,13 +172,16 @@ pub async fn end(
         .await
 }
 
-/// Deletes expired sessions and one-time tokens; returns how many rows went.
+/// Deletes expired sessions, one-time tokens, pending authorization requests, codes,
+/// token records and grants; returns how many rows went.
 pub async fn purge_expired(store: &Store, policy: SessionPolicy) -> Result<usize, StoreError> {
     store
         .run(move |conn| {
             let now = crate::time::now();
             Ok(rows::purge_expired(conn, now, policy.idle_secs)?
-                + crate::store::tokens::purge_expired(conn, now)?)
+                + crate::store::tokens::purge_expired(conn, now)?
+                + crate::store::authz_requests::purge_expired(conn, now)?
+                + crate::store::grants::purge_expired(conn, now)?)
         })
         .await
 }

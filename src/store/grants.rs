@@ -132,6 +132,23 @@ pub fn access_token_is_live(conn: &mut DbConn, jti: &str) -> Result<bool, StoreE
     Ok(n > 0)
 }
 
+/// The grant behind a live access token (known, unrevoked, grant unrevoked, unexpired).
+pub fn grant_of_live_access_token(
+    conn: &mut DbConn,
+    jti: &str,
+    now: i64,
+) -> Result<Option<GrantRow>, StoreError> {
+    Ok(at::table
+        .inner_join(g::table)
+        .filter(at::jti.eq(jti))
+        .filter(at::revoked_at.is_null())
+        .filter(at::expires_at.gt(now))
+        .filter(g::revoked_at.is_null())
+        .select(GrantRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn revoke_access_token(conn: &mut DbConn, jti: &str, now: i64) -> Result<bool, StoreError> {
     Ok(
         diesel::update(at::table.find(jti).filter(at::revoked_at.is_null()))

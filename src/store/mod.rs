@@ -124,6 +124,11 @@ impl Store {
 }
 
 /// Runs `f` in a transaction; any error rolls back. Domain services own transactions.
+///
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front:
+/// a deferred transaction that reads and then writes fails at once with "database is
+/// locked" when another writer committed in between (SQLite cannot wait there without
+/// risking a deadlock), whereas waiting for the lock at BEGIN honours busy_timeout.
 pub fn transaction<T, E>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
@@ -131,7 +136,40 @@ pub fn transaction<T, E>(
 where
     E: From<StoreError>,
 {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
     use diesel::Connection;
+
+    let begun_immediately = match conn {
+        DbConn::Sqlite(c) => {
+            let outermost = AnsiTransactionManager::transaction_manager_status_mut(c)
+                .transaction_depth()
+                .map_err(StoreError::from)?
+                .is_none();
+            if outermost {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                    .map_err(StoreError::from)?;
+            }
+            outermost
+        }
+        DbConn::Pg(_) => false,
+    };
+    if begun_immediately {
+        type Manager = <DbConn as Connection>::TransactionManager;
+        return match f(conn) {
+            Ok(value) => match Manager::commit_transaction(conn) {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let _ = Manager::rollback_transaction(conn);
+                    Err(E::from(StoreError::from(e)))
+                }
+            },
+            Err(e) => {
+                let _ = Manager::rollback_transaction(conn);
+                Err(e)
+            }
+        };
+    }
+
     enum TxError<E> {
         Inner(E),
         Db(diesel::result::Error),

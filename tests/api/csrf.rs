@@ -89,6 +89,39 @@ async fn a_form_posted_from_another_origin_is_refused_even_with_a_token() {
     assert_eq!(resp.status(), 403);
     assert!(app.cookie("portcullis_session").is_none());
 
+    // Browsers mark cross-site requests; those are refused whatever they carry.
+    let resp = app
+        .client
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(app.cookie("portcullis_session").is_none());
+
+    // `Origin: null` is what browsers send under Referrer-Policy: no-referrer; the token
+    // then decides.
+    let resp = app
+        .client
+        .post(app.url("/login"))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("csrf_token", "wrong"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+
     // The same form from our own origin passes.
     let resp = app
         .client

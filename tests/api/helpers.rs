@@ -96,6 +96,13 @@ impl Drop for TestDb {
     }
 }
 
+/// One key-encryption key for the whole test run (tests never touch data/portcullis.kek).
+pub fn test_kek() -> String {
+    static KEK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEK.get_or_init(|| portcullis::crypto::envelope::Kek::generate().to_base64())
+        .clone()
+}
+
 pub fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
@@ -119,7 +126,8 @@ fn settings(database_url: &str, port: u16, customize: impl FnOnce(Figment) -> Fi
         .merge(("server.listen", "127.0.0.1:0"))
         .merge(("server.workers", 1))
         .merge(("database.url", database_url))
-        .merge(("database.max_connections", 4));
+        .merge(("database.max_connections", 4))
+        .merge(("keys.encryption_key", test_kek()));
     Settings::from_figment(customize(figment)).expect("valid test settings")
 }
 

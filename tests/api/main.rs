@@ -4,13 +4,20 @@
 
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod authorize;
+mod browser;
 mod cli;
 mod csrf;
+mod discovery;
+mod flow;
 mod health;
 mod helpers;
 mod limits;
 mod login;
+mod oidc;
 mod server;
 mod sessions;
 mod setup;
 mod storage;
+mod token;
+mod userinfo;

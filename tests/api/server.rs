@@ -44,6 +44,10 @@ impl Server {
             .env("PORTCULLIS__ISSUER", format!("http://127.0.0.1:{port}"))
             .env("PORTCULLIS__SERVER__WORKERS", "1")
             .env("PORTCULLIS__SERVER__SHUTDOWN_TIMEOUT_SECS", "5")
+            .env(
+                "PORTCULLIS__KEYS__ENCRYPTION_KEY",
+                crate::helpers::test_kek(),
+            )
             .env("PORTCULLIS__LOG__FORMAT", "json")
             .env("PORTCULLIS__LOG__LEVEL", "debug")
             .env_remove("RUST_LOG")

@@ -4,7 +4,7 @@
 //! same status (and, through the dummy hash, the same timing). A successful sign-in always
 //! issues a new session token and a new CSRF token.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -13,10 +13,16 @@ use super::{render_form, safe_return_to, see_other};
 use crate::accounts::{self, AccountError};
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, user_agent, CsrfForm, CurrentSession};
+use crate::http::middleware::{csp_allowing_form_target, csp_source_for};
+use crate::http::oauth::authorize::load_pending;
 use crate::http::{csrf, AppError, AppState};
 use crate::sessions::{self, NewSession};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+
+fn percent_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -24,12 +30,16 @@ struct LoginPage<'a> {
     csrf_token: String,
     username: &'a str,
     return_to: &'a str,
+    /// The pending authorization request this sign-in is for, if any.
+    request: &'a str,
+    client_name: Option<&'a str>,
     error: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    request: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -40,11 +50,44 @@ pub struct LoginForm {
     password: SecretString,
     #[serde(default)]
     return_to: String,
+    #[serde(default)]
+    request: String,
 }
 
 /// A form with nothing but the CSRF token.
 #[derive(Deserialize)]
 pub struct EmptyForm {}
+
+/// What the login page shows and allows for a pending authorization request.
+struct ForClient {
+    name: String,
+    /// Lets the login form's redirect chain end at the client's redirect URI.
+    csp: String,
+    login_hint: String,
+}
+
+/// `None` for a missing or stale request.
+async fn pending_client(state: &AppState, request: &str) -> Option<ForClient> {
+    if request.is_empty() {
+        return None;
+    }
+    let (pending, _, client) = load_pending(state, request).await.ok()?;
+    Some(ForClient {
+        name: client.name,
+        csp: csp_allowing_form_target(&csp_source_for(&pending.target.redirect_uri)),
+        login_hint: pending.login_hint.unwrap_or_default(),
+    })
+}
+
+fn with_csp(mut response: HttpResponse, csp: Option<String>) -> Result<HttpResponse, AppError> {
+    if let Some(csp) = csp {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            csp.parse().map_err(AppError::unexpected)?,
+        );
+    }
+    Ok(response)
+}
 
 pub async fn get_login(
     req: HttpRequest,
@@ -53,15 +96,23 @@ pub async fn get_login(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
     let return_to = safe_return_to(query.return_to.as_deref());
-    if current.session.is_some() {
+    let request = query.request.as_deref().unwrap_or_default();
+    let pending = pending_client(&state, request).await;
+    // Signed in already and not here for an authorization request (which may demand a
+    // fresh sign-in): nothing to do.
+    if current.session.is_some() && pending.is_none() {
         return Ok(see_other(&return_to));
     }
-    render_form(&req, &state, StatusCode::OK, |csrf_token| LoginPage {
+    let request = if pending.is_some() { request } else { "" };
+    let response = render_form(&req, &state, StatusCode::OK, |csrf_token| LoginPage {
         csrf_token,
-        username: "",
+        username: pending.as_ref().map_or("", |p| p.login_hint.as_str()),
         return_to: &return_to,
+        request,
+        client_name: pending.as_ref().map(|p| p.name.as_str()),
         error: None,
-    })
+    })?;
+    with_csp(response, pending.map(|p| p.csp))
 }
 
 pub async fn post_login(
@@ -70,7 +121,11 @@ pub async fn post_login(
     current: CurrentSession,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    let return_to = safe_return_to(Some(&form.return_to));
+    let return_to = match form.request.as_str() {
+        "" => safe_return_to(Some(&form.return_to)),
+        // Only ever a random token; anything else would not find a request anyway.
+        id => format!("/authorize/continue?request={}", percent_encode(id)),
+    };
     let ip = client_ip(&req);
     let outcome = accounts::authenticate(
         &state.store,
@@ -84,14 +139,24 @@ pub async fn post_login(
         Ok(user) => sign_in(&req, &state, user.id, current.cookie_token, &return_to).await,
         Err(AccountError::InvalidCredentials) => {
             let username: String = form.username.chars().take(254).collect();
-            render_form(&req, &state, StatusCode::UNAUTHORIZED, |csrf_token| {
+            let plain_return_to = safe_return_to(Some(&form.return_to));
+            let pending = pending_client(&state, &form.request).await;
+            let request = if pending.is_some() {
+                form.request.as_str()
+            } else {
+                ""
+            };
+            let response = render_form(&req, &state, StatusCode::UNAUTHORIZED, |csrf_token| {
                 LoginPage {
                     csrf_token,
                     username: &username,
-                    return_to: &return_to,
+                    return_to: &plain_return_to,
+                    request,
+                    client_name: pending.as_ref().map(|p| p.name.as_str()),
                     error: Some(INVALID_CREDENTIALS),
                 }
-            })
+            })?;
+            with_csp(response, pending.map(|p| p.csp))
         }
         Err(e) => Err(e.into()),
     }

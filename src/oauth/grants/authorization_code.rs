@@ -14,9 +14,9 @@ use crate::crypto::token;
 use crate::oauth::error::{FlowError, OAuthError};
 use crate::oauth::tokens::{self, TokenResponse};
 use crate::oauth::{pkce, scope, Provider};
+use crate::store;
 use crate::store::clients::Client;
-use crate::store::grants::{self, CodeUse};
-use crate::store::{self};
+use crate::store::grants::{self, CodeRow, CodeUse};
 
 pub struct Redemption {
     pub code: String,
@@ -40,71 +40,41 @@ pub async fn redeem(
         return Err(OAuthError::invalid_grant("invalid authorization code").into());
     }
     let code_hash = token::hash(&r.code);
-    let now = crate::time::now();
-    let used = provider
+    let provider2 = provider.clone();
+    let client = client.clone();
+    // One transaction: of two concurrent redemptions, the second waits for the first and then
+    // sees the code used (and revokes what the first issued). Validation failures commit too,
+    // so a failed attempt burns the code.
+    let outcome = provider
         .store
-        .run(move |c| grants::use_code(c, &code_hash, now))
-        .await?;
-    let row = match used {
-        CodeUse::Unknown => {
-            return Err(OAuthError::invalid_grant("invalid authorization code").into())
-        }
-        CodeUse::Replayed(row) => {
-            let grant_id = row.grant_id.clone();
-            provider
-                .store
-                .run(move |c| {
-                    store::transaction(c, |c| {
-                        grants::revoke_grant(c, &grant_id, now)?;
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let now = crate::time::now();
+                let row = match grants::use_code(c, &code_hash, now)? {
+                    CodeUse::Unknown => {
+                        return Ok(Err(OAuthError::invalid_grant("invalid authorization code")))
+                    }
+                    CodeUse::Replayed(row) => {
+                        grants::revoke_grant(c, &row.grant_id, now)?;
                         audit::record(
                             c,
                             Event {
                                 action: "grant.revoked",
                                 actor: &Actor::System,
-                                target: Some(&grant_id),
+                                target: Some(&row.grant_id),
                                 ip: None,
                                 detail: json!({ "reason": "authorization code reused" }),
                             },
-                        )
-                    })
-                })
-                .await?;
-            return Err(OAuthError::invalid_grant("authorization code was already used").into());
-        }
-        CodeUse::First(row) => row,
-    };
-    if row.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client").into());
-    }
-    if row.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the authorization code has expired").into());
-    }
-    match r.redirect_uri.as_deref() {
-        Some(uri) if uri == row.redirect_uri => {}
-        Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match").into()),
-        None => return Err(OAuthError::invalid_request("redirect_uri is required").into()),
-    }
-    match (&row.code_challenge, r.code_verifier.as_deref()) {
-        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_grant("code_verifier does not match").into())
-        }
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_grant("code_verifier is required").into())
-        }
-        (None, Some(_)) => {
-            return Err(
-                OAuthError::invalid_grant("no code_challenge was sent with this code").into(),
-            )
-        }
-        (None, None) => {}
-    }
-    let provider2 = provider.clone();
-    let client = client.clone();
-    provider
-        .store
-        .run(move |conn| {
-            store::transaction(conn, |c| {
+                        )?;
+                        return Ok(Err(OAuthError::invalid_grant(
+                            "authorization code was already used",
+                        )));
+                    }
+                    CodeUse::First(row) => row,
+                };
+                if let Err(e) = check(&row, &client, &r, now) {
+                    return Ok(Err(e));
+                }
                 let grant = grants::find_grant(c, &row.grant_id)?
                     .filter(|g| g.revoked_at.is_none())
                     .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
@@ -118,7 +88,37 @@ pub async fn redeem(
                     row.nonce.as_deref(),
                     with_refresh,
                 )
+                .map(Ok)
             })
         })
-        .await
+        .await?;
+    Ok(outcome?)
+}
+
+/// The code's bindings: client, expiry, redirect URI, PKCE.
+fn check(row: &CodeRow, client: &Client, r: &Redemption, now: i64) -> Result<(), OAuthError> {
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    match r.redirect_uri.as_deref() {
+        Some(uri) if uri == row.redirect_uri => {}
+        Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match")),
+        None => return Err(OAuthError::invalid_request("redirect_uri is required")),
+    }
+    match (&row.code_challenge, r.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant("code_verifier does not match")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "no code_challenge was sent with this code",
+        )),
+        (None, None) => Ok(()),
+    }
 }

@@ -1,0 +1,192 @@
+//! `GET/POST /authorize` and `GET /authorize/continue` (RFC 6749 §4.1.1, OIDC Core §3.1.2).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::response::{error_to_client, to_client};
+use crate::http::extract::CurrentSession;
+use crate::http::pages::see_other;
+use crate::http::{AppError, AppState};
+use crate::oauth::authorize::{self, Next};
+use crate::oauth::request::{self, AuthorizationRequest, Params, RequestError};
+use crate::oauth::FlowError;
+use crate::sessions::ActiveSession;
+use crate::store::clients::{self as client_rows, Client};
+
+pub async fn get_authorize(
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    authorize(&state, current.session, Params::new(query.into_inner())).await
+}
+
+/// The same request as a form post (OIDC Core §3.1.2.1). No CSRF token: any site may start
+/// an authorization request, exactly as with GET.
+pub async fn post_authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| AppError::BadRequest("The authorization request is malformed.".into()))?;
+    authorize(&state, current.session, Params::new(pairs)).await
+}
+
+async fn find_client(state: &AppState, client_id: &str) -> Result<Option<Client>, AppError> {
+    let id = client_id.to_owned();
+    Ok(state.store.run(move |c| client_rows::find(c, &id)).await?)
+}
+
+fn invalid_request_page(message: &str) -> AppError {
+    AppError::BadRequest(format!(
+        "The application sent an invalid sign-in request: {message} Nothing was sent back to it."
+    ))
+}
+
+async fn authorize(
+    state: &AppState,
+    session: Option<ActiveSession>,
+    params: Params,
+) -> Result<HttpResponse, AppError> {
+    let validated = match request::client_id(&params) {
+        Ok(client_id) => match find_client(state, &client_id).await? {
+            Some(client) => request::validate(&params, &client).map(|r| (r, client)),
+            None => Err(RequestError::Page(
+                "The application (client_id) is not registered.".into(),
+            )),
+        },
+        Err(e) => Err(e),
+    };
+    let (req, client) = match validated {
+        Ok(ok) => ok,
+        Err(RequestError::Page(message)) => return Err(invalid_request_page(&message)),
+        Err(RequestError::Redirect(target, error)) => {
+            return Ok(error_to_client(&target, &state.provider.issuer, &error))
+        }
+    };
+    proceed(state, req, &client, session, None).await
+}
+
+/// Takes the request to its next step. `pending` is the id of the stored request when
+/// resuming one, with its creation time.
+async fn proceed(
+    state: &AppState,
+    req: AuthorizationRequest,
+    client: &Client,
+    session: Option<ActiveSession>,
+    pending: Option<(String, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let provider = &state.provider;
+    let consented = match &session {
+        Some(s) => authorize::consented_scopes(&state.store, &s.user.id, &client.client_id).await?,
+        None => Vec::new(),
+    };
+    let next = authorize::decide(
+        &req,
+        session.as_ref(),
+        client,
+        &consented,
+        pending.as_ref().map(|(_, created)| *created),
+        crate::time::now(),
+    );
+    let pending_id = match (&next, &pending) {
+        (Ok(Next::Login) | Ok(Next::Consent), None) => {
+            Some(authorize::save_pending(provider, &req).await?)
+        }
+        _ => pending.map(|(id, _)| id),
+    };
+    match (next, session) {
+        (Err(error), _) => {
+            if let Some(id) = &pending_id {
+                authorize::discard_pending(&state.store, id).await?;
+            }
+            Ok(error_to_client(&req.target, &provider.issuer, &error))
+        }
+        (Ok(Next::Login), _) | (_, None) => Ok(see_other(&format!(
+            "/login?request={}",
+            pending_id.unwrap_or_default()
+        ))),
+        (Ok(Next::Consent), Some(_)) => Ok(see_other(&format!(
+            "/consent?request={}",
+            pending_id.unwrap_or_default()
+        ))),
+        (Ok(Next::IssueCode), Some(session)) => {
+            issue(state, &req, &session, pending_id.as_deref(), false).await
+        }
+    }
+}
+
+/// Issues a code and sends it to the client.
+pub async fn issue(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    session: &ActiveSession,
+    pending: Option<&str>,
+    consent_given: bool,
+) -> Result<HttpResponse, AppError> {
+    match authorize::issue_code(&state.provider, req, session, pending, consent_given).await {
+        Ok(code) => Ok(to_client(
+            &req.target,
+            &state.provider.issuer,
+            vec![("code", code)],
+        )),
+        Err(FlowError::OAuth(e)) => Err(AppError::BadRequest(e.description.to_string())),
+        Err(FlowError::Store(e)) => Err(e.into()),
+        Err(FlowError::Keys(e)) => Err(AppError::unexpected(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ContinueQuery {
+    #[serde(default)]
+    request: String,
+}
+
+/// A stored request and its client, or the page to show when it is gone.
+pub async fn load_pending(
+    state: &AppState,
+    id: &str,
+) -> Result<(AuthorizationRequest, i64, Client), AppError> {
+    let expired = || {
+        AppError::BadRequest(
+            "This sign-in request has expired or was already completed. Go back to the \
+             application and start again."
+                .into(),
+        )
+    };
+    let (req, created) = authorize::load_pending(&state.store, id)
+        .await?
+        .ok_or_else(expired)?;
+    let client = find_client(state, &req.client_id)
+        .await?
+        .ok_or_else(expired)?;
+    Ok((req, created, client))
+}
+
+/// Where sign-in sends the browser back to, to finish a stored request.
+pub async fn get_continue(
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    query: web::Query<ContinueQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (req, created, client) = load_pending(&state, &query.request).await?;
+    proceed(
+        &state,
+        req,
+        &client,
+        current.session,
+        Some((query.request.clone(), created)),
+    )
+    .await
+}

@@ -1,0 +1,69 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0 §3), authorization server metadata
+//! (RFC 8414) and the JWK Set. The metadata advertises exactly what is implemented.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use crate::http::AppState;
+use crate::oauth::claims::SUPPORTED;
+use crate::oauth::{authorize::ACR_SINGLE_FACTOR, scope, Provider};
+
+pub fn metadata(p: &Provider) -> Value {
+    let mut claims: Vec<&str> = vec![
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "sid",
+        "at_hash",
+    ];
+    claims.extend(SUPPORTED.iter().map(|(c, _)| *c));
+    json!({
+        "issuer": p.issuer,
+        "authorization_endpoint": p.endpoint("/authorize"),
+        "token_endpoint": p.endpoint("/token"),
+        "userinfo_endpoint": p.endpoint("/userinfo"),
+        "jwks_uri": p.endpoint("/jwks.json"),
+        "scopes_supported": scope::KNOWN.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": claims,
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "acr_values_supported": [ACR_SINGLE_FACTOR],
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+fn cacheable(body: Value, max_age: u64) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
+        .json(body)
+}
+
+/// `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+pub async fn get_metadata(state: web::Data<AppState>) -> HttpResponse {
+    cacheable(metadata(&state.provider), 3600)
+}
+
+/// The JWK Set. Its cache lifetime stays well inside the pre-publication window, so a relying
+/// party always holds a new key before it signs anything.
+pub async fn get_jwks(state: web::Data<AppState>) -> HttpResponse {
+    let max_age = (state.settings.keys.prepublish_secs / 4).min(3600);
+    cacheable(state.provider.keys.jwks(), max_age)
+}

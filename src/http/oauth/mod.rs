@@ -1,0 +1,8 @@
+//! HTTP adapters for the OAuth 2.0 / OpenID Connect endpoints.
+
+pub mod authorize;
+pub mod consent;
+pub mod discovery;
+pub mod response;
+pub mod token;
+pub mod userinfo;

@@ -1,0 +1,138 @@
+//! Protocol responses: authorization responses to the client's redirect URI (query or
+//! form_post, always with `iss` per RFC 9207), JSON token-endpoint responses and errors
+//! (RFC 6749 §5), and bearer-token errors (RFC 6750 §3).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use askama::Template;
+use serde::Serialize;
+
+use crate::http::middleware::{csp_allowing_form_target, csp_source_for};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::request::{ResponseMode, ResponseTarget};
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPost<'a> {
+    action: &'a str,
+    fields: &'a [(&'static str, String)],
+}
+
+/// Sends `params` (plus `state` and `iss`) to the client's redirect URI.
+pub fn to_client(
+    target: &ResponseTarget,
+    issuer: &str,
+    mut params: Vec<(&'static str, String)>,
+) -> HttpResponse {
+    if let Some(state) = &target.state {
+        params.push(("state", state.clone()));
+    }
+    params.push(("iss", issuer.to_owned()));
+    match target.response_mode {
+        ResponseMode::Query => {
+            let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+            // Appended to the registered URI as is: it was matched as an exact string, and
+            // re-serialising it through a URL parser could change it.
+            let separator = if target.redirect_uri.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            HttpResponse::SeeOther()
+                .insert_header((
+                    header::LOCATION,
+                    format!("{}{separator}{query}", target.redirect_uri),
+                ))
+                .finish()
+        }
+        ResponseMode::FormPost => {
+            let page = FormPost {
+                action: &target.redirect_uri,
+                fields: &params,
+            };
+            let csp = csp_allowing_form_target(&csp_source_for(&target.redirect_uri));
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+                .body(page.render().unwrap_or_default())
+        }
+    }
+}
+
+pub fn error_to_client(target: &ResponseTarget, issuer: &str, error: &OAuthError) -> HttpResponse {
+    to_client(
+        target,
+        issuer,
+        vec![
+            ("error", error.code.as_str().to_owned()),
+            ("error_description", error.description.to_string()),
+        ],
+    )
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+}
+
+fn no_store(mut response: HttpResponse) -> HttpResponse {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A JSON success body with `Cache-Control: no-store` and `Pragma: no-cache`.
+pub fn json_no_store(body: &impl Serialize) -> HttpResponse {
+    no_store(HttpResponse::Ok().json(body))
+}
+
+/// RFC 6749 §5.2 error: 401 with `WWW-Authenticate` for invalid_client, 400 otherwise.
+pub fn json_error(error: &OAuthError) -> HttpResponse {
+    let status = match error.code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut builder = HttpResponse::build(status);
+    if error.code == ErrorCode::InvalidClient {
+        builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
+    }
+    no_store(builder.json(ErrorBody {
+        error: error.code.as_str(),
+        error_description: &error.description,
+    }))
+}
+
+/// RFC 6750 §3: 401 (or 403 for insufficient_scope) with a `WWW-Authenticate: Bearer`
+/// challenge. `None` is a request without a token: the challenge carries no error code.
+pub fn bearer_error(error: Option<&OAuthError>) -> HttpResponse {
+    let Some(e) = error else {
+        return no_store(
+            HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"portcullis\""))
+                .finish(),
+        );
+    };
+    let status = match e.code {
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let description = e.description.replace(['"', '\\'], "");
+    let challenge = format!(
+        "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{description}\"",
+        e.code.as_str()
+    );
+    no_store(
+        HttpResponse::build(status)
+            .insert_header((header::WWW_AUTHENTICATE, challenge))
+            .json(ErrorBody {
+                error: e.code.as_str(),
+                error_description: &e.description,
+            }),
+    )
+}

@@ -1,0 +1,107 @@
+//! `POST /token` (RFC 6749 §3.2, §4.1.3, §5).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::response::{json_error, json_no_store};
+use crate::http::AppState;
+use crate::oauth::client_auth::{self, AuthError};
+use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
+use crate::oauth::grants::authorization_code::{self, Redemption};
+use crate::oauth::request::Params;
+
+/// Parses an `application/x-www-form-urlencoded` body into parameters, or the RFC 6749
+/// error for a body that is not one.
+pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("the body is not valid form data"))?;
+    Ok(Params::new(pairs))
+}
+
+/// Turns internal failures into `server_error` after logging them.
+pub fn flow_error(e: FlowError) -> OAuthError {
+    match e {
+        FlowError::OAuth(e) => e,
+        other => {
+            let id = crate::crypto::random::identifier();
+            tracing::error!(error_id = %id, error = ?other, "token endpoint failure");
+            OAuthError::new(
+                ErrorCode::ServerError,
+                format!("internal error (reference {id})"),
+            )
+        }
+    }
+}
+
+fn auth_error(e: AuthError) -> OAuthError {
+    match e {
+        AuthError::Failed => OAuthError::invalid_client(),
+        AuthError::Store(s) => flow_error(FlowError::Store(s)),
+    }
+}
+
+pub async fn post_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match token(&req, &state, &body).await {
+        Ok(response) => response,
+        Err(e) => json_error(&e),
+    }
+}
+
+async fn token(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+) -> Result<HttpResponse, OAuthError> {
+    let params = form_params(req, body)?;
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| OAuthError::invalid_client()))
+        .transpose()?;
+    let presented = client_auth::presented(authorization, &params)?;
+    let client = client_auth::authenticate(&state.store, presented)
+        .await
+        .map_err(auth_error)?;
+    let owned = |name: &str| -> Result<Option<String>, OAuthError> {
+        Ok(params.get(name)?.map(str::to_owned))
+    };
+    let response = match params.get("grant_type")? {
+        None => return Err(OAuthError::invalid_request("grant_type is required")),
+        Some("authorization_code") => {
+            let redemption = Redemption {
+                code: owned("code")?
+                    .ok_or_else(|| OAuthError::invalid_request("code is required"))?,
+                redirect_uri: owned("redirect_uri")?,
+                code_verifier: owned("code_verifier")?,
+            };
+            authorization_code::redeem(&state.provider, &client, redemption)
+                .await
+                .map_err(flow_error)?
+        }
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported",
+            ))
+        }
+    };
+    Ok(json_no_store(&response))
+}

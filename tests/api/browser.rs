@@ -1,0 +1,407 @@
+//! End to end in a real browser: headless Chromium, driven over WebDriver by chromedriver.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them). Without
+//! chromedriver these tests print a note and pass locally, and fail under CI=true.
+//! Everything stays on 127.0.0.1: the app, chromedriver, and the pages Chromium loads.
+
+use std::future::Future;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use thirtyfour::prelude::*;
+use thirtyfour::{BrowserLogEntry, LoggingPrefsLogLevel};
+
+use crate::helpers::{is_ci, spawn_app, PASSWORD};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+const SESSION_COOKIE: &str = "portcullis_session";
+/// How long one step (a page to appear, chromedriver to listen) may take.
+const STEP: Duration = Duration::from_secs(10);
+/// How long a whole browser test may take once the browser is up.
+const WHOLE_TEST: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(100);
+
+/// One browser at a time in this test binary: two cores do not start several Chromiums
+/// at once quickly, and the waits here are bounded.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A chromedriver process on a free loopback port, killed when dropped.
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    // Removed after the process is gone and its log has been read.
+    _log_dir: tempfile::TempDir,
+}
+
+impl ChromeDriver {
+    async fn start() -> Self {
+        let log_dir = tempfile::tempdir().expect("temp dir");
+        let log = log_dir.path().join("chromedriver.log");
+        // The free port is found by binding and releasing it; another process may take it
+        // in between, so a chromedriver that exits at once is retried on a new port.
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {CHROMEDRIVER}: {e}"));
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let deadline = Instant::now() + STEP;
+            loop {
+                if TcpStream::connect_timeout(&addr, POLL).is_ok() {
+                    return ChromeDriver {
+                        child,
+                        port,
+                        log,
+                        _log_dir: log_dir,
+                    };
+                }
+                if child.try_wait().expect("chromedriver status").is_some() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "chromedriver did not listen on {addr} within {STEP:?}\n{}",
+                        log_tail(&log)
+                    );
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        panic!(
+            "chromedriver exited at start three times\n{}",
+            log_tail(&log)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("{}", log_tail(&self.log));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// The last lines of chromedriver's log, to explain a failure.
+fn log_tail(log: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(log) {
+        let _ = file.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(30);
+    format!(
+        "--- chromedriver log (last lines) ---\n{}",
+        lines[start..].join("\n")
+    )
+}
+
+/// Whether the browser can run here. Without chromedriver, CI fails and a local run skips.
+fn browser_available() -> bool {
+    if Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    if is_ci() {
+        panic!(
+            "{CHROMEDRIVER} is missing: the browser tests need Debian's chromium and \
+             chromium-driver packages (.ci/run installs them)"
+        );
+    }
+    eprintln!("skipped: {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+    false
+}
+
+/// A WebDriver session in a fresh headless Chromium with its own profile directory.
+struct Browser {
+    driver: WebDriver,
+    _chromedriver: ChromeDriver,
+    _profile: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Browser {
+    /// Starts chromedriver and Chromium, or returns None (after saying so) to skip.
+    async fn launch() -> Option<Self> {
+        if !browser_available() {
+            return None;
+        }
+        let turn = ONE_BROWSER.lock().await;
+        let profile = tempfile::tempdir().expect("temp dir");
+        let chromedriver = ChromeDriver::start().await;
+
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(CHROMIUM).expect("binary capability");
+        for arg in CHROMIUM_ARGS {
+            caps.add_arg(arg).expect("chromium argument");
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.path().display()))
+            .expect("chromium argument");
+        caps.set_browser_log_level(LoggingPrefsLogLevel::All)
+            .expect("logging capability");
+
+        let driver = WebDriver::builder(chromedriver.url(), caps)
+            .request_timeout(Duration::from_secs(60))
+            .await
+            // Dropping chromedriver on this panic prints its log.
+            .unwrap_or_else(|e| panic!("no WebDriver session with {CHROMIUM}: {e}"));
+        let browser = Browser {
+            driver,
+            _chromedriver: chromedriver,
+            _profile: profile,
+            _turn: turn,
+        };
+        let timeouts = TimeoutConfiguration::new(Some(STEP), Some(STEP), Some(Duration::ZERO));
+        if let Err(e) = browser.driver.update_timeouts(timeouts).await {
+            browser.driver.clone().quit().await.ok();
+            panic!("cannot set WebDriver timeouts: {e}");
+        }
+        Some(browser)
+    }
+
+    /// Runs `test` within a time limit, then closes the browser: on success, on error and
+    /// on panic (the panic goes on after the browser is closed).
+    async fn run<F, Fut>(self, test: F)
+    where
+        F: FnOnce(WebDriver) -> Fut,
+        Fut: Future<Output = WebDriverResult<()>>,
+    {
+        // Fields drop in order after this: the quit session, chromedriver, the profile
+        // directory, and last the turn of the next browser test.
+        let outcome = self
+            .driver
+            .clone()
+            .run_and_quit(|driver| async move {
+                match tokio::time::timeout(WHOLE_TEST, test(driver)).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("the browser test took longer than {WHOLE_TEST:?}")),
+                }
+            })
+            .await;
+        // Dropping chromedriver on this panic prints its log.
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+    }
+}
+
+/// Waits until the browser shows `url` with `text` in the page, or fails saying what it
+/// shows instead.
+async fn wait_for_page(driver: &WebDriver, url: &str, text: &str) {
+    let deadline = Instant::now() + STEP;
+    let (mut seen_url, mut seen_text) = (String::new(), String::new());
+    loop {
+        // Mid-navigation the page may be gone; that is "not yet", not a failure.
+        if let Ok(current) = driver.current_url().await {
+            seen_url = current.to_string();
+        }
+        if let Ok(body) = page_text(driver).await {
+            seen_text = body;
+        }
+        if seen_url == url && seen_text.contains(text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {STEP:?} the browser shows {seen_url}, not {url} with {text:?}; \
+             page text: {seen_text:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn page_text(driver: &WebDriver) -> WebDriverResult<String> {
+    driver.find(By::Tag("body")).await?.text().await
+}
+
+async fn cookie_names(driver: &WebDriver) -> WebDriverResult<Vec<String>> {
+    Ok(driver
+        .get_all_cookies()
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect())
+}
+
+/// Types the credentials into the sign-in form and presses its button, as a person would.
+async fn sign_in(driver: &WebDriver, username: &str, password: &str) -> WebDriverResult<()> {
+    driver
+        .find(By::Name("username"))
+        .await?
+        .send_keys(username)
+        .await?;
+    driver
+        .find(By::Name("password"))
+        .await?
+        .send_keys(password)
+        .await?;
+    driver
+        .find(By::Css("form[action='/login'] button[type='submit']"))
+        .await?
+        .click()
+        .await
+}
+
+/// Console messages at error level (failed loads, CSP refusals, script errors), except
+/// the 404 for the /favicon.ico that Chromium asks every site for on its own.
+fn errors(log: &[BrowserLogEntry]) -> Vec<&str> {
+    log.iter()
+        .filter(|entry| entry.level == "SEVERE" && !entry.message.contains("/favicon.ico "))
+        .map(|entry| entry.message.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_person_signs_in_and_out_in_a_real_browser() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+
+    browser
+        .run(|driver| async move {
+            driver.goto(app.url("/login")).await?;
+            sign_in(&driver, "alice", PASSWORD).await?;
+
+            wait_for_page(&driver, &app.url("/"), "You are signed in as alice").await;
+            let session = driver
+                .get_named_cookie(SESSION_COOKIE)
+                .await
+                .unwrap_or_else(|e| panic!("no {SESSION_COOKIE} cookie after signing in: {e}"));
+            assert_eq!(session.http_only, Some(true), "{session:?}");
+            assert!(!session.value.is_empty(), "{session:?}");
+
+            driver
+                .find(By::XPath("//button[normalize-space()='Sign out']"))
+                .await?
+                .click()
+                .await?;
+
+            wait_for_page(&driver, &app.url("/login"), "Sign in").await;
+            let names = cookie_names(&driver).await?;
+            assert!(
+                !names.iter().any(|n| n == SESSION_COOKIE),
+                "the session cookie outlived signing out: {names:?}"
+            );
+            Ok(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_the_generic_error_in_the_browser() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+
+    browser
+        .run(|driver| async move {
+            driver.goto(app.url("/login")).await?;
+            sign_in(&driver, "alice", "not the password at all").await?;
+
+            wait_for_page(&driver, &app.url("/login"), "Invalid username or password.").await;
+            let alert = driver.find(By::Css("[role='alert']")).await?.text().await?;
+            assert_eq!(alert, "Invalid username or password.");
+            let username = driver.find(By::Name("username")).await?.value().await?;
+            assert_eq!(username.as_deref(), Some("alice"));
+            let names = cookie_names(&driver).await?;
+            assert!(
+                !names.iter().any(|n| n == SESSION_COOKIE),
+                "a wrong password got a session cookie: {names:?}"
+            );
+            Ok(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn the_login_page_runs_no_inline_script_and_the_stylesheet_loads() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let app = spawn_app().await;
+
+    browser
+        .run(|driver| async move {
+            driver.goto(app.url("/login")).await?;
+            wait_for_page(&driver, &app.url("/login"), "Sign in").await;
+
+            let page: serde_json::Value = driver
+                .execute(
+                    r#"
+                    const button = document.querySelector("button[type='submit']");
+                    return {
+                        styleSheets: document.styleSheets.length,
+                        scripts: document.scripts.length,
+                        styleAttributes: document.querySelectorAll("[style]").length,
+                        handlerAttributes: [...document.querySelectorAll("*")]
+                            .flatMap(e => [...e.attributes])
+                            .filter(a => a.name.startsWith("on"))
+                            .map(a => a.name),
+                        buttonBackground: getComputedStyle(button).backgroundColor,
+                    };
+                    "#,
+                    Vec::new(),
+                )
+                .await?
+                .convert()?;
+
+            assert!(page["styleSheets"].as_u64().unwrap_or(0) >= 1, "{page}");
+            assert_eq!(page["scripts"], 0, "the page has script elements: {page}");
+            assert_eq!(
+                page["styleAttributes"], 0,
+                "inline style attributes: {page}"
+            );
+            assert_eq!(page["handlerAttributes"], serde_json::json!([]), "{page}");
+            // --accent from static/portcullis.css: light scheme, or dark if the browser
+            // prefers it. The browser default would be a light grey.
+            let background = page["buttonBackground"].as_str().unwrap_or_default();
+            assert!(
+                ["rgb(31, 95, 191)", "rgb(76, 142, 230)"].contains(&background),
+                "the stylesheet did not style the button: {page}"
+            );
+
+            let log = driver.browser_log().await?;
+            let errors = errors(&log);
+            assert!(errors.is_empty(), "the console shows errors: {errors:#?}");
+            Ok(())
+        })
+        .await;
+}
