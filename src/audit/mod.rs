@@ -17,6 +17,8 @@ pub enum Actor {
     Setup,
     /// A signed-in or signing-in user, by id.
     User(String),
+    /// An OAuth client, by client_id (e.g. revoking its tokens).
+    Client(String),
     /// Portcullis itself (scheduled jobs, first start).
     System,
     /// Nobody identified (e.g. a failed sign-in for an unknown name).
@@ -30,6 +32,7 @@ impl Actor {
             Actor::Setup => Some("setup".into()),
             Actor::System => Some("system".into()),
             Actor::User(id) => Some(format!("user:{id}")),
+            Actor::Client(id) => Some(format!("client:{id}")),
             Actor::Anonymous => None,
         }
     }

@@ -33,6 +33,22 @@ pub enum ClientCommand {
         /// First-party client: users are not asked for consent.
         #[arg(long)]
         skip_consent: bool,
+        /// A scope the client may request (repeatable); default: openid profile email
+        /// offline_access for sign-in clients, none for client_credentials-only clients.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// ID token signing algorithm.
+        #[arg(long, value_name = "ALG", value_parser = ["RS256", "ES256"])]
+        id_token_alg: Option<String>,
+        /// Pairwise subject identifiers: each client (sector) sees a different `sub`.
+        #[arg(long)]
+        pairwise: bool,
+        /// Seconds a rotated refresh token may be retried (1-60; confidential clients).
+        #[arg(long, default_value_t = 0, value_name = "SECS")]
+        refresh_grace_secs: i64,
+        /// May introspect tokens of every client (for resource servers).
+        #[arg(long)]
+        introspect_any: bool,
         #[arg(long)]
         json: bool,
     },
@@ -56,6 +72,10 @@ struct ClientView<'a> {
     post_logout_redirect_uris: &'a [String],
     allowed_scopes: &'a [String],
     skip_consent: bool,
+    id_token_signed_response_alg: &'a str,
+    subject_type: &'a str,
+    refresh_grace_secs: i64,
+    may_introspect_any: bool,
     created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<&'a str>,
@@ -73,6 +93,10 @@ impl<'a> ClientView<'a> {
             post_logout_redirect_uris: &c.post_logout_redirect_uris,
             allowed_scopes: &c.allowed_scopes,
             skip_consent: c.skip_consent,
+            id_token_signed_response_alg: &c.id_token_signed_response_alg,
+            subject_type: &c.subject_type,
+            refresh_grace_secs: c.refresh_grace_secs,
+            may_introspect_any: c.may_introspect_any,
             created_at: c.created_at,
             client_secret: secret,
         }
@@ -89,6 +113,11 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
             grant_types,
             auth_method,
             skip_consent,
+            scopes,
+            id_token_alg,
+            pairwise,
+            refresh_grace_secs,
+            introspect_any,
             json,
         } => {
             let new = NewClient {
@@ -99,6 +128,11 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
                 auth_method,
                 public,
                 skip_consent,
+                scopes,
+                id_token_alg,
+                pairwise,
+                refresh_grace_secs,
+                introspect_any,
             };
             let store = open_store(settings)?;
             let registered = clients::register(&store, new, Actor::Cli).await?;

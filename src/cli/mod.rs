@@ -2,6 +2,7 @@
 //! 1 a runtime failure (database unreachable, ...), 2 bad arguments or configuration.
 
 mod client;
+mod keys;
 mod user;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// Failure of a command, deciding the exit code.
@@ -124,6 +128,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         }
         Command::User(cmd) => user::run(cmd, &settings).await,
         Command::Client(cmd) => client::run(cmd, &settings).await,
+        Command::Keys(cmd) => keys::run(cmd, &settings).await,
     }
 }
 

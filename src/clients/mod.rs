@@ -27,6 +27,8 @@ pub enum ClientError {
     UnknownAuthMethod(String),
     #[error("{0}")]
     Inconsistent(&'static str),
+    #[error("invalid scope {0:?}")]
+    InvalidScope(String),
     #[error("no client with id {0:?}")]
     NotFound(String),
     #[error(transparent)]
@@ -48,6 +50,17 @@ pub struct NewClient {
     pub auth_method: Option<String>,
     pub public: bool,
     pub skip_consent: bool,
+    /// Scopes the client may request; empty means the user scopes (openid profile email
+    /// offline_access) for clients with a user-facing grant, none otherwise.
+    pub scopes: Vec<String>,
+    /// RS256 (default) or ES256.
+    pub id_token_alg: Option<String>,
+    /// Pairwise subject identifiers (OIDC Core §8.1) instead of the user id.
+    pub pairwise: bool,
+    /// Seconds a rotated refresh token may be presented again (confidential clients only).
+    pub refresh_grace_secs: i64,
+    /// May introspect any client's tokens (a resource server).
+    pub introspect_any: bool,
 }
 
 /// A freshly registered client and, for confidential clients, its secret (never stored).
@@ -93,6 +106,25 @@ pub fn validate_redirect_uri(uri: &str, public: bool) -> Result<(), ClientError>
         )),
         _ => Err(bad("confidential clients must use https")),
     }
+}
+
+/// The scopes a client may ask for: as given (each a valid scope token), or the defaults.
+fn allowed_scopes(new: &NewClient, grants: &[String]) -> Result<Vec<String>, ClientError> {
+    if new.scopes.is_empty() {
+        let user_facing = grants.iter().any(|g| g == "authorization_code");
+        return Ok(if user_facing {
+            DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        });
+    }
+    let joined = new.scopes.join(" ");
+    let parsed = crate::oauth::scope::parse(&joined)
+        .map_err(|_| ClientError::InvalidScope(joined.clone()))?;
+    if parsed.is_empty() {
+        return Err(ClientError::InvalidScope(joined));
+    }
+    Ok(parsed)
 }
 
 fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
@@ -185,6 +217,7 @@ pub async fn register(
     actor: Actor,
 ) -> Result<Registered, ClientError> {
     let (grant_types, method) = validate(&new)?;
+    let allowed_scopes = allowed_scopes(&new, &grant_types)?;
     let secret = (!new.public).then(random::secret_token);
     let now = crate::time::now();
     let client = Client {
@@ -196,16 +229,16 @@ pub async fn register(
         grant_types,
         token_endpoint_auth_method: method,
         is_public: new.public,
-        allowed_scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+        allowed_scopes,
         skip_consent: new.skip_consent,
         created_at: now,
         updated_at: now,
-        id_token_signed_response_alg: "RS256".into(),
-        subject_type: "public".into(),
+        id_token_signed_response_alg: new.id_token_alg.clone().unwrap_or_else(|| "RS256".into()),
+        subject_type: if new.pairwise { "pairwise" } else { "public" }.into(),
         jwks: None,
         jwks_uri: None,
-        refresh_grace_secs: 0,
-        may_introspect_any: false,
+        refresh_grace_secs: new.refresh_grace_secs,
+        may_introspect_any: new.introspect_any,
         registration_token_hash: None,
     };
     let stored = client.clone();

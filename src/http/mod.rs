@@ -66,6 +66,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/consent", web::get().to(oauth::consent::get_consent))
         .route("/consent", web::post().to(oauth::consent::post_consent))
         .route("/token", web::post().to(oauth::token::post_token))
+        .route(
+            "/introspect",
+            web::post().to(oauth::introspect::post_introspect),
+        )
+        .route("/revoke", web::post().to(oauth::introspect::post_revoke))
         .route("/userinfo", web::get().to(oauth::userinfo::get_userinfo))
         .route("/userinfo", web::post().to(oauth::userinfo::post_userinfo));
 }

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod error;
 pub mod grants;
+pub mod introspect;
 pub mod pkce;
 pub mod request;
 pub mod scope;

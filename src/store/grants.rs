@@ -158,6 +158,53 @@ pub fn revoke_access_token(conn: &mut DbConn, jti: &str, now: i64) -> Result<boo
     )
 }
 
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rt)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub fn find_refresh_token(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(rt::table
+        .find(token_hash)
+        .select(RefreshRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a refresh token used; false if it already was (a concurrent rotation won).
+pub fn use_refresh_token(
+    conn: &mut DbConn,
+    token_hash: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(
+        diesel::update(rt::table.find(token_hash).filter(rt::used_at.is_null()))
+            .set(rt::used_at.eq(now))
+            .execute(conn)?
+            == 1,
+    )
+}
+
+/// The issued-access-token record for a jti: (grant id, client id, revoked).
+pub fn find_access_token(
+    conn: &mut DbConn,
+    jti: &str,
+) -> Result<Option<(String, String, Option<i64>)>, StoreError> {
+    Ok(at::table
+        .find(jti)
+        .select((at::grant_id, at::client_id, at::revoked_at))
+        .first(conn)
+        .optional()?)
+}
+
 pub fn insert_refresh_token(
     conn: &mut DbConn,
     token_hash: &str,

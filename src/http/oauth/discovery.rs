@@ -9,6 +9,8 @@ use crate::http::AppState;
 use crate::oauth::claims::SUPPORTED;
 use crate::oauth::{authorize::ACR_SINGLE_FACTOR, scope, Provider};
 
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
 pub fn metadata(p: &Provider) -> Value {
     let mut claims: Vec<&str> = vec![
         "sub",
@@ -31,13 +33,17 @@ pub fn metadata(p: &Provider) -> Value {
         "token_endpoint": p.endpoint("/token"),
         "userinfo_endpoint": p.endpoint("/userinfo"),
         "jwks_uri": p.endpoint("/jwks.json"),
+        "introspection_endpoint": p.endpoint("/introspect"),
+        "revocation_endpoint": p.endpoint("/revoke"),
         "scopes_supported": scope::KNOWN.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
         "claim_types_supported": ["normal"],

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod consent;
 pub mod discovery;
+pub mod introspect;
 pub mod response;
 pub mod token;
 pub mod userinfo;

@@ -8,7 +8,10 @@ use crate::http::AppState;
 use crate::oauth::client_auth::{self, AuthError};
 use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
 use crate::oauth::grants::authorization_code::{self, Redemption};
+use crate::oauth::grants::client_credentials;
+use crate::oauth::grants::refresh_token::{self, Refresh};
 use crate::oauth::request::Params;
+use crate::store::clients::Client;
 
 /// Parses an `application/x-www-form-urlencoded` body into parameters, or the RFC 6749
 /// error for a body that is not one.
@@ -54,6 +57,23 @@ fn auth_error(e: AuthError) -> OAuthError {
     }
 }
 
+/// Authenticates the calling client (token, introspection and revocation endpoints).
+pub async fn authenticate_client(
+    req: &HttpRequest,
+    state: &AppState,
+    params: &Params,
+) -> Result<Client, OAuthError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| OAuthError::invalid_client()))
+        .transpose()?;
+    let presented = client_auth::presented(authorization, params)?;
+    client_auth::authenticate(&state.store, presented)
+        .await
+        .map_err(auth_error)
+}
+
 pub async fn post_token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -71,15 +91,7 @@ async fn token(
     body: &[u8],
 ) -> Result<HttpResponse, OAuthError> {
     let params = form_params(req, body)?;
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map_err(|_| OAuthError::invalid_client()))
-        .transpose()?;
-    let presented = client_auth::presented(authorization, &params)?;
-    let client = client_auth::authenticate(&state.store, presented)
-        .await
-        .map_err(auth_error)?;
+    let client = authenticate_client(req, state, &params).await?;
     let owned = |name: &str| -> Result<Option<String>, OAuthError> {
         Ok(params.get(name)?.map(str::to_owned))
     };
@@ -93,6 +105,21 @@ async fn token(
                 code_verifier: owned("code_verifier")?,
             };
             authorization_code::redeem(&state.provider, &client, redemption)
+                .await
+                .map_err(flow_error)?
+        }
+        Some("refresh_token") => {
+            let refresh = Refresh {
+                refresh_token: owned("refresh_token")?
+                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?,
+                scope: owned("scope")?,
+            };
+            refresh_token::refresh(&state.provider, &client, refresh)
+                .await
+                .map_err(flow_error)?
+        }
+        Some("client_credentials") => {
+            client_credentials::issue(&state.provider, &client, params.get("scope")?)
                 .await
                 .map_err(flow_error)?
         }

@@ -1,0 +1,272 @@
+//! Interoperability: an independent relying party — the `openidconnect` crate, used exactly
+//! as its documentation shows — signs a user in against the running provider. Nothing here
+//! uses Portcullis's own code to build or check protocol messages: discovery, the
+//! authorization URL (PKCE S256, nonce, state), the code exchange, the ID token's signature and
+//! claims, `at_hash` and the userinfo request are all the library's.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreTokenResponse,
+    CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
+    TokenResponse,
+};
+use reqwest::Url;
+
+use crate::flow::{confidential, REDIRECT};
+use crate::helpers::{form_value, location, spawn_app, TestApp, PASSWORD};
+
+/// The relying party's back channel (discovery, JWKS, token, userinfo): the project's reqwest
+/// client behind openidconnect's HTTP client trait. It keeps no cookies and follows no
+/// redirects, as openidconnect advises against SSRF.
+struct BackChannel(reqwest::Client);
+
+impl BackChannel {
+    fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self(client)
+    }
+}
+
+impl<'c> AsyncHttpClient<'c> for BackChannel {
+    type Error = reqwest::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Self::Error>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.0.execute(request.try_into()?).await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let mut out = HttpResponse::new(response.bytes().await?.to_vec());
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            Ok(out)
+        })
+    }
+}
+
+/// The client as `from_provider_metadata` builds it: authorization endpoint set, token and
+/// userinfo endpoints as discovery found them.
+type RelyingParty = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Where a sign-in left the relying party: its client, the nonce it sent and the token
+/// response it got for the user `user_id`.
+struct SignedIn {
+    http: BackChannel,
+    rp: RelyingParty,
+    nonce: Nonce,
+    tokens: CoreTokenResponse,
+    user_id: String,
+}
+
+/// Alice signs in to a confidential client through the relying party library: discovery,
+/// authorization URL, the browser's part, and the code exchange.
+async fn sign_in(app: &TestApp) -> SignedIn {
+    let user_id = app.create_user("alice", PASSWORD).await;
+    let registered = confidential(app).await;
+    let http = BackChannel::new();
+
+    let issuer = IssuerUrl::new(app.address.clone()).expect("issuer URL");
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .unwrap_or_else(|e| panic!("discovery failed: {e} ({e:?})"));
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(registered.id.clone()),
+        registered.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).expect("redirect URL"));
+
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, state, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".to_owned()))
+        .add_scope(Scope::new("email".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+    assert!(
+        auth_url.as_str().starts_with(&app.url("/authorize?")),
+        "{auth_url}"
+    );
+
+    let callback = browse(app, auth_url.as_str()).await;
+    let callback = Url::parse(&callback).expect("callback URL");
+    let query = |name: &str| {
+        callback
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(query("error"), None, "{callback}");
+    assert_eq!(query("state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(query("iss").as_deref(), Some(app.address.as_str()));
+    let code = query("code").expect("an authorization code");
+
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("discovery names a token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap_or_else(|e| panic!("code exchange failed: {e} ({e:?})"));
+
+    SignedIn {
+        http,
+        rp,
+        nonce,
+        tokens,
+        user_id,
+    }
+}
+
+/// The browser's part, with the test's cookie-keeping client: opens the authorization URL the
+/// relying party built, signs alice in on the login page, allows on the consent page, and
+/// returns where the provider finally sends the browser back to the client.
+async fn browse(app: &TestApp, auth_url: &str) -> String {
+    let resp = app
+        .client
+        .get(auth_url)
+        .send()
+        .await
+        .expect("GET authorize");
+    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+    let login = location(&resp);
+    assert!(login.starts_with("/login?request="), "{login}");
+
+    let page = app.get(&login).await.text().await.expect("login page");
+    let csrf = form_value(&page, "csrf_token").expect("login csrf_token");
+    let request = form_value(&page, "request").expect("login request");
+    let resp = app
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("request", &request),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+    let cont = location(&resp);
+    assert!(cont.starts_with("/authorize/continue?request="), "{cont}");
+
+    let resp = app.get(&cont).await;
+    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+    let consent = location(&resp);
+    assert!(consent.starts_with("/consent?request="), "{consent}");
+
+    let page = app.get(&consent).await.text().await.expect("consent page");
+    let csrf = form_value(&page, "csrf_token").expect("consent csrf_token");
+    let request = form_value(&page, "request").expect("consent request");
+    let resp = app
+        .post_form(
+            "/consent",
+            &[
+                ("csrf_token", &csrf),
+                ("request", &request),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
+    let callback = location(&resp);
+    assert!(callback.starts_with(REDIRECT), "{callback}");
+    callback
+}
+
+#[tokio::test]
+async fn an_independent_relying_party_signs_a_user_in() {
+    let app = spawn_app().await;
+    let SignedIn {
+        http,
+        rp,
+        nonce,
+        tokens,
+        user_id,
+    } = sign_in(&app).await;
+
+    let id_token = tokens
+        .id_token()
+        .expect("the token response has an ID token");
+    let verifier = rp.id_token_verifier();
+    let claims: &CoreIdTokenClaims = id_token
+        .claims(&verifier, &nonce)
+        .unwrap_or_else(|e| panic!("ID token rejected: {e} ({e:?})"));
+    assert_eq!(claims.subject().as_str(), user_id);
+    assert_eq!(claims.issuer().as_str(), app.address);
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+
+    // at_hash binds the access token to the ID token: the token was not swapped.
+    let expected = claims
+        .access_token_hash()
+        .expect("the ID token carries at_hash");
+    let actual = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().expect("signed"),
+        id_token.signing_key(&verifier).expect("signing key"),
+    )
+    .expect("hash the access token");
+    assert_eq!(&actual, expected);
+
+    // The access token works at the userinfo endpoint, for the same subject.
+    let userinfo: CoreUserInfoClaims = rp
+        .user_info(
+            tokens.access_token().to_owned(),
+            Some(claims.subject().clone()),
+        )
+        .expect("discovery names a userinfo endpoint")
+        .request_async(&http)
+        .await
+        .unwrap_or_else(|e| panic!("userinfo failed: {e} ({e:?})"));
+    assert_eq!(userinfo.subject().as_str(), user_id);
+    assert_eq!(
+        userinfo.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+}
+
+#[tokio::test]
+async fn the_relying_party_rejects_a_token_response_for_another_nonce() {
+    let app = spawn_app().await;
+    let SignedIn {
+        rp, nonce, tokens, ..
+    } = sign_in(&app).await;
+    let id_token = tokens
+        .id_token()
+        .expect("the token response has an ID token");
+    let verifier = rp.id_token_verifier();
+
+    let other = Nonce::new_random();
+    assert_ne!(other.secret(), nonce.secret());
+    match id_token.claims(&verifier, &other) {
+        Err(ClaimsVerificationError::InvalidNonce(_)) => {}
+        Err(e) => panic!("rejected, but not for the nonce: {e} ({e:?})"),
+        Ok(_) => panic!("an ID token for another nonce was accepted"),
+    }
+    // The same token passes with the nonce that was sent: the nonce alone made the difference.
+    assert!(id_token.claims(&verifier, &nonce).is_ok());
+}
