@@ -71,6 +71,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(oauth::introspect::post_introspect),
         )
         .route("/revoke", web::post().to(oauth::introspect::post_revoke))
+        .route(
+            "/end_session",
+            web::get().to(oauth::end_session::get_end_session),
+        )
+        .route(
+            "/end_session",
+            web::post().to(oauth::end_session::post_end_session),
+        )
         .route("/userinfo", web::get().to(oauth::userinfo::get_userinfo))
         .route("/userinfo", web::post().to(oauth::userinfo::post_userinfo));
 }

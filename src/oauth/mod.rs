@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod logout;
 pub mod pkce;
 pub mod request;
 pub mod scope;

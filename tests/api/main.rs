@@ -16,6 +16,7 @@ mod interop;
 mod introspection;
 mod limits;
 mod login;
+mod logout;
 mod oidc;
 mod refresh;
 mod server;

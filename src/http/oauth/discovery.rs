@@ -35,6 +35,7 @@ pub fn metadata(p: &Provider) -> Value {
         "jwks_uri": p.endpoint("/jwks.json"),
         "introspection_endpoint": p.endpoint("/introspect"),
         "revocation_endpoint": p.endpoint("/revoke"),
+        "end_session_endpoint": p.endpoint("/end_session"),
         "scopes_supported": scope::KNOWN.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod consent;
 pub mod discovery;
+pub mod end_session;
 pub mod introspect;
 pub mod response;
 pub mod token;
