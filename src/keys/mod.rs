@@ -318,7 +318,7 @@ impl KeyRing {
         let snapshot = self.snapshot();
         let mut published: Vec<&Arc<LoadedKey>> =
             snapshot.iter().filter(|k| k.is_published(now)).collect();
-        published.sort_by_key(|k| std::cmp::Reverse(k.activate_at));
+        published.sort_by_key(|k| std::cmp::Reverse((k.activate_at, k.generation)));
         let keys: Vec<Value> = published
             .iter()
             .map(|k| Value::Object(k.public_jwk.clone()))

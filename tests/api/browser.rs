@@ -5,16 +5,19 @@
 //! Everything stays on 127.0.0.1: the app, chromedriver, and the pages Chromium loads.
 
 use std::future::Future;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use thirtyfour::prelude::*;
 use thirtyfour::{BrowserLogEntry, LoggingPrefsLogLevel};
 
-use crate::helpers::{is_ci, spawn_app, PASSWORD};
+use crate::flow::{self, RpClient};
+use crate::helpers::{is_ci, spawn_app, TestApp, PASSWORD};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -397,6 +400,366 @@ async fn the_login_page_runs_no_inline_script_and_the_stylesheet_loads() {
                 ["rgb(31, 95, 191)", "rgb(76, 142, 230)"].contains(&background),
                 "the stylesheet did not style the button: {page}"
             );
+
+            let log = driver.browser_log().await?;
+            let errors = errors(&log);
+            assert!(errors.is_empty(), "the console shows errors: {errors:#?}");
+            Ok(())
+        })
+        .await;
+}
+
+/// One request the stand-in relying party received.
+#[derive(Clone, Debug)]
+struct RpRequest {
+    method: String,
+    /// Path and query, as sent on the request line.
+    target: String,
+    body: String,
+}
+
+/// A tiny relying party on a free loopback port: `GET /cb?…` and `POST /cb` get a small
+/// "callback received" page, anything else a 404; every request is recorded. Stopped when
+/// dropped.
+struct StandInRp {
+    port: u16,
+    requests: Arc<Mutex<Vec<RpRequest>>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+const RP_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    <title>Browser RP</title></head><body><p>callback received</p></body></html>";
+
+impl StandInRp {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the stand-in RP");
+        let port = listener.local_addr().expect("local addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let requests = Arc::clone(&requests);
+                    // One thread per connection: Chromium opens spare connections that may
+                    // never carry a request.
+                    std::thread::spawn(move || serve_rp_connection(stream, &requests));
+                }
+            })
+        };
+        StandInRp {
+            port,
+            requests,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("http://127.0.0.1:{}/cb", self.port)
+    }
+
+    fn requests(&self) -> Vec<RpRequest> {
+        self.requests.lock().expect("RP request log").clone()
+    }
+}
+
+impl Drop for StandInRp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the blocking accept so the thread sees the flag.
+        let _ = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], self.port)), STEP);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 request from `stream`, records it and answers with `Connection: close`.
+fn serve_rp_connection(mut stream: TcpStream, requests: &Mutex<Vec<RpRequest>>) {
+    const LIMIT: usize = 64 * 1024;
+    let _ = stream.set_read_timeout(Some(STEP));
+    let _ = stream.set_write_timeout(Some(STEP));
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+        }
+        if data.len() > LIMIT {
+            return;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let target = request_line.next().unwrap_or_default().to_owned();
+    let length = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(LIMIT);
+    while data.len() < head_end + length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body_end = data.len().min(head_end + length);
+    let body = String::from_utf8_lossy(&data[head_end..body_end]).into_owned();
+    let is_callback =
+        (method == "GET" || method == "POST") && (target == "/cb" || target.starts_with("/cb?"));
+    requests.lock().expect("RP request log").push(RpRequest {
+        method,
+        target,
+        body,
+    });
+    let (status, page) = if is_callback {
+        ("200 OK", RP_PAGE)
+    } else {
+        ("404 Not Found", "not found")
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+}
+
+/// Waits until the browser's URL starts with `prefix` and the page shows `text`; returns
+/// the URL. Fails with what the browser shows instead and its console errors (a CSP
+/// refusal of a form's redirect leaves the browser on the previous page and says so there).
+async fn wait_for_url_prefix(driver: &WebDriver, prefix: &str, text: &str) -> String {
+    let deadline = Instant::now() + STEP;
+    let (mut seen_url, mut seen_text) = (String::new(), String::new());
+    loop {
+        if let Ok(current) = driver.current_url().await {
+            seen_url = current.to_string();
+        }
+        if let Ok(body) = page_text(driver).await {
+            seen_text = body;
+        }
+        if seen_url.starts_with(prefix) && seen_text.contains(text) {
+            return seen_url;
+        }
+        if Instant::now() >= deadline {
+            let log = driver.browser_log().await.unwrap_or_default();
+            let messages: Vec<String> = log
+                .iter()
+                .map(|entry| format!("[{}] {}", entry.level, entry.message))
+                .collect();
+            panic!(
+                "after {STEP:?} the browser shows {seen_url}, not {prefix}… with {text:?}; \
+                 page text: {seen_text:?}; console: {messages:#?}"
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Registers "Browser RP", a confidential client whose only redirect URI is `rp`'s.
+async fn register_browser_rp(app: &TestApp, rp: &StandInRp) -> RpClient {
+    flow::register(
+        app,
+        portcullis::clients::NewClient {
+            name: "Browser RP".into(),
+            redirect_uris: vec![rp.redirect_uri()],
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The authorization URL the relying party sends the browser to (PKCE S256, state `xyz`,
+/// nonce `n1`), with `extra` parameters added.
+fn browser_rp_authorization_url(
+    app: &TestApp,
+    client: &RpClient,
+    rp: &StandInRp,
+    extra: &[(&str, &str)],
+) -> String {
+    let redirect_uri = rp.redirect_uri();
+    let mut params = vec![
+        ("redirect_uri", redirect_uri.as_str()),
+        ("scope", "openid email"),
+        ("state", "xyz"),
+        ("nonce", "n1"),
+    ];
+    params.extend_from_slice(extra);
+    app.url(&flow::authorize_path(&flow::auth_params(client, &params)))
+}
+
+/// Signs alice in on the login page the authorization URL leads to and allows access on
+/// the consent page, as a person would.
+async fn sign_in_and_allow(driver: &WebDriver, app: &TestApp) -> WebDriverResult<()> {
+    wait_for_url_prefix(
+        driver,
+        &app.url("/login?request="),
+        "to continue to Browser RP",
+    )
+    .await;
+    let title = driver.title().await?;
+    assert!(title.contains("Sign in"), "login page title: {title:?}");
+    sign_in(driver, "alice", PASSWORD).await?;
+
+    wait_for_url_prefix(
+        driver,
+        &app.url("/consent?request="),
+        "Browser RP wants to access your account",
+    )
+    .await;
+    driver
+        .find(By::Css("button[name='decision'][value='allow']"))
+        .await?
+        .click()
+        .await
+}
+
+/// Redeems `code` at the token endpoint as the relying party would (client_secret_basic,
+/// PKCE verifier) and checks the tokens, including the nonce in the ID token.
+async fn redeem_as_browser_rp(app: &TestApp, client: &RpClient, rp: &StandInRp, code: &str) {
+    let redirect_uri = rp.redirect_uri();
+    let resp = app
+        .client
+        .post(app.url("/token"))
+        .header("authorization", client.basic_auth())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", flow::VERIFIER),
+        ])
+        .send()
+        .await
+        .expect("POST /token");
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.expect("a JSON token response");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["access_token"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    let id_token = body["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
+    let (_, claims) = flow::verify_jwt(app, id_token).await;
+    assert_eq!(claims["nonce"], "n1", "{claims:?}");
+    assert_eq!(claims["iss"], app.address.as_str(), "{claims:?}");
+}
+
+#[tokio::test]
+async fn a_browser_goes_from_an_authorization_url_through_login_and_consent_to_the_client() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+    let rp = StandInRp::start();
+    let client = register_browser_rp(&app, &rp).await;
+    let authorization_url = browser_rp_authorization_url(&app, &client, &rp, &[]);
+
+    browser
+        .run(|driver| async move {
+            driver.goto(&authorization_url).await?;
+            sign_in_and_allow(&driver, &app).await?;
+
+            let callback = format!("{}?", rp.redirect_uri());
+            let landed = wait_for_url_prefix(&driver, &callback, "callback received").await;
+            let params: Vec<(String, String)> = reqwest::Url::parse(&landed)
+                .expect("a URL")
+                .query_pairs()
+                .into_owned()
+                .collect();
+            assert_eq!(flow::param(&params, "state"), Some("xyz"), "{landed}");
+            assert_eq!(
+                flow::param(&params, "iss"),
+                Some(app.address.as_str()),
+                "{landed}"
+            );
+            let code = flow::param(&params, "code")
+                .unwrap_or_else(|| panic!("no code in {landed}"))
+                .to_owned();
+
+            let callbacks: Vec<RpRequest> = rp
+                .requests()
+                .into_iter()
+                .filter(|r| r.target.starts_with("/cb"))
+                .collect();
+            assert_eq!(callbacks.len(), 1, "{callbacks:#?}");
+            assert_eq!(callbacks[0].method, "GET", "{callbacks:#?}");
+            assert_eq!(
+                landed.strip_prefix(&format!("http://127.0.0.1:{}", rp.port)),
+                Some(callbacks[0].target.as_str()),
+                "{callbacks:#?}"
+            );
+
+            redeem_as_browser_rp(&app, &client, &rp, &code).await;
+
+            let log = driver.browser_log().await?;
+            let errors = errors(&log);
+            assert!(errors.is_empty(), "the console shows errors: {errors:#?}");
+            Ok(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn the_form_post_response_mode_reaches_the_client_in_a_real_browser() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+    let rp = StandInRp::start();
+    let client = register_browser_rp(&app, &rp).await;
+    let authorization_url =
+        browser_rp_authorization_url(&app, &client, &rp, &[("response_mode", "form_post")]);
+
+    browser
+        .run(|driver| async move {
+            driver.goto(&authorization_url).await?;
+            sign_in_and_allow(&driver, &app).await?;
+
+            // /static/form_post.js submits the page's form to the client on its own.
+            let landed =
+                wait_for_url_prefix(&driver, &rp.redirect_uri(), "callback received").await;
+            assert_eq!(landed, rp.redirect_uri(), "no query in form_post mode");
+
+            let callbacks: Vec<RpRequest> = rp
+                .requests()
+                .into_iter()
+                .filter(|r| r.target.starts_with("/cb"))
+                .collect();
+            assert_eq!(callbacks.len(), 1, "{callbacks:#?}");
+            let callback = &callbacks[0];
+            assert_eq!(callback.method, "POST", "{callback:?}");
+            assert_eq!(callback.target, "/cb", "{callback:?}");
+            let fields: Vec<(String, String)> =
+                serde_urlencoded::from_str(&callback.body).expect("a form body");
+            assert_eq!(flow::param(&fields, "state"), Some("xyz"), "{callback:?}");
+            assert_eq!(
+                flow::param(&fields, "iss"),
+                Some(app.address.as_str()),
+                "{callback:?}"
+            );
+            let code = flow::param(&fields, "code")
+                .unwrap_or_else(|| panic!("no code in {callback:?}"))
+                .to_owned();
+
+            redeem_as_browser_rp(&app, &client, &rp, &code).await;
 
             let log = driver.browser_log().await?;
             let errors = errors(&log);

@@ -22,7 +22,12 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// A database for one test, removed when dropped.
 pub enum TestDb {
     Sqlite(tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another app's database (a second instance); the owner cleans up.
+    Shared,
 }
 
 impl TestDb {
@@ -75,6 +80,7 @@ impl TestDb {
                     std::fs::remove_file(entry.expect("entry").path()).expect("remove db file");
                 }
             }
+            TestDb::Shared => panic!("destroy the database through the app that owns it"),
             TestDb::Postgres { admin_url, name } => {
                 let mut admin = PgConnection::establish(admin_url).expect("connect to Postgres");
                 admin
@@ -172,6 +178,20 @@ pub async fn spawn_app_on(
         jar,
         db,
     }
+}
+
+/// A second instance of the app on the same database as `first`, with its own settings
+/// adjustments (as several instances behind a load balancer).
+pub async fn spawn_instance_beside(
+    first: &TestApp,
+    customize: impl FnOnce(Figment) -> Figment,
+) -> TestApp {
+    spawn_app_on(
+        TestDb::Shared,
+        first.settings.database.url.clone(),
+        customize,
+    )
+    .await
 }
 
 impl TestApp {

@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod interop;
 mod introspection;
+mod keys;
 mod limits;
 mod login;
 mod logout;
