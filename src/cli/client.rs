@@ -28,7 +28,7 @@ pub enum ClientCommand {
               value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
         grant_types: Vec<String>,
         #[arg(long, value_name = "METHOD",
-              value_parser = ["client_secret_basic", "client_secret_post", "none"])]
+              value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
         auth_method: Option<String>,
         /// First-party client: users are not asked for consent.
         #[arg(long)]
@@ -49,6 +49,9 @@ pub enum ClientCommand {
         /// May introspect tokens of every client (for resource servers).
         #[arg(long)]
         introspect_any: bool,
+        /// A file with the client's public keys (JWK Set), for --auth-method private_key_jwt.
+        #[arg(long, value_name = "PATH")]
+        jwks_file: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -118,8 +121,16 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
             pairwise,
             refresh_grace_secs,
             introspect_any,
+            jwks_file,
             json,
         } => {
+            let jwks = jwks_file
+                .map(|path| {
+                    std::fs::read_to_string(&path).map_err(|e| {
+                        CliError::Usage(format!("cannot read {}: {e}", path.display()))
+                    })
+                })
+                .transpose()?;
             let new = NewClient {
                 name,
                 redirect_uris,
@@ -133,6 +144,7 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
                 pairwise,
                 refresh_grace_secs,
                 introspect_any,
+                jwks,
             };
             let store = open_store(settings)?;
             let registered = clients::register(&store, new, Actor::Cli).await?;

@@ -23,12 +23,14 @@ pub enum ClientError {
         "unknown grant type {0:?} (use authorization_code, refresh_token or client_credentials)"
     )]
     UnknownGrantType(String),
-    #[error("unknown token endpoint auth method {0:?} (use client_secret_basic, client_secret_post or none)")]
+    #[error("unknown token endpoint auth method {0:?} (use client_secret_basic, client_secret_post, private_key_jwt or none)")]
     UnknownAuthMethod(String),
     #[error("{0}")]
     Inconsistent(&'static str),
     #[error("invalid scope {0:?}")]
     InvalidScope(String),
+    #[error("invalid JWK Set: {0}")]
+    InvalidJwks(&'static str),
     #[error("no client with id {0:?}")]
     NotFound(String),
     #[error(transparent)]
@@ -36,7 +38,12 @@ pub enum ClientError {
 }
 
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
-pub const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 #[derive(Debug, Default)]
@@ -61,6 +68,8 @@ pub struct NewClient {
     pub refresh_grace_secs: i64,
     /// May introspect any client's tokens (a resource server).
     pub introspect_any: bool,
+    /// The client's public keys (a JWK Set document), for private_key_jwt.
+    pub jwks: Option<String>,
 }
 
 /// A freshly registered client and, for confidential clients, its secret (never stored).
@@ -198,7 +207,67 @@ fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
     {
         validate_redirect_uri(uri, new.public)?;
     }
+    if let Some(alg) = &new.id_token_alg {
+        if alg != "RS256" && alg != "ES256" {
+            return Err(ClientError::Inconsistent(
+                "the ID token algorithm must be RS256 or ES256",
+            ));
+        }
+    }
+    if new.refresh_grace_secs != 0 && (new.public || !(1..=60).contains(&new.refresh_grace_secs)) {
+        return Err(ClientError::Inconsistent(
+            "a refresh grace period is 1 to 60 seconds and only for confidential clients",
+        ));
+    }
+    if new.introspect_any && new.public {
+        return Err(ClientError::Inconsistent(
+            "a public client cannot introspect tokens",
+        ));
+    }
+    match (&new.jwks, method.as_str()) {
+        (Some(jwks), "private_key_jwt") => validate_jwks(jwks)?,
+        (None, "private_key_jwt") => {
+            return Err(ClientError::Inconsistent(
+                "private_key_jwt needs the client's public keys (a JWK Set)",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(ClientError::Inconsistent(
+                "a JWK Set is only used with private_key_jwt",
+            ))
+        }
+        (None, _) => {}
+    }
     Ok((grants, method))
+}
+
+/// A JWK Set of public signing keys: RSA or EC, no private members, at most 20 keys.
+fn validate_jwks(text: &str) -> Result<(), ClientError> {
+    let bad = |reason| ClientError::InvalidJwks(reason);
+    let set: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
+    let keys = set
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or(bad("no \"keys\" array"))?;
+    if keys.is_empty() || keys.len() > 20 {
+        return Err(bad("it must hold 1 to 20 keys"));
+    }
+    for key in keys {
+        let kty = key.get("kty").and_then(serde_json::Value::as_str);
+        if !matches!(kty, Some("RSA" | "EC")) {
+            return Err(bad("only RSA and EC keys are accepted"));
+        }
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|m| key.get(*m).is_some())
+        {
+            return Err(bad(
+                "it contains private key material; register public keys only",
+            ));
+        }
+    }
+    josekit::jwk::JwkSet::from_bytes(text.as_bytes()).map_err(|_| bad("not a valid JWK Set"))?;
+    Ok(())
 }
 
 fn dedup(list: &[String]) -> Vec<String> {
@@ -218,7 +287,8 @@ pub async fn register(
 ) -> Result<Registered, ClientError> {
     let (grant_types, method) = validate(&new)?;
     let allowed_scopes = allowed_scopes(&new, &grant_types)?;
-    let secret = (!new.public).then(random::secret_token);
+    // Public clients have no secret, and neither do clients that sign assertions.
+    let secret = (!new.public && method != "private_key_jwt").then(random::secret_token);
     let now = crate::time::now();
     let client = Client {
         client_id: random::identifier(),
@@ -235,7 +305,7 @@ pub async fn register(
         updated_at: now,
         id_token_signed_response_alg: new.id_token_alg.clone().unwrap_or_else(|| "RS256".into()),
         subject_type: if new.pairwise { "pairwise" } else { "public" }.into(),
-        jwks: None,
+        jwks: new.jwks.clone(),
         jwks_uri: None,
         refresh_grace_secs: new.refresh_grace_secs,
         may_introspect_any: new.introspect_any,

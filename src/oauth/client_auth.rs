@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use percent_encoding::percent_decode_str;
 
+use super::client_assertion::{self, claimed_client_id, AssertionError, ASSERTION_TYPE};
 use super::error::OAuthError;
 use super::request::Params;
 use crate::clients::secret_matches;
@@ -19,9 +20,22 @@ use crate::store::{Store, StoreError};
 /// The credentials a request presented.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
-    Basic { client_id: String, secret: String },
-    Post { client_id: String, secret: String },
-    None { client_id: String },
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    None {
+        client_id: String,
+    },
+    /// private_key_jwt: the client id comes from the assertion (or the form, which must agree).
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
 }
 
 impl Presented {
@@ -29,7 +43,8 @@ impl Presented {
         match self {
             Presented::Basic { client_id, .. }
             | Presented::Post { client_id, .. }
-            | Presented::None { client_id } => client_id,
+            | Presented::None { client_id }
+            | Presented::Assertion { client_id, .. } => client_id,
         }
     }
 
@@ -38,6 +53,7 @@ impl Presented {
             Presented::Basic { .. } => "client_secret_basic",
             Presented::Post { .. } => "client_secret_post",
             Presented::None { .. } => "none",
+            Presented::Assertion { .. } => "private_key_jwt",
         }
     }
 }
@@ -64,8 +80,25 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
 pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
     let body_id = params.get("client_id")?;
     let body_secret = params.get("client_secret")?;
-    if params.get("client_assertion")?.is_some() || params.get("client_assertion_type")?.is_some() {
-        return Err(OAuthError::invalid_client());
+    let assertion = params.get("client_assertion")?;
+    let assertion_type = params.get("client_assertion_type")?;
+    if assertion.is_some() || assertion_type.is_some() {
+        if authorization.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method per request",
+            ));
+        }
+        let (Some(assertion), Some(ASSERTION_TYPE)) = (assertion, assertion_type) else {
+            return Err(OAuthError::invalid_client());
+        };
+        let client_id = claimed_client_id(assertion).ok_or_else(OAuthError::invalid_client)?;
+        if body_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_client());
+        }
+        return Ok(Presented::Assertion {
+            client_id,
+            assertion: assertion.to_owned(),
+        });
     }
     match authorization {
         Some(header) => {
@@ -93,8 +126,13 @@ pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Present
     }
 }
 
-/// Authenticates the presented credentials; returns the client.
-pub async fn authenticate(store: &Store, presented: Presented) -> Result<Client, AuthError> {
+/// Authenticates the presented credentials; returns the client. `audiences` are the values
+/// a private_key_jwt assertion may name in `aud` (the issuer and the endpoint URLs).
+pub async fn authenticate(
+    store: &Store,
+    presented: Presented,
+    audiences: &[String],
+) -> Result<Client, AuthError> {
     let id = presented.client_id().to_owned();
     if id.is_empty() || id.len() > 256 {
         return Err(AuthError::Failed);
@@ -111,6 +149,13 @@ pub async fn authenticate(store: &Store, presented: Presented) -> Result<Client,
             !client.is_public && secret_matches(&client, secret)
         }
         Presented::None { .. } => client.is_public,
+        Presented::Assertion { assertion, .. } => {
+            match client_assertion::verify(store, &client, assertion, audiences).await {
+                Ok(()) => true,
+                Err(AssertionError::Invalid) => false,
+                Err(AssertionError::Store(e)) => return Err(AuthError::Store(e)),
+            }
+        }
     };
     if ok {
         Ok(client)

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod error;
 pub mod grants;

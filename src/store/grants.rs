@@ -242,5 +242,31 @@ pub fn purge_expired(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
     n += diesel::delete(at::table.filter(at::expires_at.le(now))).execute(conn)?;
     n += diesel::delete(rt::table.filter(rt::expires_at.le(now))).execute(conn)?;
     n += diesel::delete(g::table.filter(g::expires_at.le(now))).execute(conn)?;
+    n += purge_used_jtis(conn, now)?;
     Ok(n)
+}
+
+/// Records a client assertion's jti until `expires_at`; false if it was seen before (a
+/// replay). Single statement, so two concurrent uses cannot both pass.
+pub fn remember_jti(
+    conn: &mut DbConn,
+    jti_hash: &str,
+    expires_at: i64,
+) -> Result<bool, StoreError> {
+    use super::schema::used_jtis as uj;
+    match diesel::insert_into(uj::table)
+        .values((uj::jti_hash.eq(jti_hash), uj::expires_at.eq(expires_at)))
+        .execute(conn)
+    {
+        Ok(_) => Ok(true),
+        Err(e) => match StoreError::from(e) {
+            StoreError::Conflict(_) => Ok(false),
+            other => Err(other),
+        },
+    }
+}
+
+pub fn purge_used_jtis(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
+    use super::schema::used_jtis as uj;
+    Ok(diesel::delete(uj::table.filter(uj::expires_at.le(now))).execute(conn)?)
 }

@@ -19,6 +19,7 @@ mod limits;
 mod login;
 mod logout;
 mod oidc;
+mod private_key_jwt;
 mod refresh;
 mod server;
 mod sessions;

@@ -7,9 +7,15 @@ use serde_json::{json, Value};
 
 use crate::http::AppState;
 use crate::oauth::claims::SUPPORTED;
+use crate::oauth::client_assertion::SIGNING_ALGS;
 use crate::oauth::{authorize::ACR_SINGLE_FACTOR, scope, Provider};
 
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 pub fn metadata(p: &Provider) -> Value {
     let mut claims: Vec<&str> = vec![
@@ -43,8 +49,11 @@ pub fn metadata(p: &Provider) -> Value {
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
         "claim_types_supported": ["normal"],

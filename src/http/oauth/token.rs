@@ -69,7 +69,14 @@ pub async fn authenticate_client(
         .map(|v| v.to_str().map_err(|_| OAuthError::invalid_client()))
         .transpose()?;
     let presented = client_auth::presented(authorization, params)?;
-    client_auth::authenticate(&state.store, presented)
+    let p = &state.provider;
+    let audiences = [
+        p.issuer.clone(),
+        p.endpoint("/token"),
+        p.endpoint("/introspect"),
+        p.endpoint("/revoke"),
+    ];
+    client_auth::authenticate(&state.store, presented, &audiences)
         .await
         .map_err(auth_error)
 }
