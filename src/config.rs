@@ -47,6 +47,7 @@ pub struct Settings {
     pub setup: SetupSettings,
     pub keys: KeySettings,
     pub oauth: OAuthSettings,
+    pub registration: RegistrationSettings,
     pub log: LogSettings,
 }
 
@@ -123,6 +124,13 @@ pub struct OAuthSettings {
     pub refresh_token_idle_secs: u64,
     pub refresh_token_absolute_secs: u64,
     pub authorization_request_lifetime_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    pub enabled: bool,
+    pub initial_access_token: SecretString,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -252,6 +260,12 @@ impl Settings {
         )?;
         self.validate_keys()?;
         self.validate_oauth()?;
+        if self.registration.enabled && self.registration.initial_access_token.expose().len() < 32 {
+            return Err(invalid(
+                "registration.initial_access_token",
+                "dynamic registration is enabled: set an initial access token of at least 32 characters",
+            ));
+        }
         if self.log.level.trim().is_empty()
             || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
         {

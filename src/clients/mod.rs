@@ -76,6 +76,8 @@ pub struct NewClient {
 pub struct Registered {
     pub client: Client,
     pub secret: Option<SecretString>,
+    /// RFC 7592 registration access token, for dynamically registered clients.
+    pub registration_token: Option<SecretString>,
 }
 
 pub fn validate_redirect_uri(uri: &str, public: bool) -> Result<(), ClientError> {
@@ -280,19 +282,19 @@ fn dedup(list: &[String]) -> Vec<String> {
     out
 }
 
-pub async fn register(
-    store: &Store,
-    new: NewClient,
-    actor: Actor,
-) -> Result<Registered, ClientError> {
-    let (grant_types, method) = validate(&new)?;
-    let allowed_scopes = allowed_scopes(&new, &grant_types)?;
-    // Public clients have no secret, and neither do clients that sign assertions.
-    let secret = (!new.public && method != "private_key_jwt").then(random::secret_token);
+/// Validates `new` into a client record with no secret; timestamps are `now` unless
+/// `created_at` says otherwise.
+fn build(
+    new: &NewClient,
+    client_id: String,
+    created_at: Option<i64>,
+) -> Result<Client, ClientError> {
+    let (grant_types, method) = validate(new)?;
+    let allowed_scopes = allowed_scopes(new, &grant_types)?;
     let now = crate::time::now();
-    let client = Client {
-        client_id: random::identifier(),
-        secret_hash: secret.as_deref().map(token::hash),
+    Ok(Client {
+        client_id,
+        secret_hash: None,
         name: new.name.trim().to_owned(),
         redirect_uris: dedup(&new.redirect_uris),
         post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
@@ -301,7 +303,7 @@ pub async fn register(
         is_public: new.public,
         allowed_scopes,
         skip_consent: new.skip_consent,
-        created_at: now,
+        created_at: created_at.unwrap_or(now),
         updated_at: now,
         id_token_signed_response_alg: new.id_token_alg.clone().unwrap_or_else(|| "RS256".into()),
         subject_type: if new.pairwise { "pairwise" } else { "public" }.into(),
@@ -310,7 +312,38 @@ pub async fn register(
         refresh_grace_secs: new.refresh_grace_secs,
         may_introspect_any: new.introspect_any,
         registration_token_hash: None,
-    };
+    })
+}
+
+/// Whether the client authenticates with a shared secret.
+fn uses_secret(client: &Client) -> bool {
+    matches!(
+        client.token_endpoint_auth_method.as_str(),
+        "client_secret_basic" | "client_secret_post"
+    )
+}
+
+/// Registers a client. With `management_token`, also issues an RFC 7592 registration access
+/// token (dynamic registration), stored as a hash like the secret.
+pub async fn register(
+    store: &Store,
+    new: NewClient,
+    actor: Actor,
+) -> Result<Registered, ClientError> {
+    register_with(store, new, actor, false).await
+}
+
+pub async fn register_with(
+    store: &Store,
+    new: NewClient,
+    actor: Actor,
+    management_token: bool,
+) -> Result<Registered, ClientError> {
+    let mut client = build(&new, random::identifier(), None)?;
+    let secret = uses_secret(&client).then(random::secret_token);
+    client.secret_hash = secret.as_deref().map(token::hash);
+    let registration_token = management_token.then(random::secret_token);
+    client.registration_token_hash = registration_token.as_deref().map(token::hash);
     let stored = client.clone();
     store
         .run(move |conn| {
@@ -323,7 +356,11 @@ pub async fn register(
                         actor: &actor,
                         target: Some(&stored.client_id),
                         ip: None,
-                        detail: json!({ "name": stored.name, "public": stored.is_public }),
+                        detail: json!({
+                            "name": stored.name,
+                            "public": stored.is_public,
+                            "dynamic": stored.registration_token_hash.is_some(),
+                        }),
                     },
                 )
             })
@@ -332,6 +369,53 @@ pub async fn register(
     Ok(Registered {
         client,
         secret: secret.map(SecretString::new),
+        registration_token: registration_token.map(SecretString::new),
+    })
+}
+
+/// Replaces a client's metadata (RFC 7592 §2.2), keeping its id, secret and management
+/// token; a client that switches to a secret-based method gets a new secret.
+pub async fn update(
+    store: &Store,
+    current: &Client,
+    new: NewClient,
+    actor: Actor,
+) -> Result<Registered, ClientError> {
+    let mut client = build(&new, current.client_id.clone(), Some(current.created_at))?;
+    let mut secret = None;
+    if uses_secret(&client) {
+        match &current.secret_hash {
+            Some(hash) => client.secret_hash = Some(hash.clone()),
+            None => {
+                let fresh = random::secret_token();
+                client.secret_hash = Some(token::hash(&fresh));
+                secret = Some(SecretString::new(fresh));
+            }
+        }
+    }
+    client.registration_token_hash = current.registration_token_hash.clone();
+    let stored = client.clone();
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                rows::update(c, &stored)?;
+                audit::record(
+                    c,
+                    Event {
+                        action: "client.updated",
+                        actor: &actor,
+                        target: Some(&stored.client_id),
+                        ip: None,
+                        detail: json!({ "name": stored.name }),
+                    },
+                )
+            })
+        })
+        .await?;
+    Ok(Registered {
+        client,
+        secret,
+        registration_token: None,
     })
 }
 

@@ -134,3 +134,20 @@ fn key_rotation_settings_are_consistent() {
         .to_string();
     assert!(err.contains("keys.prepublish_secs"), "{err}");
 }
+
+#[test]
+fn dynamic_registration_needs_a_strong_initial_access_token() {
+    let err = with("[registration]\nenabled = true\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("registration.initial_access_token"), "{err}");
+    let token = "x".repeat(32);
+    let ok = with(&format!(
+        "[registration]\nenabled = true\ninitial_access_token = \"{token}\"\n"
+    ))
+    .unwrap();
+    assert!(
+        !format!("{ok:?}").contains(&token),
+        "Debug output must not show the token"
+    );
+}

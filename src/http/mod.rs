@@ -72,6 +72,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/revoke", web::post().to(oauth::introspect::post_revoke))
         .route(
+            "/register",
+            web::post().to(oauth::registration::post_register),
+        )
+        .route(
+            "/register/{client_id}",
+            web::get().to(oauth::registration::get_client),
+        )
+        .route(
+            "/register/{client_id}",
+            web::put().to(oauth::registration::put_client),
+        )
+        .route(
+            "/register/{client_id}",
+            web::delete().to(oauth::registration::delete_client),
+        )
+        .route(
             "/end_session",
             web::get().to(oauth::end_session::get_end_session),
         )

@@ -47,8 +47,8 @@ impl std::fmt::Debug for Client {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
 struct ClientRow {
     client_id: String,
     secret_hash: Option<String>,
@@ -142,6 +142,15 @@ pub fn insert(conn: &mut DbConn, client: &Client) -> Result<(), StoreError> {
         .values(&row)
         .execute(conn)?;
     Ok(())
+}
+
+/// Replaces every column of an existing client.
+pub fn update(conn: &mut DbConn, client: &Client) -> Result<bool, StoreError> {
+    let row = ClientRow::try_from(client)?;
+    Ok(diesel::update(clients::table.find(&client.client_id))
+        .set(&row)
+        .execute(conn)?
+        == 1)
 }
 
 pub fn find(conn: &mut DbConn, client_id: &str) -> Result<Option<Client>, StoreError> {

@@ -21,6 +21,7 @@ mod logout;
 mod oidc;
 mod private_key_jwt;
 mod refresh;
+mod registration;
 mod server;
 mod sessions;
 mod setup;

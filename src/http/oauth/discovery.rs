@@ -17,7 +17,7 @@ const AUTH_METHODS: [&str; 4] = [
     "none",
 ];
 
-pub fn metadata(p: &Provider) -> Value {
+pub fn metadata(p: &Provider, registration: bool) -> Value {
     let mut claims: Vec<&str> = vec![
         "sub",
         "iss",
@@ -33,7 +33,7 @@ pub fn metadata(p: &Provider) -> Value {
         "at_hash",
     ];
     claims.extend(SUPPORTED.iter().map(|(c, _)| *c));
-    json!({
+    let mut meta = json!({
         "issuer": p.issuer,
         "authorization_endpoint": p.endpoint("/authorize"),
         "token_endpoint": p.endpoint("/token"),
@@ -63,7 +63,11 @@ pub fn metadata(p: &Provider) -> Value {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "acr_values_supported": [ACR_SINGLE_FACTOR],
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if registration {
+        meta["registration_endpoint"] = json!(p.endpoint("/register"));
+    }
+    meta
 }
 
 fn cacheable(body: Value, max_age: u64) -> HttpResponse {
@@ -74,7 +78,10 @@ fn cacheable(body: Value, max_age: u64) -> HttpResponse {
 
 /// `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
 pub async fn get_metadata(state: web::Data<AppState>) -> HttpResponse {
-    cacheable(metadata(&state.provider), 3600)
+    cacheable(
+        metadata(&state.provider, state.settings.registration.enabled),
+        3600,
+    )
 }
 
 /// The JWK Set. Its cache lifetime stays well inside the pre-publication window, so a relying

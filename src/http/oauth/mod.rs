@@ -5,6 +5,7 @@ pub mod consent;
 pub mod discovery;
 pub mod end_session;
 pub mod introspect;
+pub mod registration;
 pub mod response;
 pub mod token;
 pub mod userinfo;

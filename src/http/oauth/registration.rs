@@ -1,0 +1,292 @@
+//! Dynamic client registration: `POST /register` (RFC 7591) and the client configuration
+//! endpoint `GET/PUT/DELETE /register/{client_id}` (RFC 7592).
+//!
+//! Off unless `registration.enabled`; registering needs the administrator's initial access
+//! token, and managing a registered client needs the registration access token issued with
+//! it (stored as SHA-256). Unknown metadata fields are ignored (RFC 7591 §2); `jwks_uri` is
+//! refused for now (the server does not fetch remote keys).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::response::bearer_error;
+use crate::audit::Actor;
+use crate::clients::{self, ClientError, NewClient, Registered};
+use crate::crypto::token;
+use crate::http::{AppError, AppState};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::store::clients::{self as client_rows, Client};
+
+/// Client metadata as sent by the registering party (RFC 7591 §2, OIDC Registration §2).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Metadata {
+    client_id: Option<String>,
+    client_name: Option<String>,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+    response_types: Vec<String>,
+    token_endpoint_auth_method: Option<String>,
+    scope: Option<String>,
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
+    id_token_signed_response_alg: Option<String>,
+    subject_type: Option<String>,
+}
+
+fn metadata_error(description: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, description.into())
+}
+
+fn json_error(status: u16, e: &OAuthError) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "error": e.code.as_str(), "error_description": e.description }))
+}
+
+impl Metadata {
+    fn into_new_client(self) -> Result<NewClient, OAuthError> {
+        if !self.response_types.is_empty() && self.response_types != ["code"] {
+            return Err(metadata_error("only the response type code is supported"));
+        }
+        if self.jwks_uri.is_some() {
+            return Err(metadata_error(
+                "jwks_uri is not supported; register the keys as jwks",
+            ));
+        }
+        let public = self.token_endpoint_auth_method.as_deref() == Some("none");
+        let pairwise = match self.subject_type.as_deref() {
+            None | Some("public") => false,
+            Some("pairwise") => true,
+            Some(_) => return Err(metadata_error("subject_type must be public or pairwise")),
+        };
+        Ok(NewClient {
+            name: self
+                .client_name
+                .unwrap_or_else(|| "Unnamed application".into()),
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            grant_types: self.grant_types,
+            auth_method: self.token_endpoint_auth_method,
+            public,
+            skip_consent: false,
+            scopes: self
+                .scope
+                .map(|s| {
+                    s.split(' ')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            id_token_alg: self.id_token_signed_response_alg,
+            pairwise,
+            refresh_grace_secs: 0,
+            introspect_any: false,
+            jwks: self.jwks.map(|j| j.to_string()),
+        })
+    }
+}
+
+fn client_error(e: ClientError) -> Result<OAuthError, AppError> {
+    Ok(match e {
+        ClientError::InvalidRedirectUri { .. } => {
+            OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string())
+        }
+        ClientError::Store(s) => return Err(s.into()),
+        other => metadata_error(other.to_string()),
+    })
+}
+
+/// The client's registered metadata, plus what RFC 7591 §3.2.1 adds.
+fn describe(state: &AppState, client: &Client, registered: Option<&Registered>) -> Value {
+    let mut body = json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": client.created_at,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types,
+        "response_types": if client.grant_types.iter().any(|g| g == "authorization_code") { json!(["code"]) } else { json!([]) },
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "scope": client.allowed_scopes.join(" "),
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "subject_type": client.subject_type,
+        "registration_client_uri": state.provider.endpoint(&format!("/register/{}", client.client_id)),
+    });
+    if let Some(jwks) = client
+        .jwks
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+    {
+        body["jwks"] = jwks;
+    }
+    if let Some(r) = registered {
+        if let Some(secret) = &r.secret {
+            body["client_secret"] = json!(secret.expose());
+            body["client_secret_expires_at"] = json!(0);
+        }
+        if let Some(t) = &r.registration_token {
+            body["registration_access_token"] = json!(t.expose());
+        }
+    }
+    body
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+fn parse_metadata(body: &[u8]) -> Result<NewClient, OAuthError> {
+    let metadata: Metadata = serde_json::from_slice(body)
+        .map_err(|_| metadata_error("the body must be a JSON object of client metadata"))?;
+    metadata.into_new_client()
+}
+
+pub async fn post_register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let settings = &state.settings.registration;
+    if !settings.enabled {
+        return Err(AppError::NotFound);
+    }
+    let expected = settings.initial_access_token.expose();
+    let presented = bearer_token(&req);
+    let authorized =
+        presented.is_some_and(|t| token::constant_time_eq(&token::hash(t), &token::hash(expected)));
+    if !authorized {
+        let error = presented.map(|_| {
+            OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the initial access token is not valid",
+            )
+        });
+        return Ok(bearer_error(error.as_ref()));
+    }
+    let new = match parse_metadata(&body) {
+        Ok(n) => n,
+        Err(e) => return Ok(json_error(400, &e)),
+    };
+    match clients::register_with(&state.store, new, Actor::Anonymous, true).await {
+        Ok(registered) => Ok(HttpResponse::Created()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(describe(&state, &registered.client, Some(&registered)))),
+        Err(e) => Ok(json_error(400, &client_error(e)?)),
+    }
+}
+
+/// The client behind `/register/{id}` if the bearer token is its registration access token.
+/// Unknown client and wrong token look the same (RFC 7592 §2: 401).
+async fn managed_client(
+    req: &HttpRequest,
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Client>, AppError> {
+    if !state.settings.registration.enabled {
+        return Err(AppError::NotFound);
+    }
+    let Some(presented) = bearer_token(req) else {
+        return Ok(None);
+    };
+    let id = client_id.to_owned();
+    let client = state.store.run(move |c| client_rows::find(c, &id)).await?;
+    Ok(client.filter(|c| {
+        c.registration_token_hash
+            .as_deref()
+            .is_some_and(|h| token::constant_time_eq(h, &token::hash(presented)))
+    }))
+}
+
+fn unauthorized() -> HttpResponse {
+    bearer_error(Some(&OAuthError::new(
+        ErrorCode::InvalidToken,
+        "the registration access token is not valid for this client",
+    )))
+}
+
+pub async fn get_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    match managed_client(&req, &state, &path).await? {
+        Some(client) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(describe(&state, &client, None))),
+        None => Ok(unauthorized()),
+    }
+}
+
+pub async fn put_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let Some(client) = managed_client(&req, &state, &path).await? else {
+        return Ok(unauthorized());
+    };
+    let metadata: Metadata = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(_) => {
+            return Ok(json_error(
+                400,
+                &metadata_error("the body must be a JSON object"),
+            ))
+        }
+    };
+    if metadata
+        .client_id
+        .as_deref()
+        .is_some_and(|id| id != client.client_id)
+    {
+        return Ok(json_error(400, &metadata_error("client_id does not match")));
+    }
+    let new = match metadata.into_new_client() {
+        Ok(n) => n,
+        Err(e) => return Ok(json_error(400, &e)),
+    };
+    match clients::update(
+        &state.store,
+        &client,
+        new,
+        Actor::Client(client.client_id.clone()),
+    )
+    .await
+    {
+        Ok(updated) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(describe(&state, &updated.client, Some(&updated)))),
+        Err(e) => Ok(json_error(400, &client_error(e)?)),
+    }
+}
+
+pub async fn delete_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let Some(client) = managed_client(&req, &state, &path).await? else {
+        return Ok(unauthorized());
+    };
+    clients::remove(
+        &state.store,
+        &client.client_id,
+        Actor::Client(client.client_id.clone()),
+    )
+    .await
+    .map_err(|e| match e {
+        ClientError::Store(s) => AppError::from(s),
+        other => AppError::BadRequest(other.to_string()),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
