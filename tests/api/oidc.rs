@@ -308,3 +308,111 @@ async fn a_long_state_comes_back_byte_for_byte() {
         Some(state.as_str())
     );
 }
+
+#[tokio::test]
+async fn pairwise_clients_see_a_stable_subject_of_their_own() {
+    let app = spawn_app().await;
+    let user_id = app.create_user("alice", PASSWORD).await;
+    let pairwise = |name: &str, uri: &str| portcullis::clients::NewClient {
+        name: name.into(),
+        redirect_uris: vec![uri.into()],
+        pairwise: true,
+        skip_consent: true,
+        ..Default::default()
+    };
+    let a = crate::flow::register(&app, pairwise("A", crate::flow::REDIRECT)).await;
+    let first = tokens_for(&app, &a, &[]).await;
+    let (_, id1) = verify_jwt(&app, first["id_token"].as_str().unwrap()).await;
+    let sub = id1["sub"].as_str().unwrap().to_owned();
+    assert_ne!(sub, user_id, "not the internal id");
+    let again = tokens_for(&app, &a, &[]).await;
+    let (_, id2) = verify_jwt(&app, again["id_token"].as_str().unwrap()).await;
+    assert_eq!(id2["sub"], sub.as_str(), "stable for the same client");
+    let info: Value = app
+        .client
+        .get(app.url("/userinfo"))
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info["sub"],
+        sub.as_str(),
+        "userinfo agrees with the ID token"
+    );
+
+    // A client on another host gets another subject for the same user.
+    let other = crate::flow::register(&app, pairwise("B", "https://other.example.org/cb")).await;
+    let params =
+        crate::flow::auth_params(&other, &[("redirect_uri", "https://other.example.org/cb")]);
+    let resp = app.get(&crate::flow::authorize_path(&params)).await;
+    let loc = location(&resp);
+    assert!(loc.starts_with("https://other.example.org/cb?"), "{loc}");
+    let code = reqwest::Url::parse(&loc)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let resp = app
+        .client
+        .post(app.url("/token"))
+        .header("authorization", other.basic_auth())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://other.example.org/cb"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = resp.json().await.unwrap();
+    let (_, id3) = verify_jwt(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert_ne!(id3["sub"], sub.as_str());
+}
+
+#[tokio::test]
+async fn a_client_may_ask_for_es256_id_tokens() {
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+    let client = crate::flow::register(
+        &app,
+        portcullis::clients::NewClient {
+            name: "EC app".into(),
+            redirect_uris: vec![crate::flow::REDIRECT.into()],
+            id_token_alg: Some("ES256".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let tokens = tokens_for(&app, &client, &[]).await;
+    let (header, claims) = verify_jwt(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(claims["aud"], client.id.as_str());
+    // Access tokens stay RS256 for resource servers.
+    let (header, _) = verify_jwt(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(header["alg"], "RS256");
+}
+
+#[tokio::test]
+async fn an_oversized_token_request_gets_413() {
+    let app = spawn_app().await;
+    let client = confidential(&app).await;
+    let resp = app
+        .client
+        .post(app.url("/token"))
+        .header("authorization", client.basic_auth())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &"x".repeat(100_000)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+}
