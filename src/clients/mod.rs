@@ -80,6 +80,31 @@ pub struct Registered {
     pub registration_token: Option<SecretString>,
 }
 
+/// Whether a requested redirect URI matches a registered one: the exact string, except that
+/// for loopback IP addresses over http any port is allowed (RFC 8252 §7.3: native apps
+/// listen on an ephemeral port).
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let loopback_ip = |u: &url::Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            }
+    };
+    match (url::Url::parse(registered), url::Url::parse(requested)) {
+        (Ok(mut a), Ok(mut b)) if loopback_ip(&a) && loopback_ip(&b) => {
+            let _ = a.set_port(None);
+            let _ = b.set_port(None);
+            a == b && requested.starts_with("http://") && !requested.contains('#')
+        }
+        _ => false,
+    }
+}
+
 pub fn validate_redirect_uri(uri: &str, public: bool) -> Result<(), ClientError> {
     let bad = |reason| ClientError::InvalidRedirectUri {
         uri: uri.to_owned(),
@@ -208,6 +233,24 @@ fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
         .chain(&new.post_logout_redirect_uris)
     {
         validate_redirect_uri(uri, new.public)?;
+    }
+    if new.pairwise {
+        // The sector (OIDC Core §8.1) is the redirect URIs' host: one host, or a client
+        // could list another relying party's URI and receive its users' subjects.
+        let hosts: Vec<Option<String>> = new
+            .redirect_uris
+            .iter()
+            .map(|u| {
+                url::Url::parse(u)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+            })
+            .collect();
+        if hosts.is_empty() || hosts.iter().any(|h| h.is_none() || *h != hosts[0]) {
+            return Err(ClientError::Inconsistent(
+                "a pairwise client's redirect URIs must all be on one host",
+            ));
+        }
     }
     if let Some(alg) = &new.id_token_alg {
         if alg != "RS256" && alg != "ES256" {
@@ -458,6 +501,46 @@ pub fn secret_matches(client: &Client, presented: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_redirect_uris_match_on_any_port_and_nothing_else_does() {
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53219/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:8000/cb",
+            "http://127.0.0.1:9/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]/cb",
+            "http://[::1]:4000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/cb2"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.2/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:5000/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com:444/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb/"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/cb?x=1"
+        ));
+    }
 
     #[test]
     fn redirect_uri_rules() {

@@ -30,25 +30,30 @@ pub enum Next {
 /// `acr` for a sign-in with a password only (single factor).
 pub const ACR_SINGLE_FACTOR: &str = "urn:portcullis:loa:1";
 
-/// Decides the next step. `signed_in_after` is the creation time of the pending request
-/// when resuming one: a sign-in after it satisfies `prompt=login`.
+/// Whether `session` is a sign-in good enough for `req`. `prompt=login` and an exceeded
+/// `max_age` demand a sign-in made for this very request: the login page records the new
+/// session's `sid` in the stored request (`authenticated_sid`).
+pub fn login_satisfied(
+    req: &AuthorizationRequest,
+    session: Option<&ActiveSession>,
+    now: i64,
+) -> bool {
+    let Some(s) = session else {
+        return false;
+    };
+    let fresh = req.authenticated_sid.as_deref() == Some(s.sid.as_str());
+    fresh || !(req.prompt_login || req.max_age.is_some_and(|max| now - s.auth_time > max))
+}
+
+/// Decides the next step.
 pub fn decide(
     req: &AuthorizationRequest,
     session: Option<&ActiveSession>,
     client: &Client,
     consented: &[String],
-    signed_in_after: Option<i64>,
     now: i64,
 ) -> Result<Next, OAuthError> {
-    let fresh_login = |s: &ActiveSession| signed_in_after.is_some_and(|t| s.auth_time >= t);
-    let needs_login = match session {
-        None => true,
-        Some(s) => {
-            (req.prompt_login && !fresh_login(s))
-                || req.max_age.is_some_and(|max| now - s.auth_time > max)
-        }
-    };
-    if needs_login {
+    if !login_satisfied(req, session, now) {
         return if req.prompt_none {
             Err(OAuthError::new(
                 ErrorCode::LoginRequired,
@@ -128,6 +133,19 @@ pub async fn load_pending(
                 ),
             )
         })
+        .await
+}
+
+/// Records that the user signed in for this pending request, with session `sid`.
+pub async fn mark_authenticated(store: &Store, id: &str, sid: &str) -> Result<(), StoreError> {
+    let Some((mut req, _)) = load_pending(store, id).await? else {
+        return Ok(());
+    };
+    req.authenticated_sid = Some(sid.to_owned());
+    let params = serde_json::to_string(&req).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let hash = token::hash(id);
+    store
+        .run(move |c| authz_requests::set_params(c, &hash, &params))
         .await
 }
 

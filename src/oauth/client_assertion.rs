@@ -43,21 +43,26 @@ pub fn claimed_client_id(assertion: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn verifier_for(header: &Map<String, Value>, keys: &JwkSet) -> Option<Box<dyn JwsVerifier>> {
-    let alg = header.get("alg").and_then(Value::as_str)?;
-    if !SIGNING_ALGS.contains(&alg) {
-        return None;
-    }
+/// Verifiers for every registered signing key that could have made this signature: the
+/// one named by `kid`, or without a `kid` all keys of the algorithm (during the client's own
+/// key rotation it may publish several).
+fn verifiers_for(header: &Map<String, Value>, keys: &JwkSet) -> Vec<Box<dyn JwsVerifier>> {
+    let Some(alg) = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .filter(|a| SIGNING_ALGS.contains(a))
+    else {
+        return Vec::new();
+    };
     let candidates = match header.get("kid").and_then(Value::as_str) {
         Some(kid) => keys.get(kid),
         None => keys.keys(),
     };
     candidates
         .into_iter()
-        .find_map(|jwk| -> Option<Box<dyn JwsVerifier>> {
-            if jwk.algorithm().is_some_and(|a| a != alg) {
-                return None;
-            }
+        .filter(|jwk| jwk.algorithm().is_none_or(|a| a == alg))
+        .filter(|jwk| jwk.key_use().is_none_or(|u| u == "sig"))
+        .filter_map(|jwk| -> Option<Box<dyn JwsVerifier>> {
             match alg {
                 "RS256" => RS256
                     .verifier_from_jwk(jwk)
@@ -74,6 +79,7 @@ fn verifier_for(header: &Map<String, Value>, keys: &JwkSet) -> Option<Box<dyn Jw
                 _ => None,
             }
         })
+        .collect()
 }
 
 /// Verifies `assertion` for `client`. `audiences` are the URLs that may appear in `aud`.
@@ -89,9 +95,10 @@ pub async fn verify(
         .and_then(|j| JwkSet::from_bytes(j.as_bytes()).ok())
         .ok_or(AssertionError::Invalid)?;
     let header = segment(assertion, 0).ok_or(AssertionError::Invalid)?;
-    let verifier = verifier_for(&header, &keys).ok_or(AssertionError::Invalid)?;
-    let (payload, _) =
-        jwt::decode_with_verifier(assertion, &*verifier).map_err(|_| AssertionError::Invalid)?;
+    let (payload, _) = verifiers_for(&header, &keys)
+        .iter()
+        .find_map(|v| jwt::decode_with_verifier(assertion, &**v).ok())
+        .ok_or(AssertionError::Invalid)?;
     let claims = payload.claims_set();
     let now = crate::time::now();
     let text = |name: &str| claims.get(name).and_then(Value::as_str);

@@ -2,7 +2,8 @@
 //! validation against the client.
 //!
 //! Invariants: nothing is ever sent to a redirect URI before the client is known and the
-//! redirect URI is an exact string match of a registered one (RFC 9700 §4.1); until then
+//! redirect URI is an exact string match of a registered one (RFC 9700 §4.1; loopback IPs
+//! may differ in port only, RFC 8252 §7.3); until then
 //! errors are shown as a page. A parameter sent twice is an error (RFC 6749 §3.1); unknown
 //! parameters are ignored; every parameter has a length limit.
 
@@ -105,6 +106,10 @@ pub struct AuthorizationRequest {
     /// The OIDC `claims` request parameter (§5.5), already parsed.
     pub claims: Option<Value>,
     pub ui_locales: Option<String>,
+    /// The session that signed in for this request (set by the login page), which
+    /// satisfies `prompt=login` and `max_age`.
+    #[serde(default)]
+    pub authenticated_sid: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -152,7 +157,7 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<String, RequestError
     if !client
         .redirect_uris
         .iter()
-        .any(|registered| registered == uri)
+        .any(|registered| crate::clients::redirect_uri_matches(registered, uri))
     {
         return Err(RequestError::Page(
             "The redirect_uri is not registered for this application.".into(),
@@ -255,6 +260,11 @@ fn validate_rest(
         None => None,
         Some(raw) => Some(parse_claims(raw)?),
     };
+    // Claims asked for by name count against the client's allowed scopes too.
+    scope::check_allowed(
+        &super::claims::scopes_for_consent(&scopes, claims.as_ref()),
+        &client.allowed_scopes,
+    )?;
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         target,
@@ -277,6 +287,7 @@ fn validate_rest(
             .unwrap_or_default(),
         claims,
         ui_locales: params.get("ui_locales")?.map(str::to_owned),
+        authenticated_sid: None,
     })
 }
 

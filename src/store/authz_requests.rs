@@ -40,6 +40,13 @@ pub fn find(
         .optional()?)
 }
 
+pub fn set_params(conn: &mut DbConn, id_hash: &str, params: &str) -> Result<(), StoreError> {
+    diesel::update(r::table.find(id_hash))
+        .set(r::params.eq(params))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Deletes the request; true if this call removed it (so exactly one caller completes it).
 pub fn delete(conn: &mut DbConn, id_hash: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(r::table.find(id_hash)).execute(conn)? == 1)

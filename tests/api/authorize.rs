@@ -137,7 +137,12 @@ async fn the_authorization_request_can_be_posted_as_a_form() {
         .send()
         .await
         .unwrap();
+    // Without a session cookie (a cross-site POST carries none) the request is re-sent as
+    // a top-level GET, which carries the cookie.
     assert_eq!(resp.status(), 303);
+    let get = crate::helpers::location(&resp);
+    assert!(get.starts_with("/authorize?"), "{get}");
+    let resp = app.get(&get).await;
     assert!(crate::helpers::location(&resp).starts_with("/login?request="));
 }
 

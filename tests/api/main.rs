@@ -10,6 +10,7 @@ mod cli;
 mod csrf;
 mod discovery;
 mod flow;
+mod hardening;
 mod health;
 mod helpers;
 mod interop;

@@ -40,7 +40,18 @@ pub async fn post_authorize(
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| AppError::BadRequest("The authorization request is malformed.".into()))?;
+    if current.cookie_token.is_none() {
+        // A cross-site POST carries no SameSite=Lax cookie, so the user would look signed
+        // out; the same request as a top-level GET does carry it.
+        return Ok(resend_as_get("/authorize", &pairs));
+    }
     authorize(&state, current.session, Params::new(pairs)).await
+}
+
+/// 303 to `path` with `pairs` as the query string.
+pub fn resend_as_get(path: &str, pairs: &[(String, String)]) -> HttpResponse {
+    let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    see_other(&format!("{path}?{query}"))
 }
 
 async fn find_client(state: &AppState, client_id: &str) -> Result<Option<Client>, AppError> {
@@ -97,7 +108,6 @@ async fn proceed(
         session.as_ref(),
         client,
         &consented,
-        pending.as_ref().map(|(_, created)| *created),
         crate::time::now(),
     );
     let pending_id = match (&next, &pending) {

@@ -15,7 +15,9 @@ use crate::http::{AppError, AppState};
 use crate::oauth::authorize as flow;
 use crate::oauth::claims::scopes_for_consent;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::request::AuthorizationRequest;
 use crate::oauth::scope;
+use crate::sessions::ActiveSession;
 
 #[derive(Template)]
 #[template(path = "consent.html")]
@@ -41,6 +43,16 @@ pub struct ConsentForm {
     decision: String,
 }
 
+/// The session, if it satisfies the request's `prompt=login` / `max_age`: the consent page
+/// must not become a way around a demanded fresh sign-in.
+fn signed_in_enough(
+    current: CurrentSession,
+    pending: &AuthorizationRequest,
+) -> Option<ActiveSession> {
+    let session = current.session?;
+    flow::login_satisfied(pending, Some(&session), crate::time::now()).then_some(session)
+}
+
 pub async fn get_consent(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -48,7 +60,7 @@ pub async fn get_consent(
     query: web::Query<ConsentQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (pending, _, client) = load_pending(&state, &query.request).await?;
-    let Some(session) = current.session else {
+    let Some(session) = signed_in_enough(current, &pending) else {
         return Ok(see_other(&format!("/login?request={}", query.request)));
     };
     let scopes = scopes_for_consent(&pending.scopes, pending.claims.as_ref())
@@ -80,7 +92,7 @@ pub async fn post_consent(
     CsrfForm(form): CsrfForm<ConsentForm>,
 ) -> Result<HttpResponse, AppError> {
     let (pending, _, _) = load_pending(&state, &form.request).await?;
-    let Some(session) = current.session else {
+    let Some(session) = signed_in_enough(current, &pending) else {
         return Ok(see_other(&format!("/login?request={}", form.request)));
     };
     match form.decision.as_str() {

@@ -145,7 +145,12 @@ pub async fn post_end_session(
     current: CurrentSession,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let params = super::token::form_params(&req, &body)
-        .map_err(|e| AppError::BadRequest(e.description.to_string()))?;
-    handle(req, &state, current, params).await
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| AppError::BadRequest("The logout request is malformed.".into()))?;
+    if current.cookie_token.is_none() {
+        // An RP's cross-site POST carries no SameSite=Lax cookie; as a top-level GET the
+        // browser sends it, so the session can actually end.
+        return Ok(super::authorize::resend_as_get("/end_session", &pairs));
+    }
+    handle(req, &state, current, Params::new(pairs)).await
 }

@@ -4,7 +4,9 @@
 //! Off unless `registration.enabled`; registering needs the administrator's initial access
 //! token, and managing a registered client needs the registration access token issued with
 //! it (stored as SHA-256). Unknown metadata fields are ignored (RFC 7591 §2); `jwks_uri` is
-//! refused for now (the server does not fetch remote keys).
+//! refused for now (the server does not fetch remote keys). Self-registered clients may ask
+//! only for the user scopes and never for client_credentials: API access stays an
+//! administrator's decision.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -56,6 +58,24 @@ impl Metadata {
             return Err(metadata_error(
                 "jwks_uri is not supported; register the keys as jwks",
             ));
+        }
+        // Self-registered clients get user-facing access only: API scopes and the
+        // client_credentials grant stay with the administrator (portcullis client add).
+        if self.grant_types.iter().any(|g| g == "client_credentials") {
+            return Err(metadata_error(
+                "client_credentials cannot be registered dynamically; ask an administrator",
+            ));
+        }
+        if let Some(scope) = &self.scope {
+            if let Some(unknown) = scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .find(|s| !crate::oauth::scope::KNOWN.iter().any(|(k, _)| k == s))
+            {
+                return Err(metadata_error(format!(
+                    "scope {unknown:?} cannot be registered dynamically"
+                )));
+            }
         }
         let public = self.token_endpoint_auth_method.as_deref() == Some("none");
         let pairwise = match self.subject_type.as_deref() {

@@ -19,8 +19,17 @@ struct FormPost<'a> {
     fields: &'a [(&'static str, String)],
 }
 
-/// Sends `params` (plus `state` and `iss`) to the client's redirect URI.
+/// Sends `params` (plus `state` and `iss`) to the client's redirect URI. Never cached: the
+/// response carries a code.
 pub fn to_client(
+    target: &ResponseTarget,
+    issuer: &str,
+    params: Vec<(&'static str, String)>,
+) -> HttpResponse {
+    no_store(deliver(target, issuer, params))
+}
+
+fn deliver(
     target: &ResponseTarget,
     issuer: &str,
     mut params: Vec<(&'static str, String)>,

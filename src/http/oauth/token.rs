@@ -70,12 +70,8 @@ pub async fn authenticate_client(
         .transpose()?;
     let presented = client_auth::presented(authorization, params)?;
     let p = &state.provider;
-    let audiences = [
-        p.issuer.clone(),
-        p.endpoint("/token"),
-        p.endpoint("/introspect"),
-        p.endpoint("/revoke"),
-    ];
+    // RFC 7523 §3: the authorization server, named by its issuer or token endpoint.
+    let audiences = [p.issuer.clone(), p.endpoint("/token")];
     client_auth::authenticate(&state.store, presented, &audiences)
         .await
         .map_err(auth_error)

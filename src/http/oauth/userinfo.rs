@@ -90,7 +90,12 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
         .await
         .map_err(|e| flow_error(FlowError::Store(e)))?;
     let (grant, user) = found.ok_or_else(|| invalid_token("the access token was revoked"))?;
-    let scopes = scope::parse(&grant.scope)?;
+    // The token's own scope: a refresh may have narrowed it below the grant's.
+    let token_scope = claims_set
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let scopes = scope::parse(token_scope)?;
     if !scopes.iter().any(|s| s == scope::OPENID) {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
@@ -100,6 +105,7 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
     let requested = grant
         .claims
         .as_deref()
+        .filter(|_| token_scope == grant.scope)
         .and_then(|c| serde_json::from_str::<Value>(c).ok());
     let mut body = claims::for_user(
         &user,

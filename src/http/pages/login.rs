@@ -136,7 +136,18 @@ pub async fn post_login(
     )
     .await;
     match outcome {
-        Ok(user) => sign_in(&req, &state, user.id, current.cookie_token, &return_to).await,
+        Ok(user) => {
+            let for_request = Some(form.request.as_str()).filter(|r| !r.is_empty());
+            sign_in(
+                &req,
+                &state,
+                user.id,
+                current.cookie_token,
+                &return_to,
+                for_request,
+            )
+            .await
+        }
         Err(AccountError::InvalidCredentials) => {
             let username: String = form.username.chars().take(254).collect();
             let plain_return_to = safe_return_to(Some(&form.return_to));
@@ -163,15 +174,17 @@ pub async fn post_login(
 }
 
 /// Starts a session for `user_id` (ending the browser's previous one), sets the session
-/// cookie and a fresh CSRF cookie, and redirects to `location`.
+/// cookie and a fresh CSRF cookie, and redirects to `location`. `for_request` is the pending
+/// authorization request this sign-in was made for.
 pub(super) async fn sign_in(
     req: &HttpRequest,
     state: &AppState,
     user_id: String,
     replaces: Option<SecretString>,
     location: &str,
+    for_request: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let (token, _) = sessions::start(
+    let (token, session) = sessions::start(
         &state.store,
         state.sessions,
         NewSession {
@@ -183,6 +196,10 @@ pub(super) async fn sign_in(
         },
     )
     .await?;
+    if let Some(request) = for_request {
+        // This sign-in answers that authorization request's prompt=login / max_age.
+        crate::oauth::authorize::mark_authenticated(&state.store, request, &session.sid).await?;
+    }
     let (_, csrf_cookie) = csrf::rotate(state);
     let mut response = see_other(location);
     response

@@ -120,5 +120,5 @@ pub async fn post_setup(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = %user.id, "first administrator created through the setup link");
-    super::login::sign_in(&req, &state, user.id, current.cookie_token, "/").await
+    super::login::sign_in(&req, &state, user.id, current.cookie_token, "/", None).await
 }

@@ -45,6 +45,7 @@ fn request() -> AuthorizationRequest {
         acr_values: vec![],
         claims: None,
         ui_locales: None,
+        authenticated_sid: None,
     }
 }
 
@@ -76,7 +77,7 @@ const NOW: i64 = 1_000_000;
 #[test]
 fn no_session_means_login_or_login_required() {
     assert_eq!(
-        decide(&request(), None, &client(false), &[], None, NOW).unwrap(),
+        decide(&request(), None, &client(false), &[], NOW).unwrap(),
         Next::Login
     );
     let none = AuthorizationRequest {
@@ -84,7 +85,7 @@ fn no_session_means_login_or_login_required() {
         ..request()
     };
     assert_eq!(
-        decide(&none, None, &client(false), &[], None, NOW)
+        decide(&none, None, &client(false), &[], NOW)
             .unwrap_err()
             .code,
         ErrorCode::LoginRequired
@@ -96,15 +97,15 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
     let s = session(NOW);
     let all: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &[], None, NOW).unwrap(),
+        decide(&request(), Some(&s), &client(false), &[], NOW).unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &all, None, NOW).unwrap(),
+        decide(&request(), Some(&s), &client(false), &all, NOW).unwrap(),
         Next::IssueCode
     );
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &all[..1], None, NOW).unwrap(),
+        decide(&request(), Some(&s), &client(false), &all[..1], NOW).unwrap(),
         Next::Consent
     );
     let forced = AuthorizationRequest {
@@ -112,11 +113,11 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(&forced, Some(&s), &client(false), &all, None, NOW).unwrap(),
+        decide(&forced, Some(&s), &client(false), &all, NOW).unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(&forced, Some(&s), &client(true), &[], None, NOW).unwrap(),
+        decide(&forced, Some(&s), &client(true), &[], NOW).unwrap(),
         Next::IssueCode
     );
     let none = AuthorizationRequest {
@@ -124,7 +125,7 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(&none, Some(&s), &client(false), &[], None, NOW)
+        decide(&none, Some(&s), &client(false), &[], NOW)
             .unwrap_err()
             .code,
         ErrorCode::ConsentRequired
@@ -139,33 +140,38 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&login, Some(&old), &client(true), &[], None, NOW).unwrap(),
+        decide(&login, Some(&old), &client(true), &[], NOW).unwrap(),
         Next::Login
     );
-    // Resumed after a sign-in that happened after the request was made: satisfied.
+    // Resumed after the sign-in made for this request: satisfied.
     let fresh = session(NOW - 5);
+    let signed_in = AuthorizationRequest {
+        authenticated_sid: Some("sid".into()),
+        ..login.clone()
+    };
     assert_eq!(
-        decide(
-            &login,
-            Some(&fresh),
-            &client(true),
-            &[],
-            Some(NOW - 10),
-            NOW
-        )
-        .unwrap(),
+        decide(&signed_in, Some(&fresh), &client(true), &[], NOW).unwrap(),
         Next::IssueCode
+    );
+    // Another session, however new, does not count.
+    let other = AuthorizationRequest {
+        authenticated_sid: Some("other".into()),
+        ..login.clone()
+    };
+    assert_eq!(
+        decide(&other, Some(&fresh), &client(true), &[], NOW).unwrap(),
+        Next::Login
     );
     let max_age = AuthorizationRequest {
         max_age: Some(300),
         ..request()
     };
     assert_eq!(
-        decide(&max_age, Some(&old), &client(true), &[], None, NOW).unwrap(),
+        decide(&max_age, Some(&old), &client(true), &[], NOW).unwrap(),
         Next::Login
     );
     assert_eq!(
-        decide(&max_age, Some(&fresh), &client(true), &[], None, NOW).unwrap(),
+        decide(&max_age, Some(&fresh), &client(true), &[], NOW).unwrap(),
         Next::IssueCode
     );
     let none_old = AuthorizationRequest {
@@ -174,7 +180,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&none_old, Some(&old), &client(true), &[], None, NOW)
+        decide(&none_old, Some(&old), &client(true), &[], NOW)
             .unwrap_err()
             .code,
         ErrorCode::LoginRequired
@@ -191,12 +197,12 @@ fn claims_requested_by_name_need_consent_for_their_scope() {
     };
     let only_openid: Vec<String> = vec!["openid".into()];
     assert_eq!(
-        decide(&req, Some(&s), &client(false), &only_openid, None, NOW).unwrap(),
+        decide(&req, Some(&s), &client(false), &only_openid, NOW).unwrap(),
         Next::Consent
     );
     let with_email: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(&req, Some(&s), &client(false), &with_email, None, NOW).unwrap(),
+        decide(&req, Some(&s), &client(false), &with_email, NOW).unwrap(),
         Next::IssueCode
     );
 }

@@ -75,11 +75,14 @@ pub async fn redeem(
                 if let Err(e) = check(&row, &client, &r, now) {
                     return Ok(Err(e));
                 }
-                let grant = grants::find_grant(c, &row.grant_id)?
-                    .filter(|g| g.revoked_at.is_none())
-                    .ok_or_else(|| OAuthError::invalid_grant("the grant was revoked"))?;
+                let Some(grant) =
+                    grants::find_grant(c, &row.grant_id)?.filter(|g| g.revoked_at.is_none())
+                else {
+                    return Ok(Err(OAuthError::invalid_grant("the grant was revoked")));
+                };
                 let scopes = scope::parse(&grant.scope)?;
                 let with_refresh = tokens::wants_refresh_token(&client, &scopes);
+                // A refusal (say, the user was disabled) still commits: the code stays burned.
                 tokens::mint(
                     c,
                     &provider2,
@@ -89,10 +92,19 @@ pub async fn redeem(
                     with_refresh,
                 )
                 .map(Ok)
+                .or_else(refusal)
             })
         })
         .await?;
     Ok(outcome?)
+}
+
+/// Turns a protocol refusal into a committed outcome; anything else rolls back.
+pub fn refusal<T>(e: FlowError) -> Result<Result<T, OAuthError>, FlowError> {
+    match e {
+        FlowError::OAuth(e) => Ok(Err(e)),
+        other => Err(other),
+    }
 }
 
 /// The code's bindings: client, expiry, redirect URI, PKCE.

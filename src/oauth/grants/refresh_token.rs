@@ -113,8 +113,21 @@ pub async fn refresh(
                     Ok(s) => s,
                     Err(e) => return Ok(Err(e)),
                 };
-                let issued_for = GrantRow { scope, ..grant };
-                tokens::mint(c, &provider2, &client, &issued_for, None, true).map(Ok)
+                // A narrowed scope also drops the claims asked for by name with the original
+                // request, which the narrower grant no longer covers.
+                let claims = if scope == grant.scope {
+                    grant.claims.clone()
+                } else {
+                    None
+                };
+                let issued_for = GrantRow {
+                    scope,
+                    claims,
+                    ..grant
+                };
+                tokens::mint(c, &provider2, &client, &issued_for, None, true)
+                    .map(Ok)
+                    .or_else(super::authorization_code::refusal)
             })
         })
         .await?;
