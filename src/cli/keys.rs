@@ -17,6 +17,10 @@ pub enum KeysCommand {
         /// Sign with the new keys immediately (a suspected key compromise).
         #[arg(long)]
         now: bool,
+        /// With --now: also remove the previous keys from the JWKS at once, so every token
+        /// they signed stops verifying (a confirmed key compromise).
+        #[arg(long, requires = "now")]
+        retire_previous: bool,
         #[arg(long)]
         json: bool,
     },
@@ -30,15 +34,31 @@ pub enum KeysCommand {
 pub async fn run(cmd: KeysCommand, settings: &Settings) -> Result<(), CliError> {
     let store = open_store(settings)?;
     match cmd {
-        KeysCommand::Rotate { now, json } => {
+        KeysCommand::Rotate {
+            now,
+            retire_previous,
+            json,
+        } => {
             let kek = kek_source::load(&settings.keys).map_err(|e| CliError::Failure(e.into()))?;
             let ring = open_keys(settings, &store, kek).await?;
             let created = ring
                 .rotate(now, Actor::Cli)
                 .await
                 .map_err(|e| CliError::Failure(e.into()))?;
+            let retired = if retire_previous {
+                ring.retire_previous(Actor::Cli)
+                    .await
+                    .map_err(|e| CliError::Failure(e.into()))?
+            } else {
+                0
+            };
             if json {
-                return print_json(&serde_json::json!({ "created": created, "immediate": now }));
+                return print_json(
+                    &serde_json::json!({ "created": created, "immediate": now, "retired": retired }),
+                );
+            }
+            if retire_previous {
+                println!("retired {retired} previous keys: tokens they signed no longer verify");
             }
             for kid in &created {
                 println!("created key {kid}");

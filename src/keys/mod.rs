@@ -282,6 +282,39 @@ impl KeyRing {
         Ok(created)
     }
 
+    /// Takes every key but the newest of each algorithm out of the JWKS at once, so tokens
+    /// they signed stop verifying: for a suspected key compromise, after `rotate(true, ..)`.
+    pub async fn retire_previous(&self, actor: Actor) -> Result<usize, KeyError> {
+        let removed = self
+            .store
+            .run(move |conn| {
+                store::transaction(conn, |c| {
+                    let now = crate::time::now();
+                    let mut removed = 0;
+                    for alg in Alg::ALL {
+                        if let Some(newest) = rows::newest(c, alg.as_str())? {
+                            removed +=
+                                rows::schedule_removal(c, alg.as_str(), newest.generation, now)?;
+                        }
+                    }
+                    audit::record(
+                        c,
+                        Event {
+                            action: "key.retired",
+                            actor: &actor,
+                            target: None,
+                            ip: None,
+                            detail: json!({ "keys": removed, "reason": "retired immediately" }),
+                        },
+                    )?;
+                    Ok::<_, KeyError>(removed)
+                })
+            })
+            .await?;
+        self.reload().await?;
+        Ok(removed)
+    }
+
     /// Starts a rotation for every algorithm whose newest key is due to be replaced, and
     /// deletes keys that left the JWKS more than a day ago. Safe to run on every instance.
     pub async fn maintain(&self) -> Result<usize, KeyError> {

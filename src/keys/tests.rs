@@ -263,3 +263,21 @@ async fn maintenance_rotates_when_the_newest_key_is_due() {
     assert_eq!(ring.maintain().await.unwrap(), 0);
     assert_eq!(KeyRing::list(&store).await.unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn retiring_previous_keys_invalidates_their_tokens_at_once() {
+    let (_dir, store) = store();
+    let ring = KeyRing::open(store.clone(), Kek::generate(), policy())
+        .await
+        .unwrap();
+    let old_token = ring.sign(Alg::Rs256, "JWT", claims()).unwrap();
+    ring.rotate(true, Actor::Cli).await.unwrap();
+    assert!(ring.verify(&old_token).is_ok());
+
+    assert_eq!(ring.retire_previous(Actor::Cli).await.unwrap(), 2);
+
+    assert!(ring.verify(&old_token).is_err());
+    assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
+    let fresh = ring.sign(Alg::Rs256, "JWT", claims()).unwrap();
+    assert!(ring.verify(&fresh).is_ok());
+}

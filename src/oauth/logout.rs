@@ -40,7 +40,8 @@ pub enum LogoutError {
     Store(#[from] StoreError),
 }
 
-fn parse_hint(provider: &Provider, token: &str) -> Result<Hint, LogoutError> {
+/// Verifies an ID token used as a hint (expired is fine) and reads who it names.
+pub fn parse_hint(provider: &Provider, token: &str) -> Result<Hint, LogoutError> {
     let bad = || LogoutError::Invalid("The id_token_hint is not an ID token issued here.");
     let (claims, header) = provider.keys.verify(token).map_err(|_| bad())?;
     if header.token_type() == Some("at+jwt")

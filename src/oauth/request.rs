@@ -110,6 +110,9 @@ pub struct AuthorizationRequest {
     /// satisfies `prompt=login` and `max_age`.
     #[serde(default)]
     pub authenticated_sid: Option<String>,
+    /// `sub` of the `id_token_hint`, once verified: the user the client expects.
+    #[serde(default)]
+    pub hint_sub: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -288,6 +291,7 @@ fn validate_rest(
         claims,
         ui_locales: params.get("ui_locales")?.map(str::to_owned),
         authenticated_sid: None,
+        hint_sub: None,
     })
 }
 

@@ -262,3 +262,53 @@ async fn a_code_refused_because_the_user_was_disabled_stays_burned() {
     );
     let _ = form_value;
 }
+
+#[tokio::test]
+async fn an_id_token_hint_for_another_user_is_not_answered_silently() {
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+    app.create_user("bob", PASSWORD).await;
+    let client = register(
+        &app,
+        portcullis::clients::NewClient {
+            name: "First party".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            skip_consent: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let alice = crate::flow::tokens_for(&app, &client, &[]).await;
+    let hint = alice["id_token"].as_str().unwrap();
+    // Alice's hint while alice is signed in: a silent answer.
+    let resp = app
+        .get(&authorize_path(&auth_params(
+            &client,
+            &[("prompt", "none"), ("id_token_hint", hint)],
+        )))
+        .await;
+    assert!(param(&redirect_params(&resp), "code").is_some());
+    // Bob signs in on the same browser: the client expects alice, so no silent answer.
+    app.login("bob", PASSWORD).await;
+    let resp = app
+        .get(&authorize_path(&auth_params(
+            &client,
+            &[("prompt", "none"), ("id_token_hint", hint)],
+        )))
+        .await;
+    assert_eq!(
+        param(&redirect_params(&resp), "error"),
+        Some("login_required")
+    );
+    // A forged hint is an invalid request.
+    let resp = app
+        .get(&authorize_path(&auth_params(
+            &client,
+            &[("id_token_hint", "eyJhbGciOiJub25lIn0.e30.")],
+        )))
+        .await;
+    assert_eq!(
+        param(&redirect_params(&resp), "error"),
+        Some("invalid_request")
+    );
+}

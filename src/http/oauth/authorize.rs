@@ -9,6 +9,9 @@ use crate::http::extract::CurrentSession;
 use crate::http::pages::see_other;
 use crate::http::{AppError, AppState};
 use crate::oauth::authorize::{self, Next};
+use crate::oauth::claims::subject;
+use crate::oauth::error::OAuthError;
+use crate::oauth::logout::parse_hint;
 use crate::oauth::request::{self, AuthorizationRequest, Params, RequestError};
 use crate::oauth::FlowError;
 use crate::sessions::ActiveSession;
@@ -79,14 +82,41 @@ async fn authorize(
         },
         Err(e) => Err(e),
     };
-    let (req, client) = match validated {
+    let (mut req, client) = match validated {
         Ok(ok) => ok,
         Err(RequestError::Page(message)) => return Err(invalid_request_page(&message)),
         Err(RequestError::Redirect(target, error)) => {
             return Ok(error_to_client(&target, &state.provider.issuer, &error))
         }
     };
+    if let Ok(Some(hint)) = params.get("id_token_hint") {
+        match parse_hint(&state.provider, hint) {
+            Ok(h) if h.client_id == client.client_id => req.hint_sub = Some(h.sub),
+            _ => {
+                let error = OAuthError::invalid_request(
+                    "id_token_hint is not a valid ID token for this client",
+                );
+                return Ok(error_to_client(&req.target, &state.provider.issuer, &error));
+            }
+        }
+    }
     proceed(state, req, &client, session, None).await
+}
+
+/// OIDC Core §3.1.2.2: a session of another user than the `id_token_hint` names does not
+/// count, unless that session signed in for this very request.
+fn session_for_hint(
+    req: &AuthorizationRequest,
+    client: &Client,
+    session: Option<ActiveSession>,
+    salt: &[u8; 32],
+) -> Option<ActiveSession> {
+    let s = session?;
+    let signed_in_for_it = req.authenticated_sid.as_deref() == Some(s.sid.as_str());
+    match &req.hint_sub {
+        Some(sub) if !signed_in_for_it && *sub != subject(client, &s.user.id, salt) => None,
+        _ => Some(s),
+    }
 }
 
 /// Takes the request to its next step. `pending` is the id of the stored request when
@@ -99,6 +129,7 @@ async fn proceed(
     pending: Option<(String, i64)>,
 ) -> Result<HttpResponse, AppError> {
     let provider = &state.provider;
+    let session = session_for_hint(&req, client, session, &provider.pairwise_salt);
     let consented = match &session {
         Some(s) => authorize::consented_scopes(&state.store, &s.user.id, &client.client_id).await?,
         None => Vec::new(),

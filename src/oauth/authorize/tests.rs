@@ -46,6 +46,7 @@ fn request() -> AuthorizationRequest {
         claims: None,
         ui_locales: None,
         authenticated_sid: None,
+        hint_sub: None,
     }
 }
 
