@@ -498,6 +498,32 @@ pub fn secret_matches(client: &Client, presented: &str) -> bool {
         .is_some_and(|stored| token::constant_time_eq(stored, &token::hash(presented)))
 }
 
+/// A confidential web client with the default scopes, for unit tests elsewhere.
+#[cfg(test)]
+pub fn example_client() -> Client {
+    Client {
+        client_id: "c1".into(),
+        secret_hash: None,
+        name: "App".into(),
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        token_endpoint_auth_method: "client_secret_basic".into(),
+        is_public: false,
+        allowed_scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+        skip_consent: false,
+        created_at: 0,
+        updated_at: 0,
+        id_token_signed_response_alg: "RS256".into(),
+        subject_type: "public".into(),
+        jwks: None,
+        jwks_uri: None,
+        refresh_grace_secs: 0,
+        may_introspect_any: false,
+        registration_token_hash: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

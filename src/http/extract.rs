@@ -31,6 +31,18 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Whether the request body is declared `application/x-www-form-urlencoded`.
+pub fn is_form(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// An `application/x-www-form-urlencoded` body whose `csrf_token` field matched the CSRF
 /// cookie. The check runs before `T` is parsed, so a forged request is refused with 403
 /// whatever else it contains; a body over `server.max_body_bytes` gets 413.
@@ -42,15 +54,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
+        let is_form = is_form(&req);
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let state = state(&req)?;

@@ -215,16 +215,11 @@ async fn revoke_refresh(
                     return Ok(true);
                 };
                 if grant.client_id == caller_id && grant.revoked_at.is_none() {
-                    grants::revoke_grant(c, &grant.id, crate::time::now())?;
-                    audit::record(
+                    super::grants::revoke_family(
                         c,
-                        Event {
-                            action: "grant.revoked",
-                            actor: &Actor::Client(caller_id.clone()),
-                            target: Some(&grant.id),
-                            ip: None,
-                            detail: json!({ "reason": "refresh token revoked by the client" }),
-                        },
+                        &grant.id,
+                        &Actor::Client(caller_id.clone()),
+                        "refresh token revoked by the client",
                     )?;
                 }
                 Ok(true)

@@ -1,6 +1,5 @@
 //! `GET/POST /authorize` and `GET /authorize/continue` (RFC 6749 §4.1.1, OIDC Core §3.1.2).
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -33,11 +32,7 @@ pub async fn post_authorize(
     current: CurrentSession,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = crate::http::extract::is_form(&req);
     if !is_form {
         return Err(AppError::UnsupportedMediaType);
     }

@@ -8,28 +8,45 @@ use crate::http::AppState;
 use crate::oauth::error::OAuthError;
 use crate::oauth::introspect;
 
+/// A request to one of these endpoints: the authenticated client, the token and its hint.
+struct TokenQuestion {
+    client: crate::store::clients::Client,
+    token: String,
+    hint: Option<String>,
+}
+
+async fn read_question(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+) -> Result<TokenQuestion, OAuthError> {
+    let params = form_params(req, body)?;
+    let client = authenticate_client(req, state, &params).await?;
+    let token = params
+        .get("token")?
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?
+        .to_owned();
+    let hint = params.get("token_type_hint")?.map(str::to_owned);
+    Ok(TokenQuestion {
+        client,
+        token,
+        hint,
+    })
+}
+
 async fn introspection(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],
 ) -> Result<HttpResponse, OAuthError> {
-    let params = form_params(req, body)?;
-    let client = authenticate_client(req, state, &params).await?;
+    let q = read_question(req, state, body).await?;
     // Only clients that can prove who they are may ask about tokens.
-    if client.is_public {
+    if q.client.is_public {
         return Err(OAuthError::invalid_client());
     }
-    let token = params
-        .get("token")?
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let answer = introspect::introspect(
-        &state.provider,
-        &client,
-        token,
-        params.get("token_type_hint")?,
-    )
-    .await
-    .map_err(flow_error)?;
+    let answer = introspect::introspect(&state.provider, &q.client, &q.token, q.hint.as_deref())
+        .await
+        .map_err(flow_error)?;
     Ok(json_no_store(&answer))
 }
 
@@ -48,19 +65,10 @@ async fn revocation(
     state: &AppState,
     body: &[u8],
 ) -> Result<HttpResponse, OAuthError> {
-    let params = form_params(req, body)?;
-    let client = authenticate_client(req, state, &params).await?;
-    let token = params
-        .get("token")?
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    introspect::revoke(
-        &state.provider,
-        &client,
-        token,
-        params.get("token_type_hint")?,
-    )
-    .await
-    .map_err(flow_error)?;
+    let q = read_question(req, state, body).await?;
+    introspect::revoke(&state.provider, &q.client, &q.token, q.hint.as_deref())
+        .await
+        .map_err(flow_error)?;
     Ok(json_no_store(&serde_json::json!({})))
 }
 

@@ -16,15 +16,7 @@ use crate::store::clients::Client;
 /// Parses an `application/x-www-form-urlencoded` body into parameters, or the RFC 6749
 /// error for a body that is not one.
 pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = crate::http::extract::is_form(req);
     if !is_form {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",

@@ -4,25 +4,10 @@ use crate::store::users::UserRow;
 
 fn client(skip_consent: bool) -> Client {
     Client {
-        client_id: "c1".into(),
-        secret_hash: None,
-        name: "App".into(),
-        redirect_uris: vec!["https://app.example.com/cb".into()],
-        post_logout_redirect_uris: vec![],
         grant_types: vec!["authorization_code".into()],
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        is_public: false,
         allowed_scopes: vec!["openid".into(), "email".into()],
         skip_consent,
-        created_at: 0,
-        updated_at: 0,
-        id_token_signed_response_alg: "RS256".into(),
-        subject_type: "public".into(),
-        jwks: None,
-        jwks_uri: None,
-        refresh_grace_secs: 0,
-        may_introspect_any: false,
-        registration_token_hash: None,
+        ..crate::clients::example_client()
     }
 }
 

@@ -7,9 +7,7 @@
 //! its client, redirect URI (which must be sent again, identical) and PKCE challenge; a
 //! verifier sent for a code that had no challenge is refused (PKCE downgrade, RFC 9700 §4.8.2).
 
-use serde_json::json;
-
-use crate::audit::{self, Actor, Event};
+use crate::audit::Actor;
 use crate::crypto::token;
 use crate::oauth::error::{FlowError, OAuthError};
 use crate::oauth::tokens::{self, TokenResponse};
@@ -29,13 +27,7 @@ pub async fn redeem(
     client: &Client,
     r: Redemption,
 ) -> Result<TokenResponse, FlowError> {
-    if !client.grant_types.iter().any(|g| g == "authorization_code") {
-        return Err(OAuthError::new(
-            crate::oauth::ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization_code grant",
-        )
-        .into());
-    }
+    super::require_grant(client, "authorization_code")?;
     if !token::is_well_formed(&r.code) {
         return Err(OAuthError::invalid_grant("invalid authorization code").into());
     }
@@ -55,16 +47,11 @@ pub async fn redeem(
                         return Ok(Err(OAuthError::invalid_grant("invalid authorization code")))
                     }
                     CodeUse::Replayed(row) => {
-                        grants::revoke_grant(c, &row.grant_id, now)?;
-                        audit::record(
+                        super::revoke_family(
                             c,
-                            Event {
-                                action: "grant.revoked",
-                                actor: &Actor::System,
-                                target: Some(&row.grant_id),
-                                ip: None,
-                                detail: json!({ "reason": "authorization code reused" }),
-                            },
+                            &row.grant_id,
+                            &Actor::System,
+                            "authorization code reused",
                         )?;
                         return Ok(Err(OAuthError::invalid_grant(
                             "authorization code was already used",

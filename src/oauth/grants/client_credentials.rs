@@ -17,10 +17,13 @@ pub async fn issue(
     client: &Client,
     requested: Option<&str>,
 ) -> Result<TokenResponse, FlowError> {
-    if client.is_public || !client.grant_types.iter().any(|g| g == "client_credentials") {
+    super::require_grant(client, "client_credentials")?;
+    if client.is_public {
+        // Registration never allows this; a client that cannot authenticate must not act
+        // on its own behalf even if the record were edited by hand.
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
-            "this client may not use the client_credentials grant",
+            "public clients cannot use client_credentials",
         )
         .into());
     }

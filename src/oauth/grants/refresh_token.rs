@@ -6,34 +6,18 @@
 //! period (confidential clients only; off by default); the scope can only narrow; the
 //! original auth_time, amr and acr are kept; idle and absolute lifetimes both apply.
 
-use serde_json::json;
-
-use crate::audit::{self, Actor, Event};
+use crate::audit::Actor;
 use crate::crypto::token;
 use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
 use crate::oauth::tokens::{self, TokenResponse};
 use crate::oauth::{scope, Provider};
+use crate::store;
 use crate::store::clients::Client;
 use crate::store::grants::{self, GrantRow};
-use crate::store::{self, DbConn, StoreError};
 
 pub struct Refresh {
     pub refresh_token: String,
     pub scope: Option<String>,
-}
-
-fn revoke_family(c: &mut DbConn, grant_id: &str, now: i64) -> Result<(), StoreError> {
-    grants::revoke_grant(c, grant_id, now)?;
-    audit::record(
-        c,
-        Event {
-            action: "grant.revoked",
-            actor: &Actor::System,
-            target: Some(grant_id),
-            ip: None,
-            detail: json!({ "reason": "refresh token reused" }),
-        },
-    )
 }
 
 /// The scope of the new tokens: the requested subset of what was granted, or all of it.
@@ -57,13 +41,7 @@ pub async fn refresh(
     client: &Client,
     r: Refresh,
 ) -> Result<TokenResponse, FlowError> {
-    if !client.grant_types.iter().any(|g| g == "refresh_token") {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the refresh_token grant",
-        )
-        .into());
-    }
+    super::require_grant(client, "refresh_token")?;
     if !token::is_well_formed(&r.refresh_token) {
         return Err(OAuthError::invalid_grant("invalid refresh token").into());
     }
@@ -99,7 +77,7 @@ pub async fn refresh(
                         && client.refresh_grace_secs > 0
                         && now - used_at <= client.refresh_grace_secs;
                     if !in_grace {
-                        revoke_family(c, &grant.id, now)?;
+                        super::revoke_family(c, &grant.id, &Actor::System, "refresh token reused")?;
                         return Ok(Err(OAuthError::invalid_grant(
                             "refresh token reuse detected; the grant is revoked",
                         )));

@@ -2,12 +2,6 @@ use super::*;
 
 fn client(public: bool) -> Client {
     Client {
-        client_id: "c1".into(),
-        secret_hash: None,
-        name: "App".into(),
-        redirect_uris: vec!["https://app.example.com/cb".into()],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         token_endpoint_auth_method: if public {
             "none"
         } else {
@@ -15,22 +9,7 @@ fn client(public: bool) -> Client {
         }
         .into(),
         is_public: public,
-        allowed_scopes: vec![
-            "openid".into(),
-            "profile".into(),
-            "email".into(),
-            "offline_access".into(),
-        ],
-        skip_consent: false,
-        created_at: 0,
-        updated_at: 0,
-        id_token_signed_response_alg: "RS256".into(),
-        subject_type: "public".into(),
-        jwks: None,
-        jwks_uri: None,
-        refresh_grace_secs: 0,
-        may_introspect_any: false,
-        registration_token_hash: None,
+        ..crate::clients::example_client()
     }
 }
 
