@@ -124,6 +124,7 @@ pub struct OAuthSettings {
     pub refresh_token_idle_secs: u64,
     pub refresh_token_absolute_secs: u64,
     pub authorization_request_lifetime_secs: u64,
+    pub allow_private_jwks_uri: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -119,6 +119,9 @@ impl Application {
             keys: Arc::clone(&keys),
             lifetimes: Lifetimes::from_settings(&settings),
             pairwise_salt: kek.derive("pairwise-subject"),
+            jwks_fetcher: Arc::new(crate::oauth::jwks_fetch::JwksFetcher::new(
+                settings.oauth.allow_private_jwks_uri,
+            )),
         };
         let session_policy = SessionPolicy {
             idle_secs: crate::time::secs(settings.session.idle_timeout_secs),

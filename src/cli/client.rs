@@ -10,6 +10,8 @@ use crate::config::Settings;
 use crate::startup::open_store;
 use crate::store::clients::Client;
 
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its client_id and, for confidential clients, the secret
@@ -52,6 +54,9 @@ pub enum ClientCommand {
         /// A file with the client's public keys (JWK Set), for --auth-method private_key_jwt.
         #[arg(long, value_name = "PATH")]
         jwks_file: Option<std::path::PathBuf>,
+        /// Where to fetch the client's public keys (https), for --auth-method private_key_jwt.
+        #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -122,6 +127,7 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
             refresh_grace_secs,
             introspect_any,
             jwks_file,
+            jwks_uri,
             json,
         } => {
             let jwks = jwks_file
@@ -145,6 +151,7 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
                 refresh_grace_secs,
                 introspect_any,
                 jwks,
+                jwks_uri,
             };
             let store = open_store(settings)?;
             let registered = clients::register(&store, new, Actor::Cli).await?;

@@ -68,8 +68,10 @@ pub struct NewClient {
     pub refresh_grace_secs: i64,
     /// May introspect any client's tokens (a resource server).
     pub introspect_any: bool,
-    /// The client's public keys (a JWK Set document), for private_key_jwt.
+    /// The client's public keys (a JWK Set document), for private_key_jwt...
     pub jwks: Option<String>,
+    /// ...or where to fetch them (https).
+    pub jwks_uri: Option<String>,
 }
 
 /// A freshly registered client and, for confidential clients, its secret (never stored).
@@ -269,25 +271,50 @@ fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
             "a public client cannot introspect tokens",
         ));
     }
-    match (&new.jwks, method.as_str()) {
-        (Some(jwks), "private_key_jwt") => validate_jwks(jwks)?,
-        (None, "private_key_jwt") => {
+    match (&new.jwks, &new.jwks_uri, method.as_str()) {
+        (Some(jwks), None, "private_key_jwt") => validate_jwks(jwks)?,
+        (None, Some(uri), "private_key_jwt") => validate_jwks_uri(uri)?,
+        (None, None, "private_key_jwt") => {
             return Err(ClientError::Inconsistent(
-                "private_key_jwt needs the client's public keys (a JWK Set)",
+                "private_key_jwt needs the client's public keys: a JWK Set or a jwks_uri",
             ))
         }
-        (Some(_), _) => {
+        (Some(_), Some(_), _) => {
             return Err(ClientError::Inconsistent(
-                "a JWK Set is only used with private_key_jwt",
+                "give either jwks or jwks_uri, not both",
             ))
         }
-        (None, _) => {}
+        (Some(_), None, _) | (None, Some(_), _) => {
+            return Err(ClientError::Inconsistent(
+                "client keys are only used with private_key_jwt",
+            ))
+        }
+        (None, None, _) => {}
     }
     Ok((grants, method))
 }
 
 /// A JWK Set of public signing keys: RSA or EC, no private members, at most 20 keys.
-fn validate_jwks(text: &str) -> Result<(), ClientError> {
+/// An https URL (http only on a loopback host, for development) without credentials or
+/// fragment; where it resolves to is checked when it is fetched.
+fn validate_jwks_uri(uri: &str) -> Result<(), ClientError> {
+    let bad = |reason| ClientError::InvalidJwks(reason);
+    let url = url::Url::parse(uri).map_err(|_| bad("jwks_uri is not an absolute URL"))?;
+    if uri.len() > 2000
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(bad("jwks_uri must not carry credentials or a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(crate::config::is_loopback_host) => Ok(()),
+        _ => Err(bad("jwks_uri must use https")),
+    }
+}
+
+pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
     let bad = |reason| ClientError::InvalidJwks(reason);
     let set: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
     let keys = set
@@ -351,7 +378,7 @@ fn build(
         id_token_signed_response_alg: new.id_token_alg.clone().unwrap_or_else(|| "RS256".into()),
         subject_type: if new.pairwise { "pairwise" } else { "public" }.into(),
         jwks: new.jwks.clone(),
-        jwks_uri: None,
+        jwks_uri: new.jwks_uri.clone(),
         refresh_grace_secs: new.refresh_grace_secs,
         may_introspect_any: new.introspect_any,
         registration_token_hash: None,

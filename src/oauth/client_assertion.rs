@@ -7,9 +7,10 @@
 
 use josekit::jwk::JwkSet;
 use josekit::jws::{JwsVerifier, ES256, PS256, RS256};
-use josekit::jwt;
+use josekit::jwt::{self, JwtPayload};
 use serde_json::{Map, Value};
 
+use super::jwks_fetch::JwksFetcher;
 use crate::crypto::token;
 use crate::store::clients::Client;
 use crate::store::{grants, Store, StoreError};
@@ -82,23 +83,47 @@ fn verifiers_for(header: &Map<String, Value>, keys: &JwkSet) -> Vec<Box<dyn JwsV
         .collect()
 }
 
+fn verify_with(jwks: &str, header: &Map<String, Value>, assertion: &str) -> Option<JwtPayload> {
+    let keys = JwkSet::from_bytes(jwks.as_bytes()).ok()?;
+    verifiers_for(header, &keys)
+        .iter()
+        .find_map(|v| jwt::decode_with_verifier(assertion, &**v).ok())
+        .map(|(payload, _)| payload)
+}
+
+/// The assertion's verified claims, with the client's registered keys or those at its
+/// jwks_uri (refetched once if none matches: the client may have rotated its keys).
+async fn verified_payload(
+    fetcher: &JwksFetcher,
+    client: &Client,
+    assertion: &str,
+) -> Result<JwtPayload, AssertionError> {
+    let header = segment(assertion, 0).ok_or(AssertionError::Invalid)?;
+    if let Some(jwks) = &client.jwks {
+        return verify_with(jwks, &header, assertion).ok_or(AssertionError::Invalid);
+    }
+    let uri = client.jwks_uri.as_deref().ok_or(AssertionError::Invalid)?;
+    let fetch = |fresh| async move {
+        fetcher.get(uri, fresh).await.map_err(|e| {
+            tracing::warn!(client_id = %client.client_id, error = %e, "cannot use the client's jwks_uri");
+            AssertionError::Invalid
+        })
+    };
+    if let Some(payload) = verify_with(&fetch(false).await?, &header, assertion) {
+        return Ok(payload);
+    }
+    verify_with(&fetch(true).await?, &header, assertion).ok_or(AssertionError::Invalid)
+}
+
 /// Verifies `assertion` for `client`. `audiences` are the URLs that may appear in `aud`.
 pub async fn verify(
     store: &Store,
+    fetcher: &JwksFetcher,
     client: &Client,
     assertion: &str,
     audiences: &[String],
 ) -> Result<(), AssertionError> {
-    let keys = client
-        .jwks
-        .as_deref()
-        .and_then(|j| JwkSet::from_bytes(j.as_bytes()).ok())
-        .ok_or(AssertionError::Invalid)?;
-    let header = segment(assertion, 0).ok_or(AssertionError::Invalid)?;
-    let (payload, _) = verifiers_for(&header, &keys)
-        .iter()
-        .find_map(|v| jwt::decode_with_verifier(assertion, &**v).ok())
-        .ok_or(AssertionError::Invalid)?;
+    let payload = verified_payload(fetcher, client, assertion).await?;
     let claims = payload.claims_set();
     let now = crate::time::now();
     let text = |name: &str| claims.get(name).and_then(Value::as_str);

@@ -12,6 +12,7 @@ use percent_encoding::percent_decode_str;
 
 use super::client_assertion::{self, claimed_client_id, AssertionError, ASSERTION_TYPE};
 use super::error::OAuthError;
+use super::jwks_fetch::JwksFetcher;
 use super::request::Params;
 use crate::clients::secret_matches;
 use crate::store::clients::{self as rows, Client};
@@ -130,6 +131,7 @@ pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Present
 /// a private_key_jwt assertion may name in `aud` (the issuer and the endpoint URLs).
 pub async fn authenticate(
     store: &Store,
+    fetcher: &JwksFetcher,
     presented: Presented,
     audiences: &[String],
 ) -> Result<Client, AuthError> {
@@ -150,7 +152,7 @@ pub async fn authenticate(
         }
         Presented::None { .. } => client.is_public,
         Presented::Assertion { assertion, .. } => {
-            match client_assertion::verify(store, &client, assertion, audiences).await {
+            match client_assertion::verify(store, fetcher, &client, assertion, audiences).await {
                 Ok(()) => true,
                 Err(AssertionError::Invalid) => false,
                 Err(AssertionError::Store(e)) => return Err(AuthError::Store(e)),

@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod jwks_fetch;
 pub mod logout;
 pub mod pkce;
 pub mod request;
@@ -55,6 +56,8 @@ pub struct Provider {
     pub lifetimes: Lifetimes,
     /// Secret salt for pairwise subject identifiers (OIDC Core §8.1).
     pub pairwise_salt: [u8; 32],
+    /// Clients' remote JWK Sets (private_key_jwt with jwks_uri).
+    pub jwks_fetcher: Arc<jwks_fetch::JwksFetcher>,
 }
 
 impl Provider {

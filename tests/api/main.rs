@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod interop;
 mod introspection;
+mod jwks_uri;
 mod keys;
 mod limits;
 mod login;

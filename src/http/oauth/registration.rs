@@ -3,8 +3,8 @@
 //!
 //! Off unless `registration.enabled`; registering needs the administrator's initial access
 //! token, and managing a registered client needs the registration access token issued with
-//! it (stored as SHA-256). Unknown metadata fields are ignored (RFC 7591 §2); `jwks_uri` is
-//! refused for now (the server does not fetch remote keys). Self-registered clients may ask
+//! it (stored as SHA-256). Unknown metadata fields are ignored (RFC 7591 §2). Self-registered
+//! clients may ask
 //! only for the user scopes and never for client_credentials: API access stays an
 //! administrator's decision.
 
@@ -54,11 +54,6 @@ impl Metadata {
         if !self.response_types.is_empty() && self.response_types != ["code"] {
             return Err(metadata_error("only the response type code is supported"));
         }
-        if self.jwks_uri.is_some() {
-            return Err(metadata_error(
-                "jwks_uri is not supported; register the keys as jwks",
-            ));
-        }
         // Self-registered clients get user-facing access only: API scopes and the
         // client_credentials grant stay with the administrator (portcullis client add).
         if self.grant_types.iter().any(|g| g == "client_credentials") {
@@ -107,6 +102,7 @@ impl Metadata {
             refresh_grace_secs: 0,
             introspect_any: false,
             jwks: self.jwks.map(|j| j.to_string()),
+            jwks_uri: self.jwks_uri,
         })
     }
 }
@@ -137,6 +133,9 @@ fn describe(state: &AppState, client: &Client, registered: Option<&Registered>) 
         "subject_type": client.subject_type,
         "registration_client_uri": state.provider.endpoint(&format!("/register/{}", client.client_id)),
     });
+    if let Some(uri) = &client.jwks_uri {
+        body["jwks_uri"] = json!(uri);
+    }
     if let Some(jwks) = client
         .jwks
         .as_deref()

@@ -64,7 +64,7 @@ pub async fn authenticate_client(
     let p = &state.provider;
     // RFC 7523 §3: the authorization server, named by its issuer or token endpoint.
     let audiences = [p.issuer.clone(), p.endpoint("/token")];
-    client_auth::authenticate(&state.store, presented, &audiences)
+    client_auth::authenticate(&state.store, &p.jwks_fetcher, presented, &audiences)
         .await
         .map_err(auth_error)
 }
