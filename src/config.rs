@@ -44,6 +44,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub password: PasswordSettings,
     pub session: SessionSettings,
+    pub lockout: LockoutSettings,
     pub setup: SetupSettings,
     pub keys: KeySettings,
     pub oauth: OAuthSettings,
@@ -96,6 +97,15 @@ pub struct SessionSettings {
     pub idle_timeout_secs: u64,
     pub absolute_lifetime_secs: u64,
     pub purge_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutSettings {
+    pub account_threshold: u32,
+    pub lock_secs: u64,
+    pub ip_threshold: u32,
+    pub ip_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,6 +267,25 @@ impl Settings {
             "setup.token_lifetime_secs",
             self.setup.token_lifetime_secs,
             60,
+            86_400,
+        )?;
+        range(
+            "lockout.account_threshold",
+            self.lockout.account_threshold.into(),
+            1,
+            1000,
+        )?;
+        range("lockout.lock_secs", self.lockout.lock_secs, 1, 86_400)?;
+        range(
+            "lockout.ip_threshold",
+            self.lockout.ip_threshold.into(),
+            1,
+            100_000,
+        )?;
+        range(
+            "lockout.ip_window_secs",
+            self.lockout.ip_window_secs,
+            1,
             86_400,
         )?;
         self.validate_keys()?;

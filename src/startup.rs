@@ -137,6 +137,7 @@ impl Application {
             },
             settings: Arc::clone(&settings),
             provider,
+            lockout: crate::accounts::LockoutPolicy::from_settings(&settings.lockout),
         };
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;
@@ -170,6 +171,7 @@ impl Application {
             tokio::spawn(purge_loop(
                 store.clone(),
                 session_policy,
+                crate::time::secs(settings.lockout.ip_window_secs),
                 Duration::from_secs(settings.session.purge_interval_secs),
             )),
             tokio::spawn(key_loop(
@@ -247,10 +249,16 @@ impl Application {
     }
 }
 
-async fn purge_loop(store: Store, policy: SessionPolicy, every: Duration) {
+async fn purge_loop(store: Store, policy: SessionPolicy, throttle_window: i64, every: Duration) {
     let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
+        let throttles = store
+            .run(move |c| crate::store::throttle::purge(c, crate::time::now(), throttle_window))
+            .await;
+        if let Err(e) = throttles {
+            tracing::warn!(error = %e, "purging sign-in throttles failed");
+        }
         match sessions::purge_expired(&store, policy).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "purged expired sessions and tokens"),

@@ -5,6 +5,7 @@
 //! stored only as an argon2id hash; sign-in failure looks the same whether the account is
 //! unknown, disabled, has no password, or the password is wrong (same message, same work).
 
+pub mod lockout;
 pub mod policy;
 pub mod setup;
 
@@ -16,6 +17,7 @@ use crate::crypto::password::{PasswordError, PasswordHasher, Verification};
 use crate::crypto::SecretString;
 use crate::store::users::UserRow;
 use crate::store::{self, roles, users, Store, StoreError};
+pub use lockout::LockoutPolicy;
 pub use policy::{PasswordPolicy, PolicyViolation};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,9 @@ pub enum AccountError {
     /// Deliberately vague: unknown user, wrong password and disabled account look alike.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Too many failed sign-ins from this client address; says nothing about accounts.
+    #[error("too many failed sign-in attempts; try again later")]
+    TooManyAttempts,
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
@@ -235,46 +240,60 @@ fn find_login(conn: &mut store::DbConn, login: &str) -> Result<Option<UserRow>, 
 }
 
 /// Checks a username (or email) and password. Every failure costs one argon2 verification
-/// and returns [`AccountError::InvalidCredentials`].
+/// and returns [`AccountError::InvalidCredentials`], also for a locked account; an IP over
+/// its failure budget gets [`AccountError::TooManyAttempts`] before any password is checked.
 pub async fn authenticate(
     store: &Store,
     hasher: &PasswordHasher,
+    lockout: &LockoutPolicy,
     login: &str,
     password: SecretString,
     ip: Option<String>,
 ) -> Result<UserRow, AccountError> {
+    if let Some(ip) = &ip {
+        if lockout::ip_blocked(store, ip).await? {
+            return Err(AccountError::TooManyAttempts);
+        }
+    }
     let login = login.to_owned();
     let user = store.run(move |c| find_login(c, &login)).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let rehash_source = password.clone();
     let verdict = hasher.verify(password, stored).await?;
-    let usable = user.filter(|u| !u.disabled);
+    let now = crate::time::now();
+    let usable = user
+        .clone()
+        .filter(|u| !u.disabled && !lockout::is_locked(u, now));
     match (usable, verdict) {
         (Some(user), Verification::Match { needs_rehash }) => {
-            if needs_rehash {
-                let hash = hasher.hash(rehash_source).await?;
-                let id = user.id.clone();
-                store
-                    .run(move |c| users::set_password_hash(c, &id, &hash, crate::time::now()))
-                    .await?;
-            }
-            Ok(user)
-        }
-        (user, _) => {
-            // Record the failure against the account when there is one; never the typed name.
-            let target = user.map(|u| u.id);
+            let new_hash = match needs_rehash {
+                true => Some(hasher.hash(rehash_source).await?),
+                false => None,
+            };
+            let (id, had_failures) = (
+                user.id.clone(),
+                user.failed_logins > 0 || user.locked_until.is_some(),
+            );
             store
                 .run(move |c| {
-                    audit::record(
-                        c,
-                        Event {
-                            action: "login.failed",
-                            actor: &Actor::Anonymous,
-                            target: target.as_deref(),
-                            ip: ip.as_deref(),
-                            detail: json!({ "method": "pwd" }),
-                        },
-                    )
+                    if let Some(hash) = new_hash {
+                        users::set_password_hash(c, &id, &hash, now)?;
+                    }
+                    if had_failures {
+                        users::set_failures(c, &id, 0, None)?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
+            Ok(user)
+        }
+        _ => {
+            let policy = *lockout;
+            store
+                .run(move |conn| {
+                    store::transaction(conn, |c| {
+                        lockout::record_failure(c, &policy, user.as_ref(), ip.as_deref(), now)
+                    })
                 })
                 .await?;
             Err(AccountError::InvalidCredentials)

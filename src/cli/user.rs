@@ -40,6 +40,8 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled user.
     Enable { username: String },
+    /// Clear a user's failed sign-in count and lock.
+    Unlock { username: String },
 }
 
 fn read_password_line() -> Result<SecretString, CliError> {
@@ -112,7 +114,9 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
             print_table(&["USERNAME", "EMAIL", "ROLES", "STATUS", "ID"], &rows);
             Ok(())
         }
-        UserCommand::Disable { username } | UserCommand::Enable { username }
+        UserCommand::Disable { username }
+        | UserCommand::Enable { username }
+        | UserCommand::Unlock { username }
             if username.trim().is_empty() =>
         {
             Err(CliError::Usage("a username is required".into()))
@@ -121,6 +125,12 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
             let store = open_store(settings)?;
             accounts::set_disabled(&store, &username, true, Actor::Cli).await?;
             println!("disabled user {username}; their sessions have ended");
+            Ok(())
+        }
+        UserCommand::Unlock { username } => {
+            let store = open_store(settings)?;
+            accounts::lockout::unlock(&store, &username, Actor::Cli).await?;
+            println!("unlocked user {username}");
             Ok(())
         }
         UserCommand::Enable { username } => {

@@ -32,6 +32,7 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     pub cookies: cookies::CookieConfig,
     pub provider: crate::oauth::Provider,
+    pub lockout: crate::accounts::LockoutPolicy,
 }
 
 /// The route table.

@@ -16,6 +16,7 @@ pub mod migrations;
 pub mod roles;
 pub mod schema;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

@@ -94,3 +94,19 @@ pub fn set_password_hash(
         .execute(conn)?;
     Ok(())
 }
+
+/// Sets the failure count and lock of an account.
+pub fn set_failures(
+    conn: &mut DbConn,
+    id: &str,
+    failures: i32,
+    locked_until: Option<i64>,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::failed_logins.eq(failures),
+            users::locked_until.eq(locked_until),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -18,6 +18,7 @@ mod introspection;
 mod jwks_uri;
 mod keys;
 mod limits;
+mod lockout;
 mod login;
 mod logout;
 mod oidc;

@@ -19,6 +19,8 @@ use crate::http::{csrf, AppError, AppState};
 use crate::sessions::{self, NewSession};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+pub const TOO_MANY_ATTEMPTS: &str =
+    "Too many failed sign-in attempts from your network. Wait a few minutes and try again.";
 
 fn percent_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -130,6 +132,7 @@ pub async fn post_login(
     let outcome = accounts::authenticate(
         &state.store,
         &state.hasher,
+        &state.lockout,
         &form.username,
         form.password,
         ip.clone(),
@@ -148,7 +151,11 @@ pub async fn post_login(
             )
             .await
         }
-        Err(AccountError::InvalidCredentials) => {
+        Err(e @ (AccountError::InvalidCredentials | AccountError::TooManyAttempts)) => {
+            let (status, message) = match e {
+                AccountError::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_ATTEMPTS),
+                _ => (StatusCode::UNAUTHORIZED, INVALID_CREDENTIALS),
+            };
             let username: String = form.username.chars().take(254).collect();
             let plain_return_to = safe_return_to(Some(&form.return_to));
             let pending = pending_client(&state, &form.request).await;
@@ -157,15 +164,13 @@ pub async fn post_login(
             } else {
                 ""
             };
-            let response = render_form(&req, &state, StatusCode::UNAUTHORIZED, |csrf_token| {
-                LoginPage {
-                    csrf_token,
-                    username: &username,
-                    return_to: &plain_return_to,
-                    request,
-                    client_name: pending.as_ref().map(|p| p.name.as_str()),
-                    error: Some(INVALID_CREDENTIALS),
-                }
+            let response = render_form(&req, &state, status, |csrf_token| LoginPage {
+                csrf_token,
+                username: &username,
+                return_to: &plain_return_to,
+                request,
+                client_name: pending.as_ref().map(|p| p.name.as_str()),
+                error: Some(message),
             })?;
             with_csp(response, pending.map(|p| p.csp))
         }
