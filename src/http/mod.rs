@@ -41,6 +41,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(pages::login::get_login))
         .route("/login", web::post().to(pages::login::post_login))
         .route("/logout", web::post().to(pages::login::post_logout))
+        .route("/account", web::get().to(pages::account::get_account))
+        .route(
+            "/account/password",
+            web::post().to(pages::account::post_password),
+        )
+        .route(
+            "/account/sessions/end",
+            web::post().to(pages::account::post_end_session),
+        )
         .route("/setup", web::get().to(pages::setup::get_setup))
         .route("/setup", web::post().to(pages::setup::post_setup))
         .route("/healthz", web::get().to(health::get_healthz))

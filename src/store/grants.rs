@@ -270,3 +270,20 @@ pub fn purge_used_jtis(conn: &mut DbConn, now: i64) -> Result<usize, StoreError>
     use super::schema::used_jtis as uj;
     Ok(diesel::delete(uj::table.filter(uj::expires_at.le(now))).execute(conn)?)
 }
+
+/// Revokes every grant of a user (and so all their refresh and access tokens).
+pub fn revoke_all_for_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let ids: Vec<String> = g::table
+        .filter(g::user_id.eq(user_id))
+        .filter(g::revoked_at.is_null())
+        .select(g::id)
+        .load(conn)?;
+    for id in &ids {
+        revoke_grant(conn, id, now)?;
+    }
+    Ok(ids.len())
+}

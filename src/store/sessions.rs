@@ -94,3 +94,33 @@ pub fn purge_expired(conn: &mut DbConn, now: i64, idle_secs: i64) -> Result<usiz
     )
     .execute(conn)?)
 }
+
+/// A user's sessions, most recently used first.
+pub fn list_for_user(conn: &mut DbConn, user_id: &str) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order(sessions::last_seen_at.desc())
+        .select(SessionRow::as_select())
+        .load(conn)?)
+}
+
+/// Ends one of a user's sessions by its public id.
+pub fn delete_by_sid(conn: &mut DbConn, user_id: &str, sid: &str) -> Result<bool, StoreError> {
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::sid.eq(sid)),
+    )
+    .execute(conn)?
+        == 1)
+}
+
+/// Ends every session of a user but `keep` (the one making the request).
+pub fn delete_others(conn: &mut DbConn, user_id: &str, keep: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id_hash.ne(keep)),
+    )
+    .execute(conn)?)
+}

@@ -4,6 +4,7 @@
 
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod account;
 mod authorize;
 mod browser;
 mod cli;

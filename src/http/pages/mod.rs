@@ -1,5 +1,6 @@
 //! Server-rendered pages (askama templates in `templates/`).
 
+pub mod account;
 pub mod home;
 pub mod login;
 pub mod setup;

@@ -1,0 +1,165 @@
+//! `/account`: the signed-in user's own page (password, sessions).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{render_form, see_other};
+use crate::accounts::self_service::{self, ChangeError, PasswordChange};
+use crate::accounts::AccountError;
+use crate::crypto::SecretString;
+use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::{AppError, AppState};
+use crate::sessions::ActiveSession;
+
+struct SessionView {
+    sid: String,
+    device: String,
+    created: String,
+    last_seen: String,
+    ip: Option<String>,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    csrf_token: String,
+    username: &'a str,
+    email: &'a str,
+    min_length: usize,
+    sessions: Vec<SessionView>,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    changed: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: SecretString,
+    #[serde(default)]
+    new_password: SecretString,
+    #[serde(default)]
+    new_password_confirm: SecretString,
+}
+
+#[derive(Deserialize)]
+pub struct EndSessionForm {
+    #[serde(default)]
+    sid: String,
+}
+
+fn sign_in_first() -> HttpResponse {
+    see_other("/login?return_to=/account")
+}
+
+async fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &ActiveSession,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let sessions = self_service::list_sessions(&state.store, &session.user.id)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id_hash == session.id_hash,
+            device: s
+                .user_agent
+                .map(|ua| ua.chars().take(80).collect())
+                .unwrap_or_else(|| "Unknown device".into()),
+            created: crate::time::format_utc(s.created_at),
+            last_seen: crate::time::format_utc(s.last_seen_at),
+            ip: s.ip,
+            sid: s.sid,
+        })
+        .collect();
+    render_form(req, state, status, |csrf_token| AccountPage {
+        csrf_token,
+        username: &session.user.username,
+        email: &session.user.email,
+        min_length: state.policy.min_length,
+        sessions,
+        notice,
+        error,
+    })
+}
+
+pub async fn get_account(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    let notice = query
+        .changed
+        .is_some()
+        .then_some("Your password was changed. Your other sessions have ended.");
+    page(&req, &state, &session, StatusCode::OK, notice, None).await
+}
+
+pub async fn post_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    let change = PasswordChange {
+        current: form.current_password,
+        new: form.new_password,
+        confirm: form.new_password_confirm,
+    };
+    let outcome = self_service::change_password(
+        &state.store,
+        &state.hasher,
+        &state.policy,
+        &state.lockout,
+        &session,
+        change,
+        client_ip(&req),
+    )
+    .await;
+    let message = match outcome {
+        Ok(()) => return Ok(see_other("/account?changed=1")),
+        Err(ChangeError::Account(AccountError::WeakPassword(v))) => v.to_string(),
+        Err(e @ (ChangeError::WrongCurrent | ChangeError::Mismatch)) => e.to_string(),
+        Err(ChangeError::Account(e)) => return Err(e.into()),
+    };
+    page(
+        &req,
+        &state,
+        &session,
+        StatusCode::BAD_REQUEST,
+        None,
+        Some(&message),
+    )
+    .await
+}
+
+pub async fn post_end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    CsrfForm(form): CsrfForm<EndSessionForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    self_service::end_session(&state.store, &session.user.id, &form.sid, client_ip(&req)).await?;
+    Ok(see_other("/account"))
+}
