@@ -41,25 +41,7 @@ async fn changing_the_password_ends_other_sessions_and_application_tokens() {
     let client = crate::flow::confidential(&app).await;
     // Another browser, and an application with a refresh token.
     let (other, _) = app.new_browser();
-    let page = other
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = form_value(&page, "csrf_token").unwrap();
-    other
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.login_with(&other, "alice", PASSWORD).await;
     let tokens =
         crate::flow::tokens_for(&app, &client, &[("scope", "openid offline_access")]).await;
     let uid = id.clone();
@@ -105,25 +87,7 @@ async fn changing_the_password_ends_other_sessions_and_application_tokens() {
 
     let (fresh, _) = app.new_browser();
     for (password, expected) in [(PASSWORD, 401), (NEW_PASSWORD, 303)] {
-        let page = fresh
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = form_value(&page, "csrf_token").unwrap();
-        let resp = fresh
-            .post(app.url("/login"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("username", "alice"),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let resp = app.login_with(&fresh, "alice", password).await;
         assert_eq!(resp.status(), expected, "{password}");
     }
     let events: Vec<String> = app

@@ -233,6 +233,26 @@ impl TestApp {
         .await
     }
 
+    /// Signs in with another browser: loads the login page for its CSRF token, then posts.
+    pub async fn login_with(
+        &self,
+        browser: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let csrf = page_csrf(browser, &self.url("/login")).await;
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("POST /login")
+    }
+
     /// Creates a user directly through the domain layer.
     pub async fn create_user(&self, username: &str, password: &str) -> String {
         let hasher = password_hasher(&self.settings).expect("hasher");

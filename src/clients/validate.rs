@@ -1,0 +1,277 @@
+//! Registration rules: redirect URIs (RFC 6749 §3.1.2, RFC 8252, RFC 9700 §4.1), grant and
+//! authentication-method consistency, scopes, and client key material.
+
+use super::{ClientError, NewClient, AUTH_METHODS, DEFAULT_SCOPES, GRANT_TYPES};
+
+/// Whether a requested redirect URI matches a registered one: the exact string, except that
+/// for loopback IP addresses over http any port is allowed (RFC 8252 §7.3: native apps
+/// listen on an ephemeral port).
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let loopback_ip = |u: &url::Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            }
+    };
+    match (url::Url::parse(registered), url::Url::parse(requested)) {
+        (Ok(mut a), Ok(mut b)) if loopback_ip(&a) && loopback_ip(&b) => {
+            let _ = a.set_port(None);
+            let _ = b.set_port(None);
+            a == b && requested.starts_with("http://") && !requested.contains('#')
+        }
+        _ => false,
+    }
+}
+
+pub fn validate_redirect_uri(uri: &str, public: bool) -> Result<(), ClientError> {
+    let bad = |reason| ClientError::InvalidRedirectUri {
+        uri: uri.to_owned(),
+        reason,
+    };
+    if uri.len() > 2000 {
+        return Err(bad("longer than 2000 characters"));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains white space"));
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| bad("not an absolute URI"))?;
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err(bad("must not contain a fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            if parsed
+                .host_str()
+                .is_some_and(crate::config::is_loopback_host)
+            {
+                Ok(())
+            } else {
+                Err(bad("http is only allowed for a loopback host; use https"))
+            }
+        }
+        "javascript" | "data" | "file" | "vbscript" | "blob" => Err(bad("scheme not allowed")),
+        scheme if public && scheme.contains('.') => Ok(()),
+        _ if public => Err(bad(
+            "a private-use scheme must be a reverse domain name, e.g. com.example.app",
+        )),
+        _ => Err(bad("confidential clients must use https")),
+    }
+}
+
+/// The scopes a client may ask for: as given (each a valid scope token), or the defaults.
+pub(super) fn allowed_scopes(
+    new: &NewClient,
+    grants: &[String],
+) -> Result<Vec<String>, ClientError> {
+    if new.scopes.is_empty() {
+        let user_facing = grants.iter().any(|g| g == "authorization_code");
+        return Ok(if user_facing {
+            DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        });
+    }
+    let joined = new.scopes.join(" ");
+    let parsed = crate::oauth::scope::parse(&joined)
+        .map_err(|_| ClientError::InvalidScope(joined.clone()))?;
+    if parsed.is_empty() {
+        return Err(ClientError::InvalidScope(joined));
+    }
+    Ok(parsed)
+}
+
+pub(super) fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
+    let name = new.name.trim();
+    if name.is_empty() {
+        return Err(ClientError::InvalidName("it is empty"));
+    }
+    if name.chars().count() > 100 {
+        return Err(ClientError::InvalidName("use at most 100 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ClientError::InvalidName(
+            "control characters are not allowed",
+        ));
+    }
+    let mut grants: Vec<String> = Vec::new();
+    for g in &new.grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(ClientError::UnknownGrantType(g.clone()));
+        }
+        if !grants.contains(g) {
+            grants.push(g.clone());
+        }
+    }
+    if grants.is_empty() {
+        grants = vec!["authorization_code".into(), "refresh_token".into()];
+    }
+    let method = match (&new.auth_method, new.public) {
+        (Some(m), _) if !AUTH_METHODS.contains(&m.as_str()) => {
+            return Err(ClientError::UnknownAuthMethod(m.clone()))
+        }
+        (Some(m), true) if m != "none" => {
+            return Err(ClientError::Inconsistent(
+                "a public client has no secret: its auth method is none",
+            ))
+        }
+        (Some(m), false) if m == "none" => {
+            return Err(ClientError::Inconsistent(
+                "auth method none is only for public clients (add --public)",
+            ))
+        }
+        (Some(m), _) => m.clone(),
+        (None, true) => "none".into(),
+        (None, false) => "client_secret_basic".into(),
+    };
+    let has = |g: &str| grants.iter().any(|x| x == g);
+    if new.public && has("client_credentials") {
+        return Err(ClientError::Inconsistent(
+            "client_credentials needs a confidential client",
+        ));
+    }
+    if has("refresh_token") && !has("authorization_code") {
+        return Err(ClientError::Inconsistent(
+            "refresh_token is only issued with authorization_code",
+        ));
+    }
+    if has("authorization_code") && new.redirect_uris.is_empty() {
+        return Err(ClientError::Inconsistent(
+            "authorization_code needs at least one redirect URI",
+        ));
+    }
+    if !has("authorization_code") && !new.redirect_uris.is_empty() {
+        return Err(ClientError::Inconsistent(
+            "redirect URIs are only used with authorization_code",
+        ));
+    }
+    for uri in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
+        validate_redirect_uri(uri, new.public)?;
+    }
+    if new.pairwise {
+        // The sector (OIDC Core §8.1) is the redirect URIs' host: one host, or a client
+        // could list another relying party's URI and receive its users' subjects.
+        let hosts: Vec<Option<String>> = new
+            .redirect_uris
+            .iter()
+            .map(|u| {
+                url::Url::parse(u)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+            })
+            .collect();
+        if hosts.is_empty() || hosts.iter().any(|h| h.is_none() || *h != hosts[0]) {
+            return Err(ClientError::Inconsistent(
+                "a pairwise client's redirect URIs must all be on one host",
+            ));
+        }
+    }
+    if let Some(alg) = &new.id_token_alg {
+        if alg != "RS256" && alg != "ES256" {
+            return Err(ClientError::Inconsistent(
+                "the ID token algorithm must be RS256 or ES256",
+            ));
+        }
+    }
+    if new.refresh_grace_secs != 0 && (new.public || !(1..=60).contains(&new.refresh_grace_secs)) {
+        return Err(ClientError::Inconsistent(
+            "a refresh grace period is 1 to 60 seconds and only for confidential clients",
+        ));
+    }
+    if new.introspect_any && new.public {
+        return Err(ClientError::Inconsistent(
+            "a public client cannot introspect tokens",
+        ));
+    }
+    match (&new.jwks, &new.jwks_uri, method.as_str()) {
+        (Some(jwks), None, "private_key_jwt") => validate_jwks(jwks)?,
+        (None, Some(uri), "private_key_jwt") => validate_jwks_uri(uri)?,
+        (None, None, "private_key_jwt") => {
+            return Err(ClientError::Inconsistent(
+                "private_key_jwt needs the client's public keys: a JWK Set or a jwks_uri",
+            ))
+        }
+        (Some(_), Some(_), _) => {
+            return Err(ClientError::Inconsistent(
+                "give either jwks or jwks_uri, not both",
+            ))
+        }
+        (Some(_), None, _) | (None, Some(_), _) => {
+            return Err(ClientError::Inconsistent(
+                "client keys are only used with private_key_jwt",
+            ))
+        }
+        (None, None, _) => {}
+    }
+    Ok((grants, method))
+}
+
+/// An https URL (http only on a loopback host, for development) without credentials or
+/// fragment; where it resolves to is checked when it is fetched.
+fn validate_jwks_uri(uri: &str) -> Result<(), ClientError> {
+    let bad = |reason| ClientError::InvalidJwks(reason);
+    let url = url::Url::parse(uri).map_err(|_| bad("jwks_uri is not an absolute URL"))?;
+    if uri.len() > 2000
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(bad("jwks_uri must not carry credentials or a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(crate::config::is_loopback_host) => Ok(()),
+        _ => Err(bad("jwks_uri must use https")),
+    }
+}
+
+/// A JWK Set of public signing keys: RSA or EC, no private members, at most 20 keys.
+pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
+    let bad = |reason| ClientError::InvalidJwks(reason);
+    let set: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
+    let keys = set
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or(bad("no \"keys\" array"))?;
+    if keys.is_empty() || keys.len() > 20 {
+        return Err(bad("it must hold 1 to 20 keys"));
+    }
+    for key in keys {
+        let kty = key.get("kty").and_then(serde_json::Value::as_str);
+        if !matches!(kty, Some("RSA" | "EC")) {
+            return Err(bad("only RSA and EC keys are accepted"));
+        }
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|m| key.get(*m).is_some())
+        {
+            return Err(bad(
+                "it contains private key material; register public keys only",
+            ));
+        }
+    }
+    josekit::jwk::JwkSet::from_bytes(text.as_bytes()).map_err(|_| bad("not a valid JWK Set"))?;
+    Ok(())
+}
+
+pub(super) fn dedup(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in list {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
