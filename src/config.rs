@@ -45,6 +45,8 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub session: SessionSettings,
     pub lockout: LockoutSettings,
+    pub reset: ResetSettings,
+    pub mail: MailSettings,
     pub setup: SetupSettings,
     pub keys: KeySettings,
     pub oauth: OAuthSettings,
@@ -106,6 +108,40 @@ pub struct LockoutSettings {
     pub lock_secs: u64,
     pub ip_threshold: u32,
     pub ip_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetSettings {
+    pub token_lifetime_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub outbox_dir: String,
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -288,6 +324,27 @@ impl Settings {
             1,
             86_400,
         )?;
+        range(
+            "reset.token_lifetime_secs",
+            self.reset.token_lifetime_secs,
+            1,
+            86_400,
+        )?;
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "mail.from",
+                "not a mail address, e.g. \"Portcullis <id@example.com>\"",
+            ));
+        }
+        if self.mail.transport == MailTransport::Smtp
+            && self.mail.smtp_security == SmtpSecurity::None
+            && !is_loopback_host(&self.mail.smtp_host)
+        {
+            return Err(invalid(
+                "mail.smtp_security",
+                "\"none\" sends mail unencrypted and is only allowed for a loopback host",
+            ));
+        }
         self.validate_keys()?;
         self.validate_oauth()?;
         if self.registration.enabled && self.registration.initial_access_token.expose().len() < 32 {

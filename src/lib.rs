@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod oauth;
 pub mod sessions;
 pub mod startup;

@@ -123,6 +123,7 @@ impl Application {
                 settings.oauth.allow_private_jwks_uri,
             )),
         };
+        let (mailer, mail_worker) = crate::mail::Mailer::start(&settings.mail)?;
         let session_policy = SessionPolicy {
             idle_secs: crate::time::secs(settings.session.idle_timeout_secs),
             absolute_secs: crate::time::secs(settings.session.absolute_lifetime_secs),
@@ -138,6 +139,7 @@ impl Application {
             settings: Arc::clone(&settings),
             provider,
             lockout: crate::accounts::LockoutPolicy::from_settings(&settings.lockout),
+            mailer,
         };
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;
@@ -168,6 +170,7 @@ impl Application {
         // tests run many apps in one process and Ctrl-C must still end that process.
         let server = server.disable_signals().listen(listener)?.run();
         let jobs = vec![
+            mail_worker,
             tokio::spawn(purge_loop(
                 store.clone(),
                 session_policy,

@@ -7,6 +7,7 @@
 
 pub mod lockout;
 pub mod policy;
+pub mod reset;
 pub mod self_service;
 pub mod setup;
 
@@ -229,7 +230,10 @@ pub async fn create(
 }
 
 /// Looks a login name up as username, then as email.
-fn find_login(conn: &mut store::DbConn, login: &str) -> Result<Option<UserRow>, StoreError> {
+pub(crate) fn find_login(
+    conn: &mut store::DbConn,
+    login: &str,
+) -> Result<Option<UserRow>, StoreError> {
     let login = login.trim().to_lowercase();
     if login.is_empty() || login.len() > 254 {
         return Ok(None);

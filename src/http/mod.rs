@@ -33,6 +33,7 @@ pub struct AppState {
     pub cookies: cookies::CookieConfig,
     pub provider: crate::oauth::Provider,
     pub lockout: crate::accounts::LockoutPolicy,
+    pub mailer: crate::mail::Mailer,
 }
 
 /// The route table.
@@ -41,6 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(pages::login::get_login))
         .route("/login", web::post().to(pages::login::post_login))
         .route("/logout", web::post().to(pages::login::post_logout))
+        .route("/reset", web::get().to(pages::reset::get_reset))
+        .route("/reset", web::post().to(pages::reset::post_reset))
+        .route("/reset/confirm", web::get().to(pages::reset::get_confirm))
+        .route("/reset/confirm", web::post().to(pages::reset::post_confirm))
         .route("/account", web::get().to(pages::account::get_account))
         .route(
             "/account/password",

@@ -68,6 +68,36 @@ pub fn consume(
     Ok(row.filter(|r| r.expires_at > now))
 }
 
+/// The unexpired token with this hash and purpose, without using it.
+pub fn find_valid(
+    conn: &mut DbConn,
+    token_hash: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<Option<TokenRow>, StoreError> {
+    Ok(t::table
+        .filter(t::token_hash.eq(token_hash))
+        .filter(t::purpose.eq(purpose))
+        .filter(t::expires_at.gt(now))
+        .select((t::purpose, t::user_id, t::expires_at))
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes a user's tokens of one purpose (e.g. reset links after a password change).
+pub fn delete_for_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    purpose: &str,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        t::table
+            .filter(t::user_id.eq(user_id))
+            .filter(t::purpose.eq(purpose)),
+    )
+    .execute(conn)?)
+}
+
 pub fn delete_purpose(conn: &mut DbConn, purpose: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(t::table.filter(t::purpose.eq(purpose))).execute(conn)?)
 }

@@ -133,7 +133,15 @@ fn settings(database_url: &str, port: u16, customize: impl FnOnce(Figment) -> Fi
         .merge(("server.workers", 1))
         .merge(("database.url", database_url))
         .merge(("database.max_connections", 4))
-        .merge(("keys.encryption_key", test_kek()));
+        .merge(("keys.encryption_key", test_kek()))
+        // Tests that read mail point this at an SMTP sink; the rest keep it out of the tree.
+        .merge((
+            "mail.outbox_dir",
+            std::env::temp_dir()
+                .join("portcullis-test-outbox")
+                .display()
+                .to_string(),
+        ));
     Settings::from_figment(customize(figment)).expect("valid test settings")
 }
 

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod home;
 pub mod login;
+pub mod reset;
 pub mod setup;
 
 use actix_web::http::{header, StatusCode};
