@@ -3,6 +3,8 @@
 //! dropped silently. Development writes `.eml` files to an outbox directory instead.
 //! Message bodies can hold one-time links: they are never logged.
 
+pub mod notices;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

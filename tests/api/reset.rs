@@ -77,6 +77,14 @@ async fn a_user_resets_the_password_from_the_emailed_link_once() {
 
     // The link worked once.
     assert_eq!(app.client.get(&link).send().await.unwrap().status(), 404);
+    // And the owner is told.
+    let notice = sink.wait_for(2).await.remove(1);
+    assert!(
+        notice.contains("Subject: Your password was changed"),
+        "{notice}"
+    );
+    assert!(notice.contains("To: alice@example.com"));
+    assert!(!notice.contains(NEW_PASSWORD));
 }
 
 #[tokio::test]
@@ -141,4 +149,32 @@ async fn a_weak_new_password_keeps_the_link_usable() {
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("too common"));
     assert_eq!(set_password(&app, &link, NEW_PASSWORD).await.status(), 303);
+}
+
+#[tokio::test]
+async fn a_password_change_on_the_account_page_is_announced_by_mail() {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(mail_to(&sink)).await;
+    app.create_user("alice", PASSWORD).await;
+    app.login("alice", PASSWORD).await;
+    let csrf = crate::helpers::page_csrf(&app.client, &app.url("/account")).await;
+    let resp = app
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("new_password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let notice = sink.wait_for(1).await.remove(0);
+    assert!(
+        notice.contains("Subject: Your password was changed"),
+        "{notice}"
+    );
+    assert!(notice.contains("from the address 127.0.0.1"));
+    assert!(notice.contains(&format!("{}/reset", app.address)));
 }

@@ -11,6 +11,7 @@ use crate::accounts::AccountError;
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
 use crate::http::{AppError, AppState};
+use crate::mail::notices;
 use crate::sessions::ActiveSession;
 
 struct SessionView {
@@ -135,7 +136,17 @@ pub async fn post_password(
     )
     .await;
     let message = match outcome {
-        Ok(()) => return Ok(see_other("/account?changed=1")),
+        Ok(()) => {
+            let user = &session.user;
+            let ip = client_ip(&req);
+            state.mailer.send(notices::password_changed(
+                &state.settings.issuer,
+                &user.username,
+                &user.email,
+                ip.as_deref(),
+            )?);
+            return Ok(see_other("/account?changed=1"));
+        }
         Err(ChangeError::Account(AccountError::WeakPassword(v))) => v.to_string(),
         Err(e @ (ChangeError::WrongCurrent | ChangeError::Mismatch)) => e.to_string(),
         Err(ChangeError::Account(e)) => return Err(e.into()),

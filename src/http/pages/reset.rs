@@ -11,7 +11,7 @@ use crate::accounts::AccountError;
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm};
 use crate::http::{AppError, AppState};
-use crate::mail::Mail;
+use crate::mail::{notices, Mail};
 
 #[derive(Template)]
 #[template(path = "reset_request.html")]
@@ -151,7 +151,16 @@ pub async fn post_confirm(
     )
     .await;
     let message = match outcome {
-        Ok(_) => return Ok(see_other("/login")),
+        Ok(user) => {
+            let ip = client_ip(&req);
+            state.mailer.send(notices::password_changed(
+                &state.settings.issuer,
+                &user.username,
+                &user.email,
+                ip.as_deref(),
+            )?);
+            return Ok(see_other("/login"));
+        }
         Err(ResetError::InvalidToken) => return Err(AppError::LinkInvalid),
         Err(ResetError::Mismatch) => ResetError::Mismatch.to_string(),
         Err(ResetError::Account(AccountError::WeakPassword(v))) => v.to_string(),
