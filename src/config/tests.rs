@@ -151,3 +151,27 @@ fn dynamic_registration_needs_a_strong_initial_access_token() {
         "Debug output must not show the token"
     );
 }
+
+#[test]
+fn mail_settings_are_checked() {
+    let err = with("[mail]\nfrom = \"not an address\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mail.from"), "{err}");
+    let err = with("[mail]\ntransport = \"smtp\"\nsmtp_host = \"mail.example.com\"\nsmtp_security = \"none\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mail.smtp_security"), "{err}");
+    assert!(with(
+        "[mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_security = \"none\"\n"
+    )
+    .is_ok());
+    let err = with("[mail]\ntransport = \"pigeon\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mail.transport"), "{err}");
+    let err = with("[lockout]\naccount_threshold = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lockout.account_threshold"), "{err}");
+}
