@@ -45,6 +45,7 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub session: SessionSettings,
     pub lockout: LockoutSettings,
+    pub signup: SignupSettings,
     pub reset: ResetSettings,
     pub mail: MailSettings,
     pub setup: SetupSettings,
@@ -108,6 +109,14 @@ pub struct LockoutSettings {
     pub lock_secs: u64,
     pub ip_threshold: u32,
     pub ip_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupSettings {
+    pub enabled: bool,
+    pub allow_unverified_sign_in: bool,
+    pub verification_lifetime_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,6 +338,12 @@ impl Settings {
             self.reset.token_lifetime_secs,
             1,
             86_400,
+        )?;
+        range(
+            "signup.verification_lifetime_secs",
+            self.signup.verification_lifetime_secs,
+            1,
+            7 * 86_400,
         )?;
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(invalid(

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod reset;
 pub mod self_service;
 pub mod setup;
+pub mod signup;
 
 use serde::Serialize;
 use serde_json::json;
@@ -41,6 +42,9 @@ pub enum AccountError {
     /// Deliberately vague: unknown user, wrong password and disabled account look alike.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// The right password, but a self-registered account whose address is not confirmed.
+    #[error("confirm your email address first: we sent you a link")]
+    Unconfirmed,
     /// Too many failed sign-ins from this client address; says nothing about accounts.
     #[error("too many failed sign-in attempts; try again later")]
     TooManyAttempts,
@@ -177,9 +181,22 @@ pub async fn prepare(
             failed_logins: 0,
             created_at: now,
             updated_at: now,
+            signup_pending: false,
         },
         admin: new.admin,
     })
+}
+
+impl PreparedUser {
+    /// Marks the account as self-registered, pending email confirmation.
+    pub fn pending_signup(mut self) -> Self {
+        self.row.signup_pending = true;
+        self
+    }
+
+    pub fn row(&self) -> &UserRow {
+        &self.row
+    }
 }
 
 /// Inserts a prepared user (and the admin role) with its audit event; call inside a
@@ -254,6 +271,7 @@ pub async fn authenticate(
     login: &str,
     password: SecretString,
     ip: Option<String>,
+    allow_unconfirmed: bool,
 ) -> Result<UserRow, AccountError> {
     if let Some(ip) = &ip {
         if lockout::ip_blocked(store, ip).await? {
@@ -270,6 +288,9 @@ pub async fn authenticate(
         .clone()
         .filter(|u| !u.disabled && !lockout::is_locked(u, now));
     match (usable, verdict) {
+        (Some(user), Verification::Match { .. }) if user.signup_pending && !allow_unconfirmed => {
+            Err(AccountError::Unconfirmed)
+        }
         (Some(user), Verification::Match { needs_rehash }) => {
             let new_hash = match needs_rehash {
                 true => Some(hasher.hash(rehash_source).await?),

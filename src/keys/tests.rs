@@ -200,16 +200,20 @@ async fn a_rotated_key_is_published_before_it_signs_and_other_instances_agree() 
     assert_eq!(states.iter().filter(|s| **s == "active").count(), 2);
 }
 
+fn kids(ring: &KeyRing) -> Vec<String> {
+    ring.jwks()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
-async fn an_immediate_rotation_signs_with_the_new_key_and_the_old_one_leaves_after_its_tokens_expire(
+async fn an_immediate_rotation_signs_with_the_new_key_and_keeps_the_old_one_until_its_tokens_expire(
 ) {
     let (_dir, store) = store();
-    let short = KeyPolicy {
-        max_token_lifetime_secs: 2,
-        removal_leeway_secs: 0,
-        ..policy()
-    };
-    let ring = KeyRing::open(store.clone(), Kek::generate(), short)
+    let ring = KeyRing::open(store.clone(), Kek::generate(), policy())
         .await
         .unwrap();
     let old = ring.active_kid(Alg::Rs256).unwrap();
@@ -223,18 +227,36 @@ async fn an_immediate_rotation_signs_with_the_new_key_and_the_old_one_leaves_aft
         ring.verify(&old_token).is_ok(),
         "old tokens verify after the rotation"
     );
-    let kids = |ring: &KeyRing| -> Vec<String> {
-        ring.jwks()["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap().to_owned())
-            .collect()
-    };
     assert!(kids(&ring).contains(&old));
+    // It leaves exactly when the last token it signed expires (plus the leeway).
+    let keys = KeyRing::list(&store).await.unwrap();
+    let new_info = keys.iter().find(|k| k.kid == new).unwrap();
+    let old_info = keys.iter().find(|k| k.kid == old).unwrap();
+    let p = policy();
+    assert_eq!(
+        old_info.remove_at,
+        Some(new_info.activate_at + p.max_token_lifetime_secs + p.removal_leeway_secs)
+    );
+    assert_eq!(old_info.state, "retired");
+}
 
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+#[tokio::test]
+async fn a_retired_key_leaves_the_jwks_once_its_tokens_have_expired() {
+    let (_dir, store) = store();
+    let instant = KeyPolicy {
+        max_token_lifetime_secs: 0,
+        removal_leeway_secs: 0,
+        ..policy()
+    };
+    let ring = KeyRing::open(store.clone(), Kek::generate(), instant)
+        .await
+        .unwrap();
+    let old = ring.active_kid(Alg::Rs256).unwrap();
+    let old_token = ring.sign(Alg::Rs256, "JWT", claims()).unwrap();
+    ring.rotate(true, Actor::Cli).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
+    let new = ring.active_kid(Alg::Rs256).unwrap();
     assert!(!kids(&ring).contains(&old), "the retired key left the JWKS");
     assert!(kids(&ring).contains(&new));
     assert!(ring.verify(&old_token).is_err());

@@ -50,3 +50,77 @@ pub fn password_changed(
         .render()?,
     })
 }
+
+#[derive(Template)]
+#[template(path = "email/signup_confirm.txt")]
+struct ConfirmText<'a> {
+    username: &'a str,
+    link: &'a str,
+    hours: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_confirm.html")]
+struct ConfirmHtml<'a> {
+    username: &'a str,
+    link: &'a str,
+    hours: i64,
+}
+
+/// The link that confirms a self-registered account's address.
+pub fn signup_confirm(
+    username: &str,
+    email: &str,
+    link: &str,
+    hours: i64,
+) -> Result<Mail, askama::Error> {
+    Ok(Mail {
+        to: email.to_owned(),
+        subject: "Confirm your email address".into(),
+        text: ConfirmText {
+            username,
+            link,
+            hours,
+        }
+        .render()?,
+        html: ConfirmHtml {
+            username,
+            link,
+            hours,
+        }
+        .render()?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_existing.txt")]
+struct ExistingText<'a> {
+    username: &'a str,
+    reset_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_existing.html")]
+struct ExistingHtml<'a> {
+    username: &'a str,
+    reset_link: &'a str,
+}
+
+/// Told to the owner of an address someone tried to sign up with again.
+pub fn signup_existing(issuer: &str, username: &str, email: &str) -> Result<Mail, askama::Error> {
+    let reset_link = format!("{issuer}/reset");
+    Ok(Mail {
+        to: email.to_owned(),
+        subject: "Someone tried to create an account with your address".into(),
+        text: ExistingText {
+            username,
+            reset_link: &reset_link,
+        }
+        .render()?,
+        html: ExistingHtml {
+            username,
+            reset_link: &reset_link,
+        }
+        .render()?,
+    })
+}

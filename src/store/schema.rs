@@ -14,6 +14,7 @@ diesel::table! {
         failed_logins -> Integer,
         created_at -> BigInt,
         updated_at -> BigInt,
+        signup_pending -> Bool,
     }
 }
 

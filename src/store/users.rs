@@ -19,6 +19,8 @@ pub struct UserRow {
     pub failed_logins: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Created by self-registration and the email address not yet confirmed.
+    pub signup_pending: bool,
 }
 
 /// Leaves the password hash out: an argon2 hash is an offline-cracking target.
@@ -106,6 +108,18 @@ pub fn set_failures(
         .set((
             users::failed_logins.eq(failures),
             users::locked_until.eq(locked_until),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks the address confirmed (and a self-registration complete).
+pub fn confirm_email(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email_verified.eq(true),
+            users::signup_pending.eq(false),
+            users::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())

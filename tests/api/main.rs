@@ -30,6 +30,7 @@ mod reset;
 mod server;
 mod sessions;
 mod setup;
+mod signup;
 mod smtp_sink;
 mod storage;
 mod token;

@@ -19,6 +19,8 @@ use crate::http::{csrf, AppError, AppState};
 use crate::sessions::{self, NewSession};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+pub const UNCONFIRMED: &str =
+    "Confirm your email address first: open the link we sent you, then sign in.";
 pub const TOO_MANY_ATTEMPTS: &str =
     "Too many failed sign-in attempts from your network. Wait a few minutes and try again.";
 
@@ -136,6 +138,7 @@ pub async fn post_login(
         &form.username,
         form.password,
         ip.clone(),
+        state.settings.signup.allow_unverified_sign_in,
     )
     .await;
     match outcome {
@@ -151,9 +154,14 @@ pub async fn post_login(
             )
             .await
         }
-        Err(e @ (AccountError::InvalidCredentials | AccountError::TooManyAttempts)) => {
+        Err(
+            e @ (AccountError::InvalidCredentials
+            | AccountError::TooManyAttempts
+            | AccountError::Unconfirmed),
+        ) => {
             let (status, message) = match e {
                 AccountError::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, TOO_MANY_ATTEMPTS),
+                AccountError::Unconfirmed => (StatusCode::FORBIDDEN, UNCONFIRMED),
                 _ => (StatusCode::UNAUTHORIZED, INVALID_CREDENTIALS),
             };
             let username: String = form.username.chars().take(254).collect();

@@ -5,6 +5,7 @@ pub mod home;
 pub mod login;
 pub mod reset;
 pub mod setup;
+pub mod signup;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};

@@ -51,6 +51,7 @@ fn session(auth_time: i64) -> ActiveSession {
             failed_logins: 0,
             created_at: 0,
             updated_at: 0,
+            signup_pending: false,
         },
         auth_time,
         amr: vec!["pwd".into()],
