@@ -47,6 +47,29 @@ async fn signup_app(sink: &SmtpSink, allow_unverified: bool) -> TestApp {
 async fn sign_up_is_off_by_default() {
     let app = spawn_app().await;
     assert_eq!(app.get("/signup").await.status(), 404);
+    let csrf = page_csrf(&app.client, &app.url("/login")).await;
+    let resp = app
+        .post_form(
+            "/signup",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "x"),
+                ("email", "x@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 404);
+    assert!(app.db(users::list).await.is_empty());
+    let login = app.get("/login").await.text().await.unwrap();
+    assert!(!login.contains("/signup"));
+}
+
+#[tokio::test]
+async fn the_login_page_links_to_sign_up_when_it_is_open() {
+    let sink = SmtpSink::start();
+    let app = signup_app(&sink, false).await;
+    let login = app.get("/login").await.text().await.unwrap();
+    assert!(login.contains(r#"<a href="/signup">Create an account</a>"#));
 }
 
 #[tokio::test]

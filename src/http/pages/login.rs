@@ -37,6 +37,8 @@ struct LoginPage<'a> {
     /// The pending authorization request this sign-in is for, if any.
     request: &'a str,
     client_name: Option<&'a str>,
+    /// Self-registration is open: link to it.
+    signup: bool,
     error: Option<&'a str>,
 }
 
@@ -110,6 +112,7 @@ pub async fn get_login(
     let request = if pending.is_some() { request } else { "" };
     let response = render_form(&req, &state, StatusCode::OK, |csrf_token| LoginPage {
         csrf_token,
+        signup: state.settings.signup.enabled,
         username: pending.as_ref().map_or("", |p| p.login_hint.as_str()),
         return_to: &return_to,
         request,
@@ -174,6 +177,7 @@ pub async fn post_login(
             };
             let response = render_form(&req, &state, status, |csrf_token| LoginPage {
                 csrf_token,
+                signup: state.settings.signup.enabled,
                 username: &username,
                 return_to: &plain_return_to,
                 request,
