@@ -114,15 +114,11 @@ pub async fn end_session(
             store::transaction(conn, |c| {
                 let ended = sessions::delete_by_sid(c, &user_id, &sid)?;
                 if ended {
-                    audit::record(
+                    crate::sessions::record_ended(
                         c,
-                        Event {
-                            action: "session.ended",
-                            actor: &Actor::User(user_id.clone()),
-                            target: Some(&user_id),
-                            ip: ip.as_deref(),
-                            detail: json!({ "reason": "ended from the account page" }),
-                        },
+                        &user_id,
+                        ip.as_deref(),
+                        "ended from the account page",
                     )?;
                 }
                 Ok(ended)

@@ -155,21 +155,31 @@ pub async fn end(
                 let user_id = rows::user_of(c, &id_hash)?;
                 let existed = rows::delete(c, &id_hash)?;
                 if let Some(user_id) = user_id.filter(|_| existed) {
-                    audit::record(
-                        c,
-                        Event {
-                            action: "session.ended",
-                            actor: &Actor::User(user_id.clone()),
-                            target: Some(&user_id),
-                            ip: ip.as_deref(),
-                            detail: json!({ "reason": "logout" }),
-                        },
-                    )?;
+                    record_ended(c, &user_id, ip.as_deref(), "logout")?;
                 }
                 Ok(existed)
             })
         })
         .await
+}
+
+/// Audits a session the user ended themselves. Call inside the transaction that ended it.
+pub fn record_ended(
+    c: &mut crate::store::DbConn,
+    user_id: &str,
+    ip: Option<&str>,
+    reason: &str,
+) -> Result<(), StoreError> {
+    audit::record(
+        c,
+        Event {
+            action: "session.ended",
+            actor: &Actor::User(user_id.to_owned()),
+            target: Some(user_id),
+            ip,
+            detail: json!({ "reason": reason }),
+        },
+    )
 }
 
 /// Deletes expired sessions, one-time tokens, pending authorization requests, codes,
