@@ -17,12 +17,6 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
 /// A parsed `database.url`: `sqlite://PATH` or `postgres://...` / `postgresql://...`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -45,13 +39,6 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Postgres(url.to_owned()));
         }
         Err("must start with sqlite:// or postgres://".into())
-    }
-
-    pub fn backend(&self) -> Backend {
-        match self {
-            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
-            DatabaseUrl::Postgres(_) => Backend::Postgres,
-        }
     }
 }
 

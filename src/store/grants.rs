@@ -120,18 +120,6 @@ pub fn insert_access_token(
     Ok(())
 }
 
-/// Whether an issued access token is still good: known, not revoked, grant not revoked.
-pub fn access_token_is_live(conn: &mut DbConn, jti: &str) -> Result<bool, StoreError> {
-    let n: i64 = at::table
-        .inner_join(g::table)
-        .filter(at::jti.eq(jti))
-        .filter(at::revoked_at.is_null())
-        .filter(g::revoked_at.is_null())
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
-}
-
 /// The grant behind a live access token (known, unrevoked, grant unrevoked, unexpired).
 pub fn grant_of_live_access_token(
     conn: &mut DbConn,
@@ -193,18 +181,6 @@ pub fn use_refresh_token(
     )
 }
 
-/// The issued-access-token record for a jti: (grant id, client id, revoked).
-pub fn find_access_token(
-    conn: &mut DbConn,
-    jti: &str,
-) -> Result<Option<(String, String, Option<i64>)>, StoreError> {
-    Ok(at::table
-        .find(jti)
-        .select((at::grant_id, at::client_id, at::revoked_at))
-        .first(conn)
-        .optional()?)
-}
-
 pub fn insert_refresh_token(
     conn: &mut DbConn,
     token_hash: &str,
@@ -221,18 +197,6 @@ pub fn insert_refresh_token(
         ))
         .execute(conn)?;
     Ok(())
-}
-
-/// Counts live (unused, unexpired, grant not revoked) refresh tokens of a grant.
-pub fn live_refresh_tokens(conn: &mut DbConn, grant_id: &str, now: i64) -> Result<i64, StoreError> {
-    Ok(rt::table
-        .inner_join(g::table)
-        .filter(rt::grant_id.eq(grant_id))
-        .filter(rt::used_at.is_null())
-        .filter(rt::expires_at.gt(now))
-        .filter(g::revoked_at.is_null())
-        .count()
-        .get_result(conn)?)
 }
 
 /// Deletes expired codes, access-token records and refresh tokens, and grants whose

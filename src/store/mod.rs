@@ -26,7 +26,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::Pool;
 
-pub use conn::{Backend, DatabaseUrl, DbConn};
+pub use conn::{DatabaseUrl, DbConn};
 pub use error::StoreError;
 
 /// A pooled handle to the database; cheap to clone.
@@ -61,10 +61,6 @@ impl Store {
             .build(manager)
             .map_err(|e| StoreError::Connect(e.to_string()))?;
         Ok(Self { pool, url })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.url.backend()
     }
 
     /// Runs `f` with a pooled connection on tokio's blocking pool.
