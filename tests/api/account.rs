@@ -64,17 +64,15 @@ async fn changing_the_password_ends_other_sessions_and_application_tokens() {
         303,
         "the other browser is out"
     );
-    let refresh = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", client.basic_auth())
-        .form(&[
+    let refresh = crate::flow::token_post(
+        &app,
+        &client,
+        &[
             ("grant_type", "refresh_token"),
             ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(refresh.status(), 400, "application tokens are revoked");
     let info = app
         .client

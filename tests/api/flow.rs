@@ -205,6 +205,21 @@ pub async fn sign_in_and_authorize(
     resp
 }
 
+/// POSTs `form` to the token endpoint with the client's secret in HTTP Basic auth.
+pub async fn token_post(
+    app: &TestApp,
+    client: &RpClient,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/token"))
+        .header("authorization", client.basic_auth())
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Exchanges a code at the token endpoint with client_secret_basic (or `none` for public
 /// clients).
 pub async fn exchange(

@@ -231,14 +231,12 @@ async fn revoking_a_refresh_token_revokes_its_family() {
         introspect(&app, &client, access, None).await["active"],
         false
     );
-    let resp = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", client.basic_auth())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::flow::token_post(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    )
+    .await;
     assert_eq!(resp.status(), 400);
 }
 

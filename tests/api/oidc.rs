@@ -358,19 +358,17 @@ async fn pairwise_clients_see_a_stable_subject_of_their_own() {
         .unwrap()
         .1
         .into_owned();
-    let resp = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", other.basic_auth())
-        .form(&[
+    let resp = crate::flow::token_post(
+        &app,
+        &other,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", "https://other.example.org/cb"),
             ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let tokens: Value = resp.json().await.unwrap();
     let (_, id3) = verify_jwt(&app, tokens["id_token"].as_str().unwrap()).await;
     assert_ne!(id3["sub"], sub.as_str());
@@ -403,16 +401,14 @@ async fn a_client_may_ask_for_es256_id_tokens() {
 async fn an_oversized_token_request_gets_413() {
     let app = spawn_app().await;
     let client = confidential(&app).await;
-    let resp = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", client.basic_auth())
-        .form(&[
+    let resp = crate::flow::token_post(
+        &app,
+        &client,
+        &[
             ("grant_type", "authorization_code"),
             ("code", &"x".repeat(100_000)),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), 413);
 }

@@ -204,13 +204,6 @@ async fn client_credentials_gives_an_access_token_without_user_or_refresh_token(
 
     // A sign-in client may not use the grant.
     let web = confidential(&app).await;
-    let resp = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", web.basic_auth())
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::flow::token_post(&app, &web, &[("grant_type", "client_credentials")]).await;
     assert_eq!(error_of(resp).await, "unauthorized_client");
 }

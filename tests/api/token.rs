@@ -125,34 +125,30 @@ async fn a_code_needs_the_same_client_and_redirect_uri() {
     .await;
 
     let code = code_for(&app, &client).await;
-    let resp = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", client.basic_auth())
-        .form(&[
+    let resp = crate::flow::token_post(
+        &app,
+        &client,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", "https://app.example.com/other"),
             ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_oauth_error(resp, 400, "invalid_grant").await;
 
     let code = code_for(&app, &client).await;
-    let resp = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", client.basic_auth())
-        .form(&[
+    let resp = crate::flow::token_post(
+        &app,
+        &client,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_oauth_error(resp, 400, "invalid_request").await;
     assert_eq!(issued_access_tokens(&app).await, 0);
 }
@@ -205,18 +201,16 @@ async fn client_authentication_failures_are_invalid_client() {
         .unwrap();
     assert_oauth_error(resp, 401, "invalid_client").await;
     // Two methods at once.
-    let resp = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", client.basic_auth())
-        .form(&[
+    let resp = crate::flow::token_post(
+        &app,
+        &client,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("client_secret", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_oauth_error(resp, 400, "invalid_request").await;
     // A public client cannot pretend to be the confidential one.
     let resp = app
