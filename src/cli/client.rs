@@ -51,6 +51,9 @@ pub enum ClientCommand {
         /// May introspect tokens of every client (for resource servers).
         #[arg(long)]
         introspect_any: bool,
+        /// Every sign-in for this client needs a second factor (TOTP or passkey).
+        #[arg(long)]
+        require_mfa: bool,
         /// A file with the client's public keys (JWK Set), for --auth-method private_key_jwt.
         #[arg(long, value_name = "PATH")]
         jwks_file: Option<std::path::PathBuf>,
@@ -84,6 +87,7 @@ struct ClientView<'a> {
     subject_type: &'a str,
     refresh_grace_secs: i64,
     may_introspect_any: bool,
+    require_mfa: bool,
     created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<&'a str>,
@@ -105,6 +109,7 @@ impl<'a> ClientView<'a> {
             subject_type: &c.subject_type,
             refresh_grace_secs: c.refresh_grace_secs,
             may_introspect_any: c.may_introspect_any,
+            require_mfa: c.require_mfa,
             created_at: c.created_at,
             client_secret: secret,
         }
@@ -126,6 +131,7 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
             pairwise,
             refresh_grace_secs,
             introspect_any,
+            require_mfa,
             jwks_file,
             jwks_uri,
             json,
@@ -150,6 +156,7 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
                 pairwise,
                 refresh_grace_secs,
                 introspect_any,
+                require_mfa,
                 jwks,
                 jwks_uri,
             };

@@ -73,6 +73,8 @@ pub struct NewClient {
     pub refresh_grace_secs: i64,
     /// May introspect any client's tokens (a resource server).
     pub introspect_any: bool,
+    /// Every sign-in for this client needs a second factor.
+    pub require_mfa: bool,
     /// The client's public keys (a JWK Set document), for private_key_jwt...
     pub jwks: Option<String>,
     /// ...or where to fetch them (https).
@@ -117,6 +119,7 @@ fn build(
         refresh_grace_secs: new.refresh_grace_secs,
         may_introspect_any: new.introspect_any,
         registration_token_hash: None,
+        require_mfa: new.require_mfa,
     })
 }
 
@@ -283,6 +286,7 @@ pub fn example_client() -> Client {
         refresh_grace_secs: 0,
         may_introspect_any: false,
         registration_token_hash: None,
+        require_mfa: false,
     }
 }
 

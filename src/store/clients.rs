@@ -33,6 +33,8 @@ pub struct Client {
     pub refresh_grace_secs: i64,
     /// May introspect tokens issued to other clients (resource servers).
     pub may_introspect_any: bool,
+    /// Every sign-in for this client needs a second factor.
+    pub require_mfa: bool,
     /// SHA-256 of the RFC 7592 registration access token, for dynamically registered clients.
     pub registration_token_hash: Option<String>,
 }
@@ -69,6 +71,7 @@ struct ClientRow {
     refresh_grace_secs: i64,
     may_introspect_any: bool,
     registration_token_hash: Option<String>,
+    require_mfa: bool,
 }
 
 fn encode(list: &[String]) -> Result<String, StoreError> {
@@ -104,6 +107,7 @@ impl TryFrom<ClientRow> for Client {
             jwks_uri: r.jwks_uri,
             refresh_grace_secs: r.refresh_grace_secs,
             may_introspect_any: r.may_introspect_any,
+            require_mfa: r.require_mfa,
             registration_token_hash: r.registration_token_hash,
         })
     }
@@ -131,6 +135,7 @@ impl TryFrom<&Client> for ClientRow {
             jwks_uri: c.jwks_uri.clone(),
             refresh_grace_secs: c.refresh_grace_secs,
             may_introspect_any: c.may_introspect_any,
+            require_mfa: c.require_mfa,
             registration_token_hash: c.registration_token_hash.clone(),
         })
     }

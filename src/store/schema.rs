@@ -57,6 +57,7 @@ diesel::table! {
         refresh_grace_secs -> BigInt,
         may_introspect_any -> Bool,
         registration_token_hash -> Nullable<Text>,
+        require_mfa -> Bool,
     }
 }
 
@@ -82,6 +83,7 @@ diesel::table! {
         user_id -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        payload -> Nullable<Text>,
     }
 }
 
@@ -199,6 +201,69 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        secret_enc -> Text,
+        confirmed_at -> Nullable<BigInt>,
+        last_step -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        credential -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<Text>,
+        kind -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_challenges (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        amr -> Text,
+        return_to -> Text,
+        request -> Nullable<Text>,
+        failures -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    known_devices (user_id, device_hash) {
+        user_id -> Text,
+        device_hash -> Text,
+        first_seen -> BigInt,
+        last_seen -> BigInt,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(access_tokens -> grants (grant_id));
@@ -224,4 +289,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     used_jtis,
     login_throttle,
+    totp_credentials,
+    recovery_codes,
+    passkeys,
+    webauthn_ceremonies,
+    login_challenges,
+    known_devices,
 );

@@ -126,6 +126,7 @@ async fn dead_forged_and_foreign_tokens_are_inactive() {
             name: "API".into(),
             grant_types: vec!["client_credentials".into()],
             introspect_any: true,
+            require_mfa: false,
             ..Default::default()
         },
     )

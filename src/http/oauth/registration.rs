@@ -101,6 +101,7 @@ impl Metadata {
             pairwise,
             refresh_grace_secs: 0,
             introspect_any: false,
+            require_mfa: false,
             jwks: self.jwks.map(|j| j.to_string()),
             jwks_uri: self.jwks_uri,
         })
