@@ -45,6 +45,7 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub session: SessionSettings,
     pub lockout: LockoutSettings,
+    pub mfa: MfaSettings,
     pub signup: SignupSettings,
     pub reset: ResetSettings,
     pub mail: MailSettings,
@@ -109,6 +110,19 @@ pub struct LockoutSettings {
     pub lock_secs: u64,
     pub ip_threshold: u32,
     pub ip_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaSettings {
+    /// Every user needs a second factor.
+    pub required: bool,
+    /// Users holding one of these roles need a second factor.
+    pub required_roles: Vec<String>,
+    /// How long a sign-in may wait between its first and second factor.
+    pub challenge_secs: u64,
+    /// Wrong codes allowed within one sign-in before it must start over.
+    pub max_code_attempts: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -321,6 +335,13 @@ impl Settings {
             1000,
         )?;
         range("lockout.lock_secs", self.lockout.lock_secs, 1, 86_400)?;
+        range("mfa.challenge_secs", self.mfa.challenge_secs, 60, 3600)?;
+        range(
+            "mfa.max_code_attempts",
+            self.mfa.max_code_attempts.into(),
+            1,
+            100,
+        )?;
         range(
             "lockout.ip_threshold",
             self.lockout.ip_threshold.into(),

@@ -140,6 +140,7 @@ impl Application {
             provider,
             lockout: crate::accounts::LockoutPolicy::from_settings(&settings.lockout),
             mailer,
+            mfa: crate::mfa::Mfa::new(kek, &settings.mfa, &settings.issuer),
         };
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;

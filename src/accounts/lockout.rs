@@ -63,13 +63,16 @@ pub async fn ip_blocked(store: &Store, ip: &str) -> Result<bool, StoreError> {
         .await
 }
 
-/// Records a failed sign-in against the IP and, if it exists and is not locked already, the
-/// account, with audit events. Call inside a transaction.
+/// Records a failed sign-in step (`method`: pwd, otp, rec) against the IP and, if it exists
+/// and is not locked already, the account, with audit events. Wrong second-factor codes
+/// count like wrong passwords, so guessing codes locks the account just the same. Call
+/// inside a transaction.
 pub fn record_failure(
     c: &mut DbConn,
     policy: &LockoutPolicy,
     user: Option<&UserRow>,
     ip: Option<&str>,
+    method: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     if let Some(ip) = ip {
@@ -89,7 +92,7 @@ pub fn record_failure(
             actor: &Actor::Anonymous,
             target,
             ip,
-            detail: json!({ "method": "pwd" }),
+            detail: json!({ "method": method }),
         },
     )?;
     let Some(user) = user.filter(|u| !is_locked(u, now)) else {

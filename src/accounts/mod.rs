@@ -318,7 +318,14 @@ pub async fn authenticate(
             store
                 .run(move |conn| {
                     store::transaction(conn, |c| {
-                        lockout::record_failure(c, &policy, user.as_ref(), ip.as_deref(), now)
+                        lockout::record_failure(
+                            c,
+                            &policy,
+                            user.as_ref(),
+                            ip.as_deref(),
+                            "pwd",
+                            now,
+                        )
                     })
                 })
                 .await?;

@@ -10,6 +10,7 @@ use crate::crypto::password::{PasswordHasher, Verification};
 use crate::crypto::SecretString;
 use crate::sessions::ActiveSession;
 use crate::store::sessions::SessionRow;
+use crate::store::users::UserRow;
 use crate::store::{self, grants, sessions, users, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,22 +51,8 @@ pub async fn change_password(
         return Err(ChangeError::Mismatch);
     }
     let user = session.user.clone();
-    let verdict = hasher
-        .verify(change.current, user.password_hash.clone())
-        .await
-        .map_err(AccountError::from)?;
+    confirm_password(store, hasher, lockout, &user, change.current, ip.clone()).await?;
     let now = crate::time::now();
-    if !matches!(verdict, Verification::Match { .. }) || super::lockout::is_locked(&user, now) {
-        let policy = *lockout;
-        store
-            .run(move |conn| {
-                store::transaction(conn, |c| {
-                    super::lockout::record_failure(c, &policy, Some(&user), ip.as_deref(), now)
-                })
-            })
-            .await?;
-        return Err(ChangeError::WrongCurrent);
-    }
     policy
         .check(change.new.expose(), &[&user.username, &user.email])
         .map_err(AccountError::from)?;
@@ -94,6 +81,36 @@ pub async fn change_password(
         })
         .await?;
     Ok(())
+}
+
+/// Checks the user's current password before a sensitive change (a fresh authentication).
+/// A wrong one counts as a failed sign-in (lock-out applies), and while the account is
+/// locked even the right one fails.
+pub async fn confirm_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    lockout: &LockoutPolicy,
+    user: &UserRow,
+    password: SecretString,
+    ip: Option<String>,
+) -> Result<(), ChangeError> {
+    let verdict = hasher
+        .verify(password, user.password_hash.clone())
+        .await
+        .map_err(AccountError::from)?;
+    let now = crate::time::now();
+    if matches!(verdict, Verification::Match { .. }) && !super::lockout::is_locked(user, now) {
+        return Ok(());
+    }
+    let (policy, user) = (*lockout, user.clone());
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                super::lockout::record_failure(c, &policy, Some(&user), ip.as_deref(), "pwd", now)
+            })
+        })
+        .await?;
+    Err(ChangeError::WrongCurrent)
 }
 
 pub async fn list_sessions(store: &Store, user_id: &str) -> Result<Vec<SessionRow>, StoreError> {

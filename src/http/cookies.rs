@@ -30,6 +30,19 @@ impl CookieConfig {
         }
     }
 
+    /// The sign-in waiting for its second factor (see `mfa::challenge`).
+    pub fn challenge_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-portcullis_mfa"
+        } else {
+            "portcullis_mfa"
+        }
+    }
+
+    pub fn challenge(&self, token: &str) -> Cookie<'static> {
+        self.build(self.challenge_name(), token.to_owned())
+    }
+
     fn build(&self, name: &'static str, value: String) -> Cookie<'static> {
         Cookie::build(name, value)
             .path("/")

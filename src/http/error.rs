@@ -175,6 +175,17 @@ impl From<AccountError> for AppError {
     }
 }
 
+impl From<crate::mfa::MfaError> for AppError {
+    fn from(e: crate::mfa::MfaError) -> Self {
+        use crate::mfa::MfaError;
+        match e {
+            MfaError::Store(s) => s.into(),
+            MfaError::Unexpected(m) => AppError::unexpected(anyhow::anyhow!(m)),
+            other => AppError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 impl From<SetupError> for AppError {
     fn from(e: SetupError) -> Self {
         match e {

@@ -34,6 +34,7 @@ pub struct AppState {
     pub provider: crate::oauth::Provider,
     pub lockout: crate::accounts::LockoutPolicy,
     pub mailer: crate::mail::Mailer,
+    pub mfa: crate::mfa::Mfa,
 }
 
 /// The route table.
@@ -41,6 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::home::get_home))
         .route("/login", web::get().to(pages::login::get_login))
         .route("/login", web::post().to(pages::login::post_login))
+        .route("/login/mfa", web::get().to(pages::mfa::get_second_step))
+        .route("/login/mfa", web::post().to(pages::mfa::post_second_step))
+        .route("/login/mfa/enroll", web::post().to(pages::mfa::post_enroll))
+        .route("/login/mfa/start", web::get().to(pages::mfa::get_start))
         .route("/logout", web::post().to(pages::login::post_logout))
         .route("/signup", web::get().to(pages::signup::get_signup))
         .route("/signup", web::post().to(pages::signup::post_signup))
@@ -57,6 +62,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/sessions/end",
             web::post().to(pages::account::post_end_session),
+        )
+        .route(
+            "/account/security",
+            web::get().to(pages::security::get_security),
+        )
+        .route(
+            "/account/totp/begin",
+            web::post().to(pages::security::post_totp_begin),
+        )
+        .route(
+            "/account/totp/confirm",
+            web::post().to(pages::security::post_totp_confirm),
+        )
+        .route(
+            "/account/totp/remove",
+            web::post().to(pages::security::post_totp_remove),
+        )
+        .route(
+            "/account/recovery",
+            web::post().to(pages::security::post_recovery),
         )
         .route("/setup", web::get().to(pages::setup::get_setup))
         .route("/setup", web::post().to(pages::setup::post_setup))

@@ -23,12 +23,11 @@ use crate::store::{self, authz_requests, consents, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     Login,
+    /// Signed in, but without the second factor this request needs (step-up).
+    SecondFactor,
     Consent,
     IssueCode,
 }
-
-/// `acr` for a sign-in with a password only (single factor).
-pub const ACR_SINGLE_FACTOR: &str = "urn:portcullis:loa:1";
 
 /// Whether `session` is a sign-in good enough for `req`. `prompt=login` and an exceeded
 /// `max_age` demand a sign-in made for this very request: the login page records the new
@@ -45,12 +44,14 @@ pub fn login_satisfied(
     fresh || !(req.prompt_login || req.max_age.is_some_and(|max| now - s.auth_time > max))
 }
 
-/// Decides the next step.
+/// Decides the next step. `mfa_needed`: the user, client, configuration or request demands
+/// a second factor (see [`crate::mfa::needed`]).
 pub fn decide(
     req: &AuthorizationRequest,
     session: Option<&ActiveSession>,
     client: &Client,
     consented: &[String],
+    mfa_needed: bool,
     now: i64,
 ) -> Result<Next, OAuthError> {
     if !login_satisfied(req, session, now) {
@@ -61,6 +62,16 @@ pub fn decide(
             ))
         } else {
             Ok(Next::Login)
+        };
+    }
+    if mfa_needed && !session.is_some_and(|s| crate::mfa::has_mfa(&s.amr)) {
+        return if req.prompt_none {
+            Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user must sign in with a second factor",
+            ))
+        } else {
+            Ok(Next::SecondFactor)
         };
     }
     let wanted = scopes_for_consent(&req.scopes, req.claims.as_ref());
@@ -177,7 +188,7 @@ pub async fn issue_code(
         claims: req.claims.as_ref().map(|c| c.to_string()),
         auth_time: Some(session.auth_time),
         amr: serde_json::to_string(&session.amr).unwrap_or_else(|_| "[]".into()),
-        acr: Some(ACR_SINGLE_FACTOR.into()),
+        acr: Some(crate::mfa::acr_for(&session.amr).into()),
         sid: Some(session.sid.clone()),
         created_at: now,
         expires_at: now + provider.lifetimes.refresh_absolute,

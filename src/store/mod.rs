@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod authz_requests;
+pub mod challenges;
 pub mod clients;
 mod conn;
 pub mod consents;
@@ -13,11 +14,13 @@ mod error;
 pub mod grants;
 pub mod keys;
 pub mod migrations;
+pub mod recovery_codes;
 pub mod roles;
 pub mod schema;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
+pub mod totp;
 pub mod users;
 
 use std::path::PathBuf;

@@ -129,15 +129,20 @@ async fn proceed(
         Some(s) => authorize::consented_scopes(&state.store, &s.user.id, &client.client_id).await?,
         None => Vec::new(),
     };
+    let mfa_needed = match &session {
+        Some(s) => mfa_needed(state, &s.user.id, client, &req).await?,
+        None => false,
+    };
     let next = authorize::decide(
         &req,
         session.as_ref(),
         client,
         &consented,
+        mfa_needed,
         crate::time::now(),
     );
     let pending_id = match (&next, &pending) {
-        (Ok(Next::Login) | Ok(Next::Consent), None) => {
+        (Ok(Next::Login) | Ok(Next::SecondFactor) | Ok(Next::Consent), None) => {
             Some(authorize::save_pending(provider, &req).await?)
         }
         _ => pending.map(|(id, _)| id),
@@ -153,6 +158,10 @@ async fn proceed(
             "/login?request={}",
             pending_id.unwrap_or_default()
         ))),
+        (Ok(Next::SecondFactor), Some(_)) => Ok(see_other(&format!(
+            "/login/mfa/start?request={}",
+            pending_id.unwrap_or_default()
+        ))),
         (Ok(Next::Consent), Some(_)) => Ok(see_other(&format!(
             "/consent?request={}",
             pending_id.unwrap_or_default()
@@ -161,6 +170,21 @@ async fn proceed(
             issue(state, &req, &session, pending_id.as_deref(), false).await
         }
     }
+}
+
+/// Whether signing in for `req` needs a second factor (see [`crate::mfa::needed`]).
+pub async fn mfa_needed(
+    state: &AppState,
+    user_id: &str,
+    client: &Client,
+    req: &AuthorizationRequest,
+) -> Result<bool, AppError> {
+    let policy = std::sync::Arc::clone(&state.mfa.policy);
+    let (user_id, client, acr) = (user_id.to_owned(), client.clone(), req.acr_values.clone());
+    Ok(state
+        .store
+        .run(move |c| crate::mfa::needed(c, &policy, &user_id, Some(&client), &acr))
+        .await?)
 }
 
 /// Issues a code and sends it to the client.

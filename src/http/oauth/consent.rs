@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::authorize::{issue, load_pending};
+use super::authorize::{issue, load_pending, mfa_needed};
 use super::response::error_to_client;
 use crate::http::extract::{CsrfForm, CurrentSession};
 use crate::http::middleware::{csp_allowing_form_target, csp_source_for};
@@ -18,6 +18,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::request::AuthorizationRequest;
 use crate::oauth::scope;
 use crate::sessions::ActiveSession;
+use crate::store::clients::Client;
 
 #[derive(Template)]
 #[template(path = "consent.html")]
@@ -43,14 +44,32 @@ pub struct ConsentForm {
     decision: String,
 }
 
-/// The session, if it satisfies the request's `prompt=login` / `max_age`: the consent page
-/// must not become a way around a demanded fresh sign-in.
-fn signed_in_enough(
+/// The session, if it satisfies the request's `prompt=login` / `max_age` and has the second
+/// factor the request needs: the consent page must not become a way around a demanded
+/// fresh sign-in or step-up.
+async fn signed_in_enough(
+    state: &AppState,
     current: CurrentSession,
     pending: &AuthorizationRequest,
-) -> Option<ActiveSession> {
-    let session = current.session?;
-    flow::login_satisfied(pending, Some(&session), crate::time::now()).then_some(session)
+    client: &Client,
+) -> Result<Option<ActiveSession>, AppError> {
+    let Some(session) = current.session else {
+        return Ok(None);
+    };
+    if !flow::login_satisfied(pending, Some(&session), crate::time::now()) {
+        return Ok(None);
+    }
+    let needs_mfa = mfa_needed(state, &session.user.id, client, pending).await?;
+    Ok((!needs_mfa || crate::mfa::has_mfa(&session.amr)).then_some(session))
+}
+
+/// Back through the authorization endpoint, which sends the browser to whatever sign-in
+/// step is missing.
+fn resume(request: &str) -> HttpResponse {
+    see_other(&format!(
+        "/authorize/continue?request={}",
+        percent_encoding::utf8_percent_encode(request, percent_encoding::NON_ALPHANUMERIC)
+    ))
 }
 
 pub async fn get_consent(
@@ -60,8 +79,8 @@ pub async fn get_consent(
     query: web::Query<ConsentQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (pending, _, client) = load_pending(&state, &query.request).await?;
-    let Some(session) = signed_in_enough(current, &pending) else {
-        return Ok(see_other(&format!("/login?request={}", query.request)));
+    let Some(session) = signed_in_enough(&state, current, &pending, &client).await? else {
+        return Ok(resume(&query.request));
     };
     let scopes = scopes_for_consent(&pending.scopes, pending.claims.as_ref())
         .into_iter()
@@ -91,9 +110,9 @@ pub async fn post_consent(
     current: CurrentSession,
     CsrfForm(form): CsrfForm<ConsentForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (pending, _, _) = load_pending(&state, &form.request).await?;
-    let Some(session) = signed_in_enough(current, &pending) else {
-        return Ok(see_other(&format!("/login?request={}", form.request)));
+    let (pending, _, client) = load_pending(&state, &form.request).await?;
+    let Some(session) = signed_in_enough(&state, current, &pending, &client).await? else {
+        return Ok(resume(&form.request));
     };
     match form.decision.as_str() {
         "allow" => issue(&state, &pending, &session, Some(&form.request), true).await,

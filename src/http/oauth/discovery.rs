@@ -6,9 +6,10 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::http::AppState;
+use crate::mfa::{ACR_MFA, ACR_SINGLE_FACTOR};
 use crate::oauth::claims::SUPPORTED;
 use crate::oauth::client_assertion::SIGNING_ALGS;
-use crate::oauth::{authorize::ACR_SINGLE_FACTOR, scope, Provider};
+use crate::oauth::{scope, Provider};
 
 const AUTH_METHODS: [&str; 4] = [
     "client_secret_basic",
@@ -61,7 +62,7 @@ pub fn metadata(p: &Provider, registration: bool) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "acr_values_supported": [ACR_SINGLE_FACTOR],
+        "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MFA],
         "authorization_response_iss_parameter_supported": true,
     });
     if registration {

@@ -65,15 +65,15 @@ pub struct LoginForm {
 pub struct EmptyForm {}
 
 /// What the login page shows and allows for a pending authorization request.
-struct ForClient {
+pub(super) struct ForClient {
     name: String,
     /// Lets the login form's redirect chain end at the client's redirect URI.
-    csp: String,
+    pub csp: String,
     login_hint: String,
 }
 
 /// `None` for a missing or stale request.
-async fn pending_client(state: &AppState, request: &str) -> Option<ForClient> {
+pub(super) async fn pending_client(state: &AppState, request: &str) -> Option<ForClient> {
     if request.is_empty() {
         return None;
     }
@@ -85,7 +85,10 @@ async fn pending_client(state: &AppState, request: &str) -> Option<ForClient> {
     })
 }
 
-fn with_csp(mut response: HttpResponse, csp: Option<String>) -> Result<HttpResponse, AppError> {
+pub(super) fn with_csp(
+    mut response: HttpResponse,
+    csp: Option<String>,
+) -> Result<HttpResponse, AppError> {
     if let Some(csp) = csp {
         response.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
@@ -147,13 +150,26 @@ pub async fn post_login(
     match outcome {
         Ok(user) => {
             let for_request = Some(form.request.as_str()).filter(|r| !r.is_empty());
+            if super::mfa::second_factor_due(&state, &user.id, for_request).await? {
+                return super::mfa::start_challenge(
+                    &state,
+                    user.id,
+                    vec!["pwd".into()],
+                    return_to,
+                    for_request,
+                )
+                .await;
+            }
             sign_in(
                 &req,
                 &state,
-                user.id,
-                current.cookie_token,
-                &return_to,
-                for_request,
+                SignIn {
+                    user_id: user.id,
+                    amr: vec!["pwd".into()],
+                    replaces: current.cookie_token,
+                    for_request,
+                },
+                see_other(&return_to),
             )
             .await
         }
@@ -190,35 +206,42 @@ pub async fn post_login(
     }
 }
 
-/// Starts a session for `user_id` (ending the browser's previous one), sets the session
-/// cookie and a fresh CSRF cookie, and redirects to `location`. `for_request` is the pending
-/// authorization request this sign-in was made for.
+/// A completed sign-in.
+pub(super) struct SignIn<'a> {
+    pub user_id: String,
+    /// The methods that passed (RFC 8176).
+    pub amr: Vec<String>,
+    /// The browser's previous session token, ended in the same transaction.
+    pub replaces: Option<SecretString>,
+    /// The pending authorization request this sign-in was made for.
+    pub for_request: Option<&'a str>,
+}
+
+/// Starts a session (ending the browser's previous one) and adds the session cookie and a
+/// fresh CSRF cookie to `response` (a redirect, or the page that shows new recovery codes).
 pub(super) async fn sign_in(
     req: &HttpRequest,
     state: &AppState,
-    user_id: String,
-    replaces: Option<SecretString>,
-    location: &str,
-    for_request: Option<&str>,
+    done: SignIn<'_>,
+    mut response: HttpResponse,
 ) -> Result<HttpResponse, AppError> {
     let (token, session) = sessions::start(
         &state.store,
         state.sessions,
         NewSession {
-            user_id,
-            amr: vec!["pwd".into()],
+            user_id: done.user_id,
+            amr: done.amr,
             ip: client_ip(req),
             user_agent: user_agent(req),
-            replaces,
+            replaces: done.replaces,
         },
     )
     .await?;
-    if let Some(request) = for_request {
+    if let Some(request) = done.for_request {
         // This sign-in answers that authorization request's prompt=login / max_age.
         crate::oauth::authorize::mark_authenticated(&state.store, request, &session.sid).await?;
     }
     let (_, csrf_cookie) = csrf::rotate(state);
-    let mut response = see_other(location);
     response
         .add_cookie(&state.cookies.session(token.expose()))
         .map_err(AppError::unexpected)?;

@@ -3,7 +3,9 @@
 pub mod account;
 pub mod home;
 pub mod login;
+pub mod mfa;
 pub mod reset;
+pub mod security;
 pub mod setup;
 pub mod signup;
 

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::render_form;
+use super::{render_form, see_other};
 use crate::accounts::setup::{self, SetupError};
 use crate::accounts::{AccountError, NewUser};
 use crate::crypto::SecretString;
@@ -120,5 +120,16 @@ pub async fn post_setup(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = %user.id, "first administrator created through the setup link");
-    super::login::sign_in(&req, &state, user.id, current.cookie_token, "/", None).await
+    super::login::sign_in(
+        &req,
+        &state,
+        super::login::SignIn {
+            user_id: user.id,
+            amr: vec!["pwd".into()],
+            replaces: current.cookie_token,
+            for_request: None,
+        },
+        see_other("/"),
+    )
+    .await
 }

@@ -64,7 +64,7 @@ const NOW: i64 = 1_000_000;
 #[test]
 fn no_session_means_login_or_login_required() {
     assert_eq!(
-        decide(&request(), None, &client(false), &[], NOW).unwrap(),
+        decide(&request(), None, &client(false), &[], false, NOW).unwrap(),
         Next::Login
     );
     let none = AuthorizationRequest {
@@ -72,7 +72,7 @@ fn no_session_means_login_or_login_required() {
         ..request()
     };
     assert_eq!(
-        decide(&none, None, &client(false), &[], NOW)
+        decide(&none, None, &client(false), &[], false, NOW)
             .unwrap_err()
             .code,
         ErrorCode::LoginRequired
@@ -84,15 +84,15 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
     let s = session(NOW);
     let all: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &[], NOW).unwrap(),
+        decide(&request(), Some(&s), &client(false), &[], false, NOW).unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &all, NOW).unwrap(),
+        decide(&request(), Some(&s), &client(false), &all, false, NOW).unwrap(),
         Next::IssueCode
     );
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &all[..1], NOW).unwrap(),
+        decide(&request(), Some(&s), &client(false), &all[..1], false, NOW).unwrap(),
         Next::Consent
     );
     let forced = AuthorizationRequest {
@@ -100,11 +100,11 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(&forced, Some(&s), &client(false), &all, NOW).unwrap(),
+        decide(&forced, Some(&s), &client(false), &all, false, NOW).unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(&forced, Some(&s), &client(true), &[], NOW).unwrap(),
+        decide(&forced, Some(&s), &client(true), &[], false, NOW).unwrap(),
         Next::IssueCode
     );
     let none = AuthorizationRequest {
@@ -112,7 +112,7 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(&none, Some(&s), &client(false), &[], NOW)
+        decide(&none, Some(&s), &client(false), &[], false, NOW)
             .unwrap_err()
             .code,
         ErrorCode::ConsentRequired
@@ -127,7 +127,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&login, Some(&old), &client(true), &[], NOW).unwrap(),
+        decide(&login, Some(&old), &client(true), &[], false, NOW).unwrap(),
         Next::Login
     );
     // Resumed after the sign-in made for this request: satisfied.
@@ -137,7 +137,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..login.clone()
     };
     assert_eq!(
-        decide(&signed_in, Some(&fresh), &client(true), &[], NOW).unwrap(),
+        decide(&signed_in, Some(&fresh), &client(true), &[], false, NOW).unwrap(),
         Next::IssueCode
     );
     // Another session, however new, does not count.
@@ -146,7 +146,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..login.clone()
     };
     assert_eq!(
-        decide(&other, Some(&fresh), &client(true), &[], NOW).unwrap(),
+        decide(&other, Some(&fresh), &client(true), &[], false, NOW).unwrap(),
         Next::Login
     );
     let max_age = AuthorizationRequest {
@@ -154,11 +154,11 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&max_age, Some(&old), &client(true), &[], NOW).unwrap(),
+        decide(&max_age, Some(&old), &client(true), &[], false, NOW).unwrap(),
         Next::Login
     );
     assert_eq!(
-        decide(&max_age, Some(&fresh), &client(true), &[], NOW).unwrap(),
+        decide(&max_age, Some(&fresh), &client(true), &[], false, NOW).unwrap(),
         Next::IssueCode
     );
     let none_old = AuthorizationRequest {
@@ -167,7 +167,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&none_old, Some(&old), &client(true), &[], NOW)
+        decide(&none_old, Some(&old), &client(true), &[], false, NOW)
             .unwrap_err()
             .code,
         ErrorCode::LoginRequired
@@ -184,12 +184,12 @@ fn claims_requested_by_name_need_consent_for_their_scope() {
     };
     let only_openid: Vec<String> = vec!["openid".into()];
     assert_eq!(
-        decide(&req, Some(&s), &client(false), &only_openid, NOW).unwrap(),
+        decide(&req, Some(&s), &client(false), &only_openid, false, NOW).unwrap(),
         Next::Consent
     );
     let with_email: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(&req, Some(&s), &client(false), &with_email, NOW).unwrap(),
+        decide(&req, Some(&s), &client(false), &with_email, false, NOW).unwrap(),
         Next::IssueCode
     );
 }

@@ -1,0 +1,314 @@
+//! `/account/security`: the signed-in user's second factors (authenticator app, recovery
+//! codes; passkeys have their own page). Removing a factor or replacing the recovery codes
+//! needs the current password (a fresh authentication), and every change is announced by
+//! email.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::mfa::{grouped, EnrollPage, RecoveryCodesPage, INVALID_CODE};
+use super::{render, render_form, see_other};
+use crate::accounts::self_service::{self, ChangeError};
+use crate::crypto::SecretString;
+use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::{AppError, AppState};
+use crate::mfa::{self, manage, MfaError};
+use crate::sessions::ActiveSession;
+
+#[derive(Template)]
+#[template(path = "account_security.html")]
+struct SecurityPage<'a> {
+    csrf_token: String,
+    username: &'a str,
+    totp: bool,
+    passkeys: i64,
+    recovery_codes: i64,
+    has_factor: bool,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct SecurityQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordConfirmForm {
+    #[serde(default)]
+    current_password: SecretString,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: SecretString,
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+const SELF: &str = "/account/security";
+
+fn sign_in_first() -> HttpResponse {
+    see_other("/login?return_to=/account/security")
+}
+
+async fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &ActiveSession,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    let user_id = session.user.id.clone();
+    let f = state.store.run(move |c| mfa::factors(c, &user_id)).await?;
+    render_form(req, state, status, |csrf_token| SecurityPage {
+        csrf_token,
+        username: &session.user.username,
+        totp: f.totp,
+        passkeys: f.passkeys,
+        recovery_codes: f.recovery_codes,
+        has_factor: f.any(),
+        notice,
+        error,
+    })
+}
+
+fn notice_for(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "totp" => Some("Your authenticator app is set up."),
+        "totp-removed" => Some("Your authenticator app was removed."),
+        _ => None,
+    }
+}
+
+/// Mails the user that their second factors changed.
+fn announce(state: &AppState, session: &ActiveSession, what: &str) -> Result<(), AppError> {
+    state.mailer.send(crate::mail::notices::mfa_changed(
+        &state.settings.issuer,
+        &session.user,
+        what,
+    )?);
+    Ok(())
+}
+
+pub async fn get_security(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    query: web::Query<SecurityQuery>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    let notice = notice_for(query.done.as_deref());
+    page(&req, &state, &session, StatusCode::OK, notice, None).await
+}
+
+pub async fn post_totp_begin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    _form: CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    enroll_page(&req, &state, &session, StatusCode::OK, None).await
+}
+
+async fn enroll_page(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &ActiveSession,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<HttpResponse, AppError> {
+    match manage::begin_totp(&state.store, &state.mfa, &session.user).await {
+        Ok(e) => render_form(req, state, status, |csrf_token| EnrollPage {
+            csrf_token,
+            action: "/account/totp/confirm",
+            required: false,
+            qr_svg: &e.qr_svg,
+            secret: grouped(&e.secret_base32),
+            error,
+        }),
+        Err(e @ MfaError::AlreadyEnrolled) => {
+            page(
+                req,
+                state,
+                session,
+                StatusCode::CONFLICT,
+                None,
+                Some(&e.to_string()),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn post_totp_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    let outcome = manage::confirm_totp(
+        &state.store,
+        &state.mfa,
+        &session.user.id,
+        form.code.expose().to_owned(),
+        client_ip(&req),
+    )
+    .await;
+    match outcome {
+        Ok(codes) => {
+            announce(
+                &state,
+                &session,
+                "An authenticator app was set up for sign-in.",
+            )?;
+            match codes {
+                Some(codes) => render(
+                    StatusCode::OK,
+                    &RecoveryCodesPage {
+                        codes: &codes,
+                        continue_to: "/account/security?done=totp",
+                    },
+                ),
+                None => Ok(see_other("/account/security?done=totp")),
+            }
+        }
+        Err(MfaError::InvalidCode) => {
+            enroll_page(
+                &req,
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                Some(INVALID_CODE),
+            )
+            .await
+        }
+        Err(e @ MfaError::NotEnrolling) => {
+            page(
+                &req,
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e.to_string()),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The fresh authentication a removal or a new set of codes needs; `Err` holds the page
+/// to answer with.
+async fn reauthenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &ActiveSession,
+    password: SecretString,
+) -> Result<Result<(), HttpResponse>, AppError> {
+    let confirmed = self_service::confirm_password(
+        &state.store,
+        &state.hasher,
+        &state.lockout,
+        &session.user,
+        password,
+        client_ip(req),
+    )
+    .await;
+    match confirmed {
+        Ok(()) => Ok(Ok(())),
+        Err(e @ ChangeError::WrongCurrent) => {
+            let message = e.to_string();
+            Ok(Err(page(
+                req,
+                state,
+                session,
+                StatusCode::UNAUTHORIZED,
+                None,
+                Some(&message),
+            )
+            .await?))
+        }
+        Err(ChangeError::Account(e)) => Err(e.into()),
+        Err(ChangeError::Mismatch) => Err(AppError::BadRequest("Passwords differ.".into())),
+    }
+}
+
+pub async fn post_totp_remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    CsrfForm(form): CsrfForm<PasswordConfirmForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    if let Err(page) = reauthenticate(&req, &state, &session, form.current_password).await? {
+        return Ok(page);
+    }
+    if manage::remove_totp(&state.store, &session.user.id, client_ip(&req)).await? {
+        announce(
+            &state,
+            &session,
+            "The authenticator app was removed from your account.",
+        )?;
+    }
+    Ok(see_other(&format!("{SELF}?done=totp-removed")))
+}
+
+pub async fn post_recovery(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    CsrfForm(form): CsrfForm<PasswordConfirmForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    if let Err(page) = reauthenticate(&req, &state, &session, form.current_password).await? {
+        return Ok(page);
+    }
+    match manage::regenerate_recovery(&state.store, &session.user.id, client_ip(&req)).await {
+        Ok(codes) => {
+            announce(
+                &state,
+                &session,
+                "New recovery codes were generated; the old ones no longer work.",
+            )?;
+            render(
+                StatusCode::OK,
+                &RecoveryCodesPage {
+                    codes: &codes,
+                    continue_to: SELF,
+                },
+            )
+        }
+        Err(e @ MfaError::NoSecondFactor) => {
+            page(
+                &req,
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e.to_string()),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

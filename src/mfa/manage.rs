@@ -1,0 +1,115 @@
+//! A signed-in user managing their own second factors: setting up and removing the
+//! authenticator app, and generating new recovery codes. Every change is audited; the
+//! caller announces it by email.
+
+use serde_json::json;
+
+use super::{factors, recovery, totp, Enrollment, Mfa, MfaError};
+use crate::audit::{self, Actor, Event};
+use crate::store::users::UserRow;
+use crate::store::{self, recovery_codes, DbConn, Store, StoreError};
+
+fn record(c: &mut DbConn, action: &str, user_id: &str, ip: Option<&str>) -> Result<(), StoreError> {
+    audit::record(
+        c,
+        Event {
+            action,
+            actor: &Actor::User(user_id.to_owned()),
+            target: Some(user_id),
+            ip,
+            detail: json!({}),
+        },
+    )
+}
+
+/// The pending set-up to show, starting one if none is pending.
+pub async fn begin_totp(store: &Store, mfa: &Mfa, user: &UserRow) -> Result<Enrollment, MfaError> {
+    let (mfa, user) = (mfa.clone(), user.clone());
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let show = |c: &mut DbConn| {
+                    totp::pending(c, &mfa.kek, &user.id, &mfa.label, &user.username)
+                };
+                if let Some(e) = show(c)? {
+                    return Ok(e);
+                }
+                totp::begin(c, &mfa.kek, &user.id, crate::time::now())?;
+                show(c)?.ok_or(MfaError::NotEnrolling)
+            })
+        })
+        .await
+}
+
+/// Turns the pending authenticator app on. Returns new recovery codes when the user had
+/// none left (to show once).
+pub async fn confirm_totp(
+    store: &Store,
+    mfa: &Mfa,
+    user_id: &str,
+    code: String,
+    ip: Option<String>,
+) -> Result<Option<Vec<String>>, MfaError> {
+    let (mfa, user_id) = (mfa.clone(), user_id.to_owned());
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let now = crate::time::now();
+                if !totp::confirm(c, &mfa.kek, &user_id, &code, now)? {
+                    return Err(MfaError::InvalidCode);
+                }
+                record(c, "mfa.totp_enabled", &user_id, ip.as_deref())?;
+                if recovery::remaining(c, &user_id)? > 0 {
+                    return Ok(None);
+                }
+                Ok(Some(recovery::regenerate(c, &user_id, now)?))
+            })
+        })
+        .await
+}
+
+/// Removes the authenticator app; with no second factor left, the recovery codes go too
+/// (they would recover nothing). Returns whether one was set up.
+pub async fn remove_totp(
+    store: &Store,
+    user_id: &str,
+    ip: Option<String>,
+) -> Result<bool, MfaError> {
+    let user_id = user_id.to_owned();
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                if !crate::store::totp::delete(c, &user_id)? {
+                    return Ok(false);
+                }
+                if !factors(c, &user_id)?.any() {
+                    recovery_codes::delete_all(c, &user_id)?;
+                }
+                record(c, "mfa.totp_removed", &user_id, ip.as_deref())?;
+                Ok(true)
+            })
+        })
+        .await
+}
+
+/// A new set of recovery codes (the old set stops working); only for a user with a
+/// second factor.
+pub async fn regenerate_recovery(
+    store: &Store,
+    user_id: &str,
+    ip: Option<String>,
+) -> Result<Vec<String>, MfaError> {
+    let user_id = user_id.to_owned();
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                if !factors(c, &user_id)?.any() {
+                    return Err(MfaError::NoSecondFactor);
+                }
+                let codes = recovery::regenerate(c, &user_id, crate::time::now())?;
+                record(c, "mfa.recovery_codes_generated", &user_id, ip.as_deref())?;
+                Ok(codes)
+            })
+        })
+        .await
+}

@@ -1,0 +1,158 @@
+//! Second factors (TOTP, recovery codes, passkeys) and the sign-in step between the first
+//! factor and a session.
+//!
+//! Invariants: a session exists only once every factor the sign-in needs has passed, so
+//! nothing that takes a session (consent, code issuance, the account page) can be reached
+//! with the password alone; a user who has a second factor is always asked for it; `amr`
+//! records exactly the methods that passed and `mfa` only when two independent ones did.
+
+pub mod challenge;
+pub mod manage;
+pub mod recovery;
+pub mod second_factor;
+pub mod totp;
+
+use std::sync::Arc;
+
+use crate::config::MfaSettings;
+use crate::crypto::envelope::Kek;
+use crate::store::clients::Client;
+use crate::store::{roles, DbConn, StoreError};
+pub use totp::Enrollment;
+
+/// `acr` for a sign-in with one factor.
+pub const ACR_SINGLE_FACTOR: &str = "urn:portcullis:loa:1";
+/// `acr` for a sign-in with two independent factors.
+pub const ACR_MFA: &str = "urn:portcullis:loa:2";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    #[error("an authenticator app is already set up; remove it first")]
+    AlreadyEnrolled,
+    #[error("there is no authenticator app set-up in progress")]
+    NotEnrolling,
+    #[error("set up an authenticator app or a passkey first")]
+    NoSecondFactor,
+    #[error("that code is not valid")]
+    InvalidCode,
+    /// Too many wrong codes within one sign-in: it must start over.
+    #[error("too many wrong codes; sign in again")]
+    ChallengeExhausted,
+    /// The sign-in step expired or was already completed.
+    #[error("this sign-in has expired; sign in again")]
+    NoChallenge,
+    #[error("too many failed attempts from your network; try again later")]
+    TooManyAttempts,
+    #[error("{0}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who must use a second factor, and how the second step behaves.
+#[derive(Debug, Clone)]
+pub struct MfaPolicy {
+    pub required: bool,
+    pub required_roles: Vec<String>,
+    pub challenge_secs: i64,
+    pub max_code_attempts: i32,
+}
+
+impl MfaPolicy {
+    pub fn from_settings(s: &MfaSettings) -> Self {
+        MfaPolicy {
+            required: s.required,
+            required_roles: s.required_roles.clone(),
+            challenge_secs: crate::time::secs(s.challenge_secs),
+            max_code_attempts: i32::try_from(s.max_code_attempts).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+/// Second-factor configuration and the key that seals TOTP secrets.
+#[derive(Clone)]
+pub struct Mfa {
+    pub kek: Kek,
+    pub policy: Arc<MfaPolicy>,
+    /// Names Portcullis in authenticator apps: the issuer's host.
+    pub label: String,
+}
+
+impl Mfa {
+    pub fn new(kek: Kek, settings: &MfaSettings, issuer: &str) -> Self {
+        let label = url::Url::parse(issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "Portcullis".into());
+        Mfa {
+            kek,
+            policy: Arc::new(MfaPolicy::from_settings(settings)),
+            label,
+        }
+    }
+}
+
+/// The second factors a user has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Factors {
+    pub totp: bool,
+    pub passkeys: i64,
+    pub recovery_codes: i64,
+}
+
+impl Factors {
+    /// Recovery codes alone are a fallback, not a factor to be asked for.
+    pub fn any(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+}
+
+pub fn factors(c: &mut DbConn, user_id: &str) -> Result<Factors, StoreError> {
+    use diesel::prelude::*;
+    let passkeys = crate::store::schema::passkeys::table
+        .filter(crate::store::schema::passkeys::user_id.eq(user_id))
+        .count()
+        .get_result(c)?;
+    Ok(Factors {
+        totp: totp::is_enrolled(c, user_id)?,
+        passkeys,
+        recovery_codes: recovery::remaining(c, user_id)?,
+    })
+}
+
+/// Whether the sign-in must include a second factor: the user has one, or configuration,
+/// one of the user's roles, the client or the request (`acr_values`) demands one.
+pub fn needed(
+    c: &mut DbConn,
+    policy: &MfaPolicy,
+    user_id: &str,
+    client: Option<&Client>,
+    acr_values: &[String],
+) -> Result<bool, StoreError> {
+    if policy.required
+        || client.is_some_and(|c| c.require_mfa)
+        || acr_values.iter().any(|a| a == ACR_MFA)
+        || factors(c, user_id)?.any()
+    {
+        return Ok(true);
+    }
+    if policy.required_roles.is_empty() {
+        return Ok(false);
+    }
+    let roles = roles::names_for_user(c, user_id)?;
+    Ok(roles.iter().any(|r| policy.required_roles.contains(r)))
+}
+
+/// Whether a session's methods include a second factor.
+pub fn has_mfa(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == "mfa")
+}
+
+/// The `acr` a sign-in with these methods earns.
+pub fn acr_for(amr: &[String]) -> &'static str {
+    if has_mfa(amr) {
+        ACR_MFA
+    } else {
+        ACR_SINGLE_FACTOR
+    }
+}
