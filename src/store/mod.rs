@@ -9,6 +9,7 @@ pub mod authz_requests;
 pub mod clients;
 mod conn;
 pub mod consents;
+pub mod devices;
 mod error;
 pub mod grants;
 pub mod keys;
