@@ -5,6 +5,8 @@
 //! stored only as an argon2id hash; sign-in failure looks the same whether the account is
 //! unknown, disabled, has no password, or the password is wrong (same message, same work).
 
+pub mod devices;
+pub mod email_change;
 pub mod lockout;
 pub mod policy;
 pub mod reset;

@@ -4,7 +4,8 @@
 //! account; the link carries a 256-bit random token stored only as SHA-256, valid
 //! `reset.token_lifetime_secs`, single use (consumed in the transaction that sets the new
 //! password), and invalidated by any password change; a completed reset ends every session
-//! and revokes every grant of the user, and clears a lock-out.
+//! and revokes every grant of the user, clears a lock-out, and kills pending email-change
+//! links.
 
 use serde_json::json;
 
@@ -123,6 +124,8 @@ pub async fn complete(
                 users::set_password_hash(c, &user.id, &hash, now)?;
                 users::set_failures(c, &user.id, 0, None)?;
                 tokens::delete_for_user(c, &user.id, PURPOSE)?;
+                // An email change asked for under the old password must not outlive it.
+                tokens::delete_for_user(c, &user.id, super::email_change::PURPOSE)?;
                 let ended = sessions::delete_for_user(c, &user.id)?;
                 let revoked = grants::revoke_all_for_user(c, &user.id, now)?;
                 audit::record(

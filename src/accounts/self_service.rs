@@ -64,8 +64,9 @@ pub async fn change_password(
                 users::set_password_hash(c, &user.id, &hash, now)?;
                 users::set_failures(c, &user.id, 0, None)?;
                 let ended = sessions::delete_others(c, &user.id, &keep)?;
-                // Outstanding reset links die with the old password.
+                // Outstanding reset and email-change links die with the old password.
                 crate::store::tokens::delete_for_user(c, &user.id, super::reset::PURPOSE)?;
+                crate::store::tokens::delete_for_user(c, &user.id, super::email_change::PURPOSE)?;
                 let revoked = grants::revoke_all_for_user(c, &user.id, now)?;
                 audit::record(
                     c,

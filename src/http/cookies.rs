@@ -43,6 +43,14 @@ impl CookieConfig {
         self.build(self.challenge_name(), token.to_owned())
     }
 
+    pub fn device_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-portcullis_device"
+        } else {
+            "portcullis_device"
+        }
+    }
+
     fn build(&self, name: &'static str, value: String) -> Cookie<'static> {
         Cookie::build(name, value)
             .path("/")
@@ -60,6 +68,14 @@ impl CookieConfig {
 
     pub fn csrf(&self, token: &str) -> Cookie<'static> {
         self.build(self.csrf_name(), token.to_owned())
+    }
+
+    /// The browser's device identity (see `accounts::devices`): it must outlive sessions to
+    /// recognise a returning browser, so it lasts 400 days, the most browsers keep a cookie.
+    pub fn device(&self, token: &str) -> Cookie<'static> {
+        let mut c = self.build(self.device_name(), token.to_owned());
+        c.set_max_age(Duration::days(400));
+        c
     }
 
     /// A cookie that tells the browser to delete `name` at once.

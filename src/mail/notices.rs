@@ -1,8 +1,14 @@
-//! Security notices sent to a user after changes to their account.
+//! Security notices sent to a user after changes to their account. Each returns a
+//! [`Mail`] for [`super::Mailer::send`], which queues it: no notice delays a request.
+
+mod email_change;
+mod security;
 
 use askama::Template;
 
 use super::Mail;
+pub use email_change::{email_change_link, email_change_requested, email_changed, email_in_use};
+pub use security::{mfa_changed, new_device_sign_in, recovery_code_used};
 
 #[derive(Template)]
 #[template(path = "email/password_changed.txt")]

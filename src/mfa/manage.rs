@@ -9,7 +9,12 @@ use crate::audit::{self, Actor, Event};
 use crate::store::users::UserRow;
 use crate::store::{self, recovery_codes, DbConn, Store, StoreError};
 
-fn record(c: &mut DbConn, action: &str, user_id: &str, ip: Option<&str>) -> Result<(), StoreError> {
+fn record(
+    c: &mut DbConn,
+    action: &'static str,
+    user_id: &str,
+    ip: Option<&str>,
+) -> Result<(), StoreError> {
     audit::record(
         c,
         Event {

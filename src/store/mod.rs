@@ -10,6 +10,7 @@ pub mod challenges;
 pub mod clients;
 mod conn;
 pub mod consents;
+pub mod devices;
 mod error;
 pub mod grants;
 pub mod keys;

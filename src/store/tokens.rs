@@ -1,6 +1,8 @@
 //! Single-use tokens delivered out of band (setup link, password reset, email
-//! verification). Only the SHA-256 of a token is stored; consuming one is a single
-//! `DELETE ... RETURNING`, so two concurrent uses cannot both succeed.
+//! verification, email change). Only the SHA-256 of a token is stored; consuming one is a
+//! single `DELETE ... RETURNING`, so two concurrent uses cannot both succeed. A token may
+//! carry a payload (the new address of an email change) so that what the link does is
+//! fixed when it is issued, not chosen by whoever follows it.
 
 use diesel::prelude::*;
 
@@ -12,6 +14,7 @@ pub struct TokenRow {
     pub purpose: String,
     pub user_id: Option<String>,
     pub expires_at: i64,
+    pub payload: Option<String>,
 }
 
 pub fn insert(
@@ -22,6 +25,19 @@ pub fn insert(
     now: i64,
     expires_at: i64,
 ) -> Result<(), StoreError> {
+    insert_with_payload(conn, token_hash, purpose, user_id, None, now, expires_at)
+}
+
+/// [`insert`] with a payload that [`consume`] hands back.
+pub fn insert_with_payload(
+    conn: &mut DbConn,
+    token_hash: &str,
+    purpose: &str,
+    user_id: Option<&str>,
+    payload: Option<&str>,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
     diesel::insert_into(t::table)
         .values((
             t::token_hash.eq(token_hash),
@@ -29,6 +45,7 @@ pub fn insert(
             t::user_id.eq(user_id),
             t::created_at.eq(now),
             t::expires_at.eq(expires_at),
+            t::payload.eq(payload),
         ))
         .execute(conn)?;
     Ok(())
@@ -62,7 +79,7 @@ pub fn consume(
             .filter(t::token_hash.eq(token_hash))
             .filter(t::purpose.eq(purpose)),
     )
-    .returning((t::purpose, t::user_id, t::expires_at))
+    .returning((t::purpose, t::user_id, t::expires_at, t::payload))
     .get_result(conn)
     .optional()?;
     Ok(row.filter(|r| r.expires_at > now))
@@ -79,7 +96,7 @@ pub fn find_valid(
         .filter(t::token_hash.eq(token_hash))
         .filter(t::purpose.eq(purpose))
         .filter(t::expires_at.gt(now))
-        .select((t::purpose, t::user_id, t::expires_at))
+        .select((t::purpose, t::user_id, t::expires_at, t::payload))
         .first(conn)
         .optional()?)
 }

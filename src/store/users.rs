@@ -124,3 +124,23 @@ pub fn confirm_email(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreE
         .execute(conn)?;
     Ok(())
 }
+
+/// Replaces the address with one just proven by a link sent to it: it is verified, and a
+/// self-registration waiting for a verified address is complete. A unique violation comes
+/// back as [`StoreError::Conflict`].
+pub fn set_verified_email(
+    conn: &mut DbConn,
+    id: &str,
+    email: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::email_verified.eq(true),
+            users::signup_pending.eq(false),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -248,6 +248,7 @@ pub(super) async fn sign_in(
     response
         .add_cookie(&csrf_cookie)
         .map_err(AppError::unexpected)?;
+    super::devices::note_sign_in(req, state, &session.user, &mut response).await;
     Ok(response)
 }
 

@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama templates in `templates/`).
 
 pub mod account;
+mod devices;
 pub mod home;
 pub mod login;
 pub mod mfa;
