@@ -22,6 +22,8 @@ mod limits;
 mod lockout;
 mod login;
 mod logout;
+mod mfa;
+mod mfa_support;
 mod oidc;
 mod private_key_jwt;
 mod refresh;
