@@ -34,6 +34,7 @@ mod sessions;
 mod setup;
 mod signup;
 mod smtp_sink;
+mod step_up;
 mod storage;
 mod token;
 mod userinfo;
