@@ -47,29 +47,24 @@ pub struct ConsentForm {
 /// The session, if it satisfies the request's `prompt=login` / `max_age` and has the second
 /// factor the request needs: the consent page must not become a way around a demanded
 /// fresh sign-in or step-up.
+/// `Err` holds where to send the browser instead: the sign-in page, or the second step.
 async fn signed_in_enough(
     state: &AppState,
     current: CurrentSession,
     pending: &AuthorizationRequest,
     client: &Client,
-) -> Result<Option<ActiveSession>, AppError> {
-    let Some(session) = current.session else {
-        return Ok(None);
+    request: &str,
+) -> Result<Result<ActiveSession, HttpResponse>, AppError> {
+    let id = percent_encoding::utf8_percent_encode(request, percent_encoding::NON_ALPHANUMERIC);
+    let session = match current.session {
+        Some(s) if flow::login_satisfied(pending, Some(&s), crate::time::now()) => s,
+        _ => return Ok(Err(see_other(&format!("/login?request={id}")))),
     };
-    if !flow::login_satisfied(pending, Some(&session), crate::time::now()) {
-        return Ok(None);
-    }
     let needs_mfa = mfa_needed(state, &session.user.id, client, pending).await?;
-    Ok((!needs_mfa || crate::mfa::has_mfa(&session.amr)).then_some(session))
-}
-
-/// Back through the authorization endpoint, which sends the browser to whatever sign-in
-/// step is missing.
-fn resume(request: &str) -> HttpResponse {
-    see_other(&format!(
-        "/authorize/continue?request={}",
-        percent_encoding::utf8_percent_encode(request, percent_encoding::NON_ALPHANUMERIC)
-    ))
+    if needs_mfa && !crate::mfa::has_mfa(&session.amr) {
+        return Ok(Err(see_other(&format!("/login/mfa/start?request={id}"))));
+    }
+    Ok(Ok(session))
 }
 
 pub async fn get_consent(
@@ -79,8 +74,10 @@ pub async fn get_consent(
     query: web::Query<ConsentQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (pending, _, client) = load_pending(&state, &query.request).await?;
-    let Some(session) = signed_in_enough(&state, current, &pending, &client).await? else {
-        return Ok(resume(&query.request));
+    let session = match signed_in_enough(&state, current, &pending, &client, &query.request).await?
+    {
+        Ok(session) => session,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     let scopes = scopes_for_consent(&pending.scopes, pending.claims.as_ref())
         .into_iter()
@@ -111,8 +108,9 @@ pub async fn post_consent(
     CsrfForm(form): CsrfForm<ConsentForm>,
 ) -> Result<HttpResponse, AppError> {
     let (pending, _, client) = load_pending(&state, &form.request).await?;
-    let Some(session) = signed_in_enough(&state, current, &pending, &client).await? else {
-        return Ok(resume(&form.request));
+    let session = match signed_in_enough(&state, current, &pending, &client, &form.request).await? {
+        Ok(session) => session,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     match form.decision.as_str() {
         "allow" => issue(&state, &pending, &session, Some(&form.request), true).await,
