@@ -55,7 +55,8 @@ async fn signed_in_enough(
     client: &Client,
     request: &str,
 ) -> Result<Result<ActiveSession, HttpResponse>, AppError> {
-    let id = percent_encoding::utf8_percent_encode(request, percent_encoding::NON_ALPHANUMERIC);
+    // `load_pending` found the request, so `request` is a well-formed token (URL-safe).
+    let id = request;
     let session = match current.session {
         Some(s) if flow::login_satisfied(pending, Some(&s), crate::time::now()) => s,
         _ => return Ok(Err(see_other(&format!("/login?request={id}")))),
