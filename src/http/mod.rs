@@ -59,6 +59,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/account/password",
             web::post().to(pages::account::post_password),
         )
+        .route("/account/email", web::post().to(pages::account::post_email))
+        .route(
+            "/account/email/confirm",
+            web::get().to(pages::email_change::get_confirm),
+        )
+        .route(
+            "/account/email/confirm",
+            web::post().to(pages::email_change::post_confirm),
+        )
         .route(
             "/account/sessions/end",
             web::post().to(pages::account::post_end_session),

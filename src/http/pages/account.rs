@@ -1,4 +1,4 @@
-//! `/account`: the signed-in user's own page (password, sessions).
+//! `/account`: the signed-in user's own page (password, email address, sessions).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -6,6 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{render_form, see_other};
+use crate::accounts::email_change::{self, RequestError, Requested};
 use crate::accounts::self_service::{self, ChangeError, PasswordChange};
 use crate::accounts::AccountError;
 use crate::crypto::SecretString;
@@ -29,6 +30,8 @@ struct AccountPage<'a> {
     csrf_token: String,
     username: &'a str,
     email: &'a str,
+    /// Changing the address needs the current password; without one the page says why.
+    has_password: bool,
     min_length: usize,
     sessions: Vec<SessionView>,
     notice: Option<&'a str>,
@@ -39,6 +42,8 @@ struct AccountPage<'a> {
 pub struct AccountQuery {
     #[serde(default)]
     changed: Option<String>,
+    #[serde(default)]
+    email_sent: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +54,14 @@ pub struct PasswordForm {
     new_password: SecretString,
     #[serde(default)]
     new_password_confirm: SecretString,
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    new_email: String,
+    #[serde(default)]
+    current_password: SecretString,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +101,7 @@ async fn page(
         csrf_token,
         username: &session.user.username,
         email: &session.user.email,
+        has_password: session.user.password_hash.is_some(),
         min_length: state.policy.min_length,
         sessions,
         notice,
@@ -104,10 +118,13 @@ pub async fn get_account(
     let Some(session) = current.session else {
         return Ok(sign_in_first());
     };
-    let notice = query
-        .changed
-        .is_some()
-        .then_some("Your password was changed. Your other sessions have ended.");
+    let notice = if query.changed.is_some() {
+        Some("Your password was changed. Your other sessions have ended.")
+    } else if query.email_sent.is_some() {
+        Some(EMAIL_SENT)
+    } else {
+        None
+    };
     page(&req, &state, &session, StatusCode::OK, notice, None).await
 }
 
@@ -160,6 +177,76 @@ pub async fn post_password(
         Some(&message),
     )
     .await
+}
+
+/// Shown after every accepted request, whether or not the address is free (no enumeration).
+const EMAIL_SENT: &str =
+    "We sent a confirmation link to the new address. Your address changes once you open it.";
+
+/// Asks for an email change: the link goes to the new address, a notice to the current one,
+/// and the answer is the same redirect whether or not the new address is taken.
+pub async fn post_email(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    CsrfForm(form): CsrfForm<EmailForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    let outcome = email_change::request(
+        &state.store,
+        &state.hasher,
+        &state.lockout,
+        &session.user,
+        &form.new_email,
+        form.current_password,
+        client_ip(&req),
+    )
+    .await;
+    let issuer = &state.settings.issuer;
+    let (status, message) = match outcome {
+        Ok(Requested::Link {
+            user,
+            new_email,
+            token,
+        }) => {
+            let link = format!("{issuer}/account/email/confirm?token={token}");
+            let hours = email_change::LIFETIME_SECS / 3600;
+            state
+                .mailer
+                .send(notices::email_change_link(&user, &new_email, &link, hours)?);
+            state
+                .mailer
+                .send(notices::email_change_requested(issuer, &user, &new_email)?);
+            return Ok(see_other("/account?email_sent=1"));
+        }
+        Ok(Requested::Taken {
+            user,
+            new_email,
+            owner,
+        }) => {
+            state.mailer.send(notices::email_in_use(issuer, &owner)?);
+            state
+                .mailer
+                .send(notices::email_change_requested(issuer, &user, &new_email)?);
+            return Ok(see_other("/account?email_sent=1"));
+        }
+        Err(e @ RequestError::WrongPassword) => (StatusCode::UNAUTHORIZED, e.to_string()),
+        Err(e @ (RequestError::NoPassword | RequestError::SameAddress)) => {
+            (StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(RequestError::Account(AccountError::TooManyAttempts)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            super::login::TOO_MANY_ATTEMPTS.to_owned(),
+        ),
+        Err(RequestError::Account(AccountError::InvalidEmail)) => (
+            StatusCode::BAD_REQUEST,
+            "That is not a valid email address.".to_owned(),
+        ),
+        Err(RequestError::Account(e)) => return Err(e.into()),
+    };
+    page(&req, &state, &session, status, None, Some(&message)).await
 }
 
 pub async fn post_end_session(

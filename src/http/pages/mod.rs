@@ -2,6 +2,7 @@
 
 pub mod account;
 mod devices;
+pub mod email_change;
 pub mod home;
 pub mod login;
 pub mod mfa;

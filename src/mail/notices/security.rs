@@ -28,7 +28,7 @@ struct MfaHtml<'a> {
     reset_link: &'a str,
 }
 
-/// "The sign-in methods of your account changed": `what` completes "On <date>, ...", e.g.
+/// "The sign-in methods of your account changed on <date>: <what>.", with `what` e.g.
 /// "an authenticator app was added", "a passkey was removed", "new recovery codes were
 /// generated". A second factor added by an intruder would lock the owner out of recovery,
 /// so the owner hears of every change.
@@ -171,4 +171,60 @@ pub fn new_device_sign_in(
         }
         .render()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> UserRow {
+        UserRow {
+            id: "id".into(),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            email_verified: true,
+            password_hash: None,
+            display_name: None,
+            disabled: false,
+            locked_until: None,
+            failed_logins: 0,
+            created_at: 0,
+            updated_at: 0,
+            signup_pending: false,
+        }
+    }
+
+    #[test]
+    fn notices_go_to_the_account_and_say_what_happened() {
+        let mail = mfa_changed("https://id.test", &alice(), "a passkey was removed").unwrap();
+        assert_eq!(mail.to, "alice@example.com");
+        assert!(
+            mail.text.contains(": a passkey was removed."),
+            "{}",
+            mail.text
+        );
+        assert!(mail.html.contains("https://id.test/reset"));
+
+        let none_left = recovery_code_used("https://id.test", &alice(), 0).unwrap();
+        assert!(none_left.text.contains("no recovery codes left"));
+        let one_left = recovery_code_used("https://id.test", &alice(), 1).unwrap();
+        assert!(one_left.text.contains("1 recovery code left."));
+        let some_left = recovery_code_used("https://id.test", &alice(), 7).unwrap();
+        assert!(some_left.html.contains("7 recovery codes left."));
+    }
+
+    #[test]
+    fn a_new_device_notice_names_the_address_and_tames_the_user_agent() {
+        let ua = format!("<b>Evil</b>\u{7}{}", "x".repeat(500));
+        let mail = new_device_sign_in("https://id.test", &alice(), Some("192.0.2.7"), Some(&ua), 0)
+            .unwrap();
+        assert!(mail.text.contains("Address: 192.0.2.7"), "{}", mail.text);
+        assert!(mail.text.contains("1970-01-01 00:00 UTC"));
+        assert!(!mail.text.contains('\u{7}'));
+        assert!(!mail.text.contains(&"x".repeat(200)), "truncated");
+        assert!(!mail.html.contains("<b>Evil"), "escaped: {}", mail.html);
+        assert!(mail.html.contains("Evil"));
+        let bare = new_device_sign_in("https://id.test", &alice(), None, None, 0).unwrap();
+        assert!(!bare.text.contains("Address:") && !bare.text.contains("Device:"));
+    }
 }
