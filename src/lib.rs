@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod oauth;
 pub mod sessions;
 pub mod startup;

@@ -34,6 +34,7 @@ pub struct AppState {
     pub provider: crate::oauth::Provider,
     pub lockout: crate::accounts::LockoutPolicy,
     pub mailer: crate::mail::Mailer,
+    pub passkeys: crate::mfa::passkeys::Passkeys,
 }
 
 /// The route table.

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod authz_requests;
+pub mod ceremonies;
 pub mod clients;
 mod conn;
 pub mod consents;
@@ -13,6 +14,7 @@ mod error;
 pub mod grants;
 pub mod keys;
 pub mod migrations;
+pub mod passkeys;
 pub mod roles;
 pub mod schema;
 pub mod sessions;
