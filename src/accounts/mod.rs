@@ -7,6 +7,7 @@
 
 pub mod lockout;
 pub mod policy;
+pub mod reauth;
 pub mod reset;
 pub mod self_service;
 pub mod setup;

@@ -59,6 +59,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/account/sessions/end",
             web::post().to(pages::account::post_end_session),
         )
+        .route(
+            "/account/passkeys",
+            web::get().to(pages::passkeys::get_passkeys),
+        )
+        .route(
+            "/account/passkeys/register/begin",
+            web::post().to(pages::passkeys::post_register_begin),
+        )
+        .route(
+            "/account/passkeys/register/finish",
+            web::post().to(pages::passkeys::post_register_finish),
+        )
+        .route(
+            "/account/passkeys/remove",
+            web::post().to(pages::passkeys::post_remove),
+        )
+        .route(
+            "/account/passkeys/remove/begin",
+            web::post().to(pages::passkeys::post_remove_begin),
+        )
+        .route(
+            "/account/passkeys/remove/finish",
+            web::post().to(pages::passkeys::post_remove_finish),
+        )
         .route("/setup", web::get().to(pages::setup::get_setup))
         .route("/setup", web::post().to(pages::setup::post_setup))
         .route("/healthz", web::get().to(health::get_healthz))

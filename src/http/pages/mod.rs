@@ -3,6 +3,7 @@
 pub mod account;
 pub mod home;
 pub mod login;
+pub mod passkeys;
 pub mod reset;
 pub mod setup;
 pub mod signup;
