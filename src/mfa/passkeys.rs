@@ -193,7 +193,12 @@ impl Passkeys {
                 let passkey = webauthn
                     .finish_passkey_registration(&credential, &state)
                     .map_err(|e| match e {
-                        WebauthnError::CredentialAlreadyExists => PasskeyError::AlreadyRegistered,
+                        // webauthn-rs 0.6 reports a credential from the exclude list (one the
+                        // user has already) under this misleading name.
+                        WebauthnError::CredentialAlreadyExists
+                        | WebauthnError::CredentialAlteredAlgFromRequest => {
+                            PasskeyError::AlreadyRegistered
+                        }
                         e => PasskeyError::Rejected(e),
                     })?;
                 let id = URL_SAFE_NO_PAD.encode(passkey.cred_id().as_slice());

@@ -5,6 +5,7 @@
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod account;
+mod authenticator;
 mod authorize;
 mod browser;
 mod cli;
@@ -23,6 +24,7 @@ mod lockout;
 mod login;
 mod logout;
 mod oidc;
+mod passkeys;
 mod private_key_jwt;
 mod refresh;
 mod registration;
