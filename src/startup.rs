@@ -19,6 +19,7 @@ use crate::http::cookies::CookieConfig;
 use crate::http::error::ApiError;
 use crate::http::{middleware, AppError, AppState};
 use crate::keys::{kek_source, KeyPolicy, KeyRing};
+use crate::mfa::passkeys::Passkeys;
 use crate::oauth::{Lifetimes, Provider};
 use crate::sessions::{self, SessionPolicy};
 use crate::store::{migrations, Store};
@@ -128,6 +129,14 @@ impl Application {
             idle_secs: crate::time::secs(settings.session.idle_timeout_secs),
             absolute_secs: crate::time::secs(settings.session.absolute_lifetime_secs),
         };
+        let passkeys = Passkeys::new(&settings.issuer).unwrap_or_else(|e| {
+            tracing::warn!(
+                issuer = %settings.issuer,
+                error = %e,
+                "passkeys are disabled: the issuer's host must be a domain name"
+            );
+            Passkeys::disabled()
+        });
         let state = AppState {
             store: store.clone(),
             hasher: password_hasher(&settings)?,
@@ -141,6 +150,7 @@ impl Application {
             lockout: crate::accounts::LockoutPolicy::from_settings(&settings.lockout),
             mailer,
             mfa: crate::mfa::Mfa::new(kek, &settings.mfa, &settings.issuer),
+            passkeys,
         };
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;

@@ -6,11 +6,10 @@ use serde_json::json;
 
 use super::{AccountError, LockoutPolicy, PasswordPolicy};
 use crate::audit::{self, Actor, Event};
-use crate::crypto::password::{PasswordHasher, Verification};
+use crate::crypto::password::PasswordHasher;
 use crate::crypto::SecretString;
 use crate::sessions::ActiveSession;
 use crate::store::sessions::SessionRow;
-use crate::store::users::UserRow;
 use crate::store::{self, grants, sessions, users, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +50,11 @@ pub async fn change_password(
         return Err(ChangeError::Mismatch);
     }
     let user = session.user.clone();
-    confirm_password(store, hasher, lockout, &user, change.current, ip.clone()).await?;
+    if !super::reauth::confirm_password(store, hasher, lockout, &user, change.current, ip.clone())
+        .await?
+    {
+        return Err(ChangeError::WrongCurrent);
+    }
     let now = crate::time::now();
     policy
         .check(change.new.expose(), &[&user.username, &user.email])
@@ -82,36 +85,6 @@ pub async fn change_password(
         })
         .await?;
     Ok(())
-}
-
-/// Checks the user's current password before a sensitive change (a fresh authentication).
-/// A wrong one counts as a failed sign-in (lock-out applies), and while the account is
-/// locked even the right one fails.
-pub async fn confirm_password(
-    store: &Store,
-    hasher: &PasswordHasher,
-    lockout: &LockoutPolicy,
-    user: &UserRow,
-    password: SecretString,
-    ip: Option<String>,
-) -> Result<(), ChangeError> {
-    let verdict = hasher
-        .verify(password, user.password_hash.clone())
-        .await
-        .map_err(AccountError::from)?;
-    let now = crate::time::now();
-    if matches!(verdict, Verification::Match { .. }) && !super::lockout::is_locked(user, now) {
-        return Ok(());
-    }
-    let (policy, user) = (*lockout, user.clone());
-    store
-        .run(move |conn| {
-            store::transaction(conn, |c| {
-                super::lockout::record_failure(c, &policy, Some(&user), ip.as_deref(), "pwd", now)
-            })
-        })
-        .await?;
-    Err(ChangeError::WrongCurrent)
 }
 
 pub async fn list_sessions(store: &Store, user_id: &str) -> Result<Vec<SessionRow>, StoreError> {

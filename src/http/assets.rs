@@ -16,6 +16,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/form_post.js"),
     ),
+    (
+        "webauthn.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/webauthn.js"),
+    ),
 ];
 
 pub async fn get_asset(file: web::Path<String>) -> Result<HttpResponse, AppError> {

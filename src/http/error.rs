@@ -10,12 +10,16 @@ use askama::Template;
 
 use crate::accounts::setup::SetupError;
 use crate::accounts::AccountError;
+use crate::mfa::passkeys::PasskeyError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// No signed-in session where one is needed (API-style routes; pages redirect instead).
+    #[error("not signed in")]
+    Unauthorized,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -42,6 +46,7 @@ impl AppError {
     fn public_text(&self) -> (&'static str, String) {
         match self {
             AppError::BadRequest(m) => ("Bad request", m.clone()),
+            AppError::Unauthorized => ("Sign in first", "Sign in, then try again.".into()),
             AppError::Forbidden(_) => (
                 "Request refused",
                 "The form was stale or did not come from this site. Go back, reload the page and try again.".into(),
@@ -96,6 +101,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::LinkInvalid => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -195,6 +201,22 @@ impl From<SetupError> for AppError {
     }
 }
 
+/// A failed ceremony is the client's (or its authenticator's) doing: 400 with the domain's
+/// message, never a 500. Only our own failures become unexpected errors.
+impl From<PasskeyError> for AppError {
+    fn from(e: PasskeyError) -> Self {
+        match e {
+            PasskeyError::Store(s) => s.into(),
+            e @ (PasskeyError::Webauthn(_) | PasskeyError::State(_)) => AppError::unexpected(e),
+            PasskeyError::Rejected(reason) => {
+                tracing::info!(%reason, "passkey ceremony refused");
+                AppError::BadRequest(PasskeyError::Rejected(reason).to_string())
+            }
+            other => AppError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::unexpected(e)
@@ -266,6 +288,17 @@ mod tests {
         );
         assert_eq!(
             AppError::from(AccountError::UsernameTaken).status_code(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            AppError::from(PasskeyError::CloneSuspected).status_code(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            AppError::from(PasskeyError::Rejected(
+                webauthn_rs::prelude::WebauthnError::InvalidRPOrigin
+            ))
+            .status_code(),
             StatusCode::BAD_REQUEST
         );
         assert_eq!(

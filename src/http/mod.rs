@@ -35,6 +35,7 @@ pub struct AppState {
     pub lockout: crate::accounts::LockoutPolicy,
     pub mailer: crate::mail::Mailer,
     pub mfa: crate::mfa::Mfa,
+    pub passkeys: crate::mfa::passkeys::Passkeys,
 }
 
 /// The route table.
@@ -91,6 +92,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/recovery",
             web::post().to(pages::security::post_recovery),
+        )
+        .route(
+            "/account/passkeys",
+            web::get().to(pages::passkeys::get_passkeys),
+        )
+        .route(
+            "/account/passkeys/register/begin",
+            web::post().to(pages::passkeys::post_register_begin),
+        )
+        .route(
+            "/account/passkeys/register/finish",
+            web::post().to(pages::passkeys::post_register_finish),
+        )
+        .route(
+            "/account/passkeys/remove",
+            web::post().to(pages::passkeys::post_remove),
+        )
+        .route(
+            "/account/passkeys/remove/begin",
+            web::post().to(pages::passkeys::post_remove_begin),
+        )
+        .route(
+            "/account/passkeys/remove/finish",
+            web::post().to(pages::passkeys::post_remove_finish),
         )
         .route("/setup", web::get().to(pages::setup::get_setup))
         .route("/setup", web::post().to(pages::setup::post_setup))

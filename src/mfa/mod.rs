@@ -8,6 +8,7 @@
 
 pub mod challenge;
 pub mod manage;
+pub mod passkeys;
 pub mod recovery;
 pub mod second_factor;
 pub mod totp;

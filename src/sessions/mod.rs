@@ -183,7 +183,7 @@ pub fn record_ended(
 }
 
 /// Deletes expired sessions, one-time tokens, pending authorization requests, codes,
-/// token records and grants; returns how many rows went.
+/// token records, grants and WebAuthn ceremonies; returns how many rows went.
 pub async fn purge_expired(store: &Store, policy: SessionPolicy) -> Result<usize, StoreError> {
     store
         .run(move |conn| {
@@ -191,7 +191,8 @@ pub async fn purge_expired(store: &Store, policy: SessionPolicy) -> Result<usize
             Ok(rows::purge_expired(conn, now, policy.idle_secs)?
                 + crate::store::tokens::purge_expired(conn, now)?
                 + crate::store::authz_requests::purge_expired(conn, now)?
-                + crate::store::grants::purge_expired(conn, now)?)
+                + crate::store::grants::purge_expired(conn, now)?
+                + crate::store::ceremonies::purge_expired(conn, now)?)
         })
         .await
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod authz_requests;
+pub mod ceremonies;
 pub mod challenges;
 pub mod clients;
 mod conn;
@@ -15,6 +16,7 @@ mod error;
 pub mod grants;
 pub mod keys;
 pub mod migrations;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod roles;
 pub mod schema;

@@ -161,6 +161,25 @@ pub async fn spawn_app_on(
     database_url: String,
     customize: impl FnOnce(Figment) -> Figment,
 ) -> TestApp {
+    spawn_app_at(db, database_url, |figment, _| customize(figment)).await
+}
+
+/// Starts the app with its issuer at `http://localhost:<port>` (requests still go to
+/// 127.0.0.1): WebAuthn needs a domain name as relying-party id, never an IP address.
+pub async fn spawn_app_on_localhost() -> TestApp {
+    let (db, url) = TestDb::create();
+    spawn_app_at(db, url, |figment, port| {
+        figment.merge(("issuer", format!("http://localhost:{port}")))
+    })
+    .await
+}
+
+/// Starts the app with settings adjusted by `customize`, which also gets the port.
+async fn spawn_app_at(
+    db: TestDb,
+    database_url: String,
+    customize: impl FnOnce(Figment, u16) -> Figment,
+) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         portcullis::telemetry::init(&config::LogSettings {
             format: config::LogFormat::Text,
@@ -169,7 +188,7 @@ pub async fn spawn_app_on(
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let port = listener.local_addr().expect("local addr").port();
-    let settings = settings(&database_url, port, customize);
+    let settings = settings(&database_url, port, |figment| customize(figment, port));
     let app = Application::build_with_listener(settings.clone(), listener)
         .await
         .expect("application starts");

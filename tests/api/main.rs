@@ -5,6 +5,7 @@
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod account;
+mod authenticator;
 mod authorize;
 mod browser;
 mod cli;
@@ -27,6 +28,7 @@ mod logout;
 mod mfa;
 mod mfa_support;
 mod oidc;
+mod passkeys;
 mod private_key_jwt;
 mod refresh;
 mod registration;

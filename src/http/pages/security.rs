@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::mfa::{grouped, EnrollPage, RecoveryCodesPage, INVALID_CODE};
 use super::{render, render_form, see_other};
-use crate::accounts::self_service::{self, ChangeError};
+use crate::accounts::reauth;
+use crate::accounts::self_service::ChangeError;
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
 use crate::http::{AppError, AppState};
@@ -221,7 +222,7 @@ async fn reauthenticate(
     session: &ActiveSession,
     password: SecretString,
 ) -> Result<Result<(), HttpResponse>, AppError> {
-    let confirmed = self_service::confirm_password(
+    let confirmed = reauth::confirm_password(
         &state.store,
         &state.hasher,
         &state.lockout,
@@ -229,24 +230,20 @@ async fn reauthenticate(
         password,
         client_ip(req),
     )
-    .await;
-    match confirmed {
-        Ok(()) => Ok(Ok(())),
-        Err(e @ ChangeError::WrongCurrent) => {
-            let message = e.to_string();
-            Ok(Err(page(
-                req,
-                state,
-                session,
-                StatusCode::UNAUTHORIZED,
-                None,
-                Some(&message),
-            )
-            .await?))
-        }
-        Err(ChangeError::Account(e)) => Err(e.into()),
-        Err(ChangeError::Mismatch) => Err(AppError::BadRequest("Passwords differ.".into())),
+    .await?;
+    if confirmed {
+        return Ok(Ok(()));
     }
+    let message = ChangeError::WrongCurrent.to_string();
+    Ok(Err(page(
+        req,
+        state,
+        session,
+        StatusCode::UNAUTHORIZED,
+        None,
+        Some(&message),
+    )
+    .await?))
 }
 
 pub async fn post_totp_remove(
