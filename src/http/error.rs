@@ -31,6 +31,9 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The client's address is over its failure budget (brute-force protection).
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("service unavailable")]
     Unavailable,
     #[error("unexpected error")]
@@ -52,6 +55,10 @@ impl AppError {
                 "The form was stale or did not come from this site. Go back, reload the page and try again.".into(),
             ),
             AppError::NotFound => ("Not found", "There is nothing at this address.".into()),
+            AppError::TooManyRequests => (
+                "Too many attempts",
+                "Too many failed attempts from your network. Wait a few minutes and try again.".into(),
+            ),
             AppError::LinkInvalid => (
                 "Link not valid",
                 "This link is invalid, has expired or has already been used.".into(),
@@ -107,6 +114,7 @@ impl ResponseError for AppError {
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -28,6 +28,7 @@ mod logout;
 mod mfa;
 mod mfa_support;
 mod oidc;
+mod passkey_login;
 mod passkeys;
 mod private_key_jwt;
 mod refresh;

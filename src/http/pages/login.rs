@@ -39,6 +39,8 @@ struct LoginPage<'a> {
     client_name: Option<&'a str>,
     /// Self-registration is open: link to it.
     signup: bool,
+    /// Passkeys work here (the issuer has a domain name): offer passwordless sign-in.
+    passkeys: bool,
     error: Option<&'a str>,
 }
 
@@ -116,6 +118,7 @@ pub async fn get_login(
     let response = render_form(&req, &state, StatusCode::OK, |csrf_token| LoginPage {
         csrf_token,
         signup: state.settings.signup.enabled,
+        passkeys: state.passkeys.is_enabled(),
         username: pending.as_ref().map_or("", |p| p.login_hint.as_str()),
         return_to: &return_to,
         request,
@@ -194,6 +197,7 @@ pub async fn post_login(
             let response = render_form(&req, &state, status, |csrf_token| LoginPage {
                 csrf_token,
                 signup: state.settings.signup.enabled,
+                passkeys: state.passkeys.is_enabled(),
                 username: &username,
                 return_to: &plain_return_to,
                 request,

@@ -136,7 +136,7 @@ pub async fn start_challenge(
     Ok(response)
 }
 
-async fn current_challenge(
+pub(super) async fn current_challenge(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<Challenge>, AppError> {
@@ -235,7 +235,7 @@ pub async fn get_second_step(
 
 /// Completes the sign-in once the second factor passed: the session replaces the
 /// browser's previous one and the challenge cookie goes.
-async fn complete(
+pub(super) async fn complete(
     req: &HttpRequest,
     state: &AppState,
     current: CurrentSession,

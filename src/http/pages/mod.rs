@@ -6,6 +6,7 @@ pub mod email_change;
 pub mod home;
 pub mod login;
 pub mod mfa;
+pub mod passkey_login;
 pub mod passkeys;
 pub mod reset;
 pub mod security;
