@@ -768,3 +768,125 @@ async fn the_form_post_response_mode_reaches_the_client_in_a_real_browser() {
         })
         .await;
 }
+
+/// static/webauthn.js in a real browser with Chromium's virtual authenticator (a platform
+/// authenticator with resident keys and user verification): adding a passkey on the
+/// account page, then removing it with the "authenticate" flow, as an account without a
+/// password must. The issuer is `localhost`, since WebAuthn refuses IP addresses.
+#[tokio::test]
+async fn a_passkey_is_added_and_removed_in_a_real_browser() {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let app = crate::helpers::spawn_app_on_localhost().await;
+    let user = portcullis::accounts::create(
+        &app.store,
+        &portcullis::startup::password_hasher(&app.settings).expect("hasher"),
+        &portcullis::startup::password_policy(&app.settings),
+        portcullis::accounts::NewUser {
+            username: "carol".into(),
+            email: "carol@example.com".into(),
+            display_name: None,
+            password: None,
+            admin: false,
+        },
+        portcullis::audit::Actor::Cli,
+    )
+    .await
+    .expect("create a user without a password");
+    let policy = portcullis::sessions::SessionPolicy {
+        idle_secs: 3600,
+        absolute_secs: 3600,
+    };
+    let session = portcullis::sessions::NewSession {
+        user_id: user.id.clone(),
+        amr: vec!["hwk".into()],
+        ip: None,
+        user_agent: None,
+        replaces: None,
+    };
+    let (token, _) = portcullis::sessions::start(&app.store, policy, session)
+        .await
+        .expect("a session");
+    let at = |path: &str| format!("{}{path}", app.settings.issuer);
+
+    browser
+        .run(|driver| async move {
+            driver.goto(at("/login")).await?;
+            let mut cookie = Cookie::new(SESSION_COOKIE, token.expose().to_owned());
+            cookie.set_path("/");
+            driver.add_cookie(cookie).await?;
+            let cdp = driver.cdp();
+            cdp.send_raw("WebAuthn.enable", serde_json::json!({}))
+                .await?;
+            cdp.send_raw(
+                "WebAuthn.addVirtualAuthenticator",
+                serde_json::json!({ "options": {
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserVerified": true,
+                    "automaticPresenceSimulation": true,
+                }}),
+            )
+            .await?;
+
+            driver.goto(at("/account/passkeys")).await?;
+            wait_for_page(
+                &driver,
+                &at("/account/passkeys"),
+                "You have no passkeys yet",
+            )
+            .await;
+            driver
+                .find(By::Id("passkey-name"))
+                .await?
+                .send_keys("Chromium")
+                .await?;
+            driver
+                .find(By::XPath("//button[normalize-space()='Add a passkey']"))
+                .await?
+                .click()
+                .await?;
+            wait_for_page(
+                &driver,
+                &at("/account/passkeys?added=1"),
+                "The passkey was added.",
+            )
+            .await;
+            assert!(page_text(&driver).await?.contains("Chromium"));
+
+            driver
+                .find(By::XPath(
+                    "//button[normalize-space()='Remove (confirm with a passkey)']",
+                ))
+                .await?
+                .click()
+                .await?;
+            wait_for_page(
+                &driver,
+                &at("/account/passkeys?removed=1"),
+                "The passkey was removed.",
+            )
+            .await;
+
+            let log = driver.browser_log().await?;
+            let errors = errors(&log);
+            assert!(errors.is_empty(), "the console shows errors: {errors:#?}");
+            Ok(())
+        })
+        .await;
+
+    let actions: Vec<String> = app
+        .db(|c| portcullis::store::audit::recent(c, 20))
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.contains(&"passkey.added".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"passkey.removed".to_owned()),
+        "{actions:?}"
+    );
+}
