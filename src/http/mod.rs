@@ -110,6 +110,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(pages::security::post_recovery),
         )
         .route(
+            "/account/recovery/first",
+            web::post().to(pages::security::post_first_recovery),
+        )
+        .route(
             "/account/passkeys",
             web::get().to(pages::passkeys::get_passkeys),
         )

@@ -87,14 +87,49 @@ pub async fn remove_totp(
                 if !crate::store::totp::delete(c, &user_id)? {
                     return Ok(false);
                 }
-                if !factors(c, &user_id)?.any() {
-                    recovery_codes::delete_all(c, &user_id)?;
-                }
+                drop_orphaned_recovery_codes(c, &user_id)?;
                 record(c, "mfa.totp_removed", &user_id, ip.as_deref())?;
                 Ok(true)
             })
         })
         .await
+}
+
+/// The first set of recovery codes for a user whose first second factor needed none to be
+/// shown (a passkey added through the JSON ceremony). No password is asked: nothing is
+/// replaced, and once issued, only [`regenerate_recovery`] (with the password) makes more.
+pub async fn first_recovery_codes(
+    store: &Store,
+    user_id: &str,
+    ip: Option<String>,
+) -> Result<Vec<String>, MfaError> {
+    let user_id = user_id.to_owned();
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let f = factors(c, &user_id)?;
+                if !f.any() {
+                    return Err(MfaError::NoSecondFactor);
+                }
+                if f.recovery_issued {
+                    return Err(MfaError::RecoveryCodesIssued);
+                }
+                let codes = recovery::regenerate(c, &user_id, crate::time::now())?;
+                record(c, "mfa.recovery_codes_generated", &user_id, ip.as_deref())?;
+                Ok(codes)
+            })
+        })
+        .await
+}
+
+/// After a second factor went: with none left, the recovery codes go too (they would
+/// recover nothing, and a later first factor starts with a fresh set). Call inside the
+/// transaction that removed the factor.
+pub fn drop_orphaned_recovery_codes(c: &mut DbConn, user_id: &str) -> Result<(), StoreError> {
+    if !factors(c, user_id)?.any() {
+        recovery_codes::delete_all(c, user_id)?;
+    }
+    Ok(())
 }
 
 /// A new set of recovery codes (the old set stops working); only for a user with a

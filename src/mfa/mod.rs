@@ -34,6 +34,8 @@ pub enum MfaError {
     NotEnrolling,
     #[error("set up an authenticator app or a passkey first")]
     NoSecondFactor,
+    #[error("your recovery codes were issued already; generate new ones with your password")]
+    RecoveryCodesIssued,
     #[error("that code is not valid")]
     InvalidCode,
     /// Too many wrong codes within one sign-in: it must start over.
@@ -99,6 +101,8 @@ pub struct Factors {
     pub totp: bool,
     pub passkeys: i64,
     pub recovery_codes: i64,
+    /// Whether a set of recovery codes was ever issued (spent ones included).
+    pub recovery_issued: bool,
 }
 
 impl Factors {
@@ -109,15 +113,11 @@ impl Factors {
 }
 
 pub fn factors(c: &mut DbConn, user_id: &str) -> Result<Factors, StoreError> {
-    use diesel::prelude::*;
-    let passkeys = crate::store::schema::passkeys::table
-        .filter(crate::store::schema::passkeys::user_id.eq(user_id))
-        .count()
-        .get_result(c)?;
     Ok(Factors {
         totp: totp::is_enrolled(c, user_id)?,
-        passkeys,
+        passkeys: crate::store::passkeys::count_for_user(c, user_id)?,
         recovery_codes: recovery::remaining(c, user_id)?,
+        recovery_issued: crate::store::recovery_codes::count_all(c, user_id)? > 0,
     })
 }
 

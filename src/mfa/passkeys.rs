@@ -383,6 +383,7 @@ impl Passkeys {
                 store::transaction(conn, |c| {
                     let removed = rows::delete(c, &user_id, &credential_id)?;
                     if removed {
+                        super::manage::drop_orphaned_recovery_codes(c, &user_id)?;
                         audit::record(
                             c,
                             Event {

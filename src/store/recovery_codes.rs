@@ -48,6 +48,15 @@ pub fn remaining(conn: &mut DbConn, user_id: &str) -> Result<i64, StoreError> {
         .get_result(conn)?)
 }
 
+/// All of the user's codes, spent or not: zero means none were ever issued (or the last
+/// second factor went, taking them along).
+pub fn count_all(conn: &mut DbConn, user_id: &str) -> Result<i64, StoreError> {
+    Ok(t::table
+        .filter(t::user_id.eq(user_id))
+        .count()
+        .get_result(conn)?)
+}
+
 pub fn delete_all(conn: &mut DbConn, user_id: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(t::table.filter(t::user_id.eq(user_id))).execute(conn)?)
 }

@@ -851,11 +851,12 @@ async fn a_passkey_is_added_and_removed_in_a_real_browser() {
                 .await?;
             wait_for_page(
                 &driver,
-                &at("/account/passkeys?added=1"),
-                "The passkey was added.",
+                &at("/account/security?done=passkey"),
+                "Get your recovery codes",
             )
             .await;
-            assert!(page_text(&driver).await?.contains("Chromium"));
+            driver.goto(&at("/account/passkeys")).await?;
+            wait_for_page(&driver, &at("/account/passkeys"), "Chromium").await;
 
             driver
                 .find(By::XPath(

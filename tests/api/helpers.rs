@@ -167,9 +167,14 @@ pub async fn spawn_app_on(
 /// Starts the app with its issuer at `http://localhost:<port>` (requests still go to
 /// 127.0.0.1): WebAuthn needs a domain name as relying-party id, never an IP address.
 pub async fn spawn_app_on_localhost() -> TestApp {
+    spawn_app_on_localhost_with(|f| f).await
+}
+
+/// Like [`spawn_app_on_localhost`], with settings adjusted by `customize`.
+pub async fn spawn_app_on_localhost_with(customize: impl FnOnce(Figment) -> Figment) -> TestApp {
     let (db, url) = TestDb::create();
     spawn_app_at(db, url, |figment, port| {
-        figment.merge(("issuer", format!("http://localhost:{port}")))
+        customize(figment.merge(("issuer", format!("http://localhost:{port}"))))
     })
     .await
 }

@@ -298,3 +298,61 @@ async fn sign_out_challenge(app: &TestApp) {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_first_passkey_leads_to_recovery_codes_and_changes_are_announced() {
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let app = crate::helpers::spawn_app_on_localhost_with(crate::smtp_sink::mail_to(&sink)).await;
+    app.create_user("alice", PASSWORD).await;
+    app.login("alice", PASSWORD).await;
+    let mut authenticator = SoftAuthenticator::new();
+    let begun: Value = post_json(&app, "/account/passkeys/register/begin", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credential = authenticator.register(&begun["options"], &app.settings.issuer);
+    let resp = post_json(
+        &app,
+        "/account/passkeys/register/finish",
+        &json!({ "ceremony": begun["ceremony"], "name": "Laptop", "credential": credential }),
+    )
+    .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["redirect"], "/account/security?done=passkey");
+    let mails = sink.wait_for(1).await;
+    assert!(
+        mails[0].contains("a passkey named \"Laptop\" was added") || mails[0].contains("Laptop"),
+        "{}",
+        mails[0]
+    );
+
+    let page = app
+        .get("/account/security?done=passkey")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Get your recovery codes"), "{page}");
+    let csrf = app.csrf_token().await;
+    let resp = app
+        .post_form("/account/recovery/first", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let codes = crate::mfa_support::recovery_codes_on(&resp.text().await.unwrap());
+    assert_eq!(codes.len(), 10);
+    // Once issued, more need the password.
+    let resp = app
+        .post_form("/account/recovery/first", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(resp.status(), 409);
+
+    // Password sign-in now offers the passkey and the recovery codes, and a code works.
+    sign_out(&app).await;
+    password_step(&app, "alice").await;
+    let page = app.get("/login/mfa").await.text().await.unwrap();
+    assert!(page.contains("Use a passkey") && page.contains("Use recovery code"));
+    let resp = crate::mfa_support::second_step(&app, "recovery", &codes[0]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(session_amr(&app).await, ["pwd", "rec", "mfa"]);
+}

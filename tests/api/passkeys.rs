@@ -121,7 +121,8 @@ async fn adding_a_passkey_stores_it_lists_it_and_audits_it() {
 
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["redirect"], "/account/passkeys?added=1");
+    // The first second factor: on to the security page, which offers recovery codes.
+    assert_eq!(body["redirect"], "/account/security?done=passkey");
     assert_eq!(body["name"], "Work laptop");
     let rows = stored(&app, &user_id).await;
     assert_eq!(rows.len(), 1);

@@ -168,10 +168,27 @@ pub async fn post_register_finish(
         )
         .await
         .map_err(AppError::from)?;
+    super::security::announce(
+        &state,
+        &session,
+        &format!("a passkey named \"{}\" was added", stored.name),
+    )?;
+    let user_id = session.user.id.clone();
+    let factors = state
+        .store
+        .run(move |c| crate::mfa::factors(c, &user_id))
+        .await
+        .map_err(AppError::from)?;
+    // The first second factor: the security page offers the recovery codes.
+    let redirect = if factors.recovery_issued {
+        format!("{PAGE}?added=1")
+    } else {
+        "/account/security?done=passkey".to_owned()
+    };
     Ok(HttpResponse::Ok().json(json!({
         "id": stored.id,
         "name": stored.name,
-        "redirect": format!("{PAGE}?added=1"),
+        "redirect": redirect,
     })))
 }
 
@@ -231,7 +248,9 @@ async fn remove(
         .passkeys
         .remove(&state.store, &session.user.id, id, client_ip(req))
         .await?;
-    if !removed {
+    if removed {
+        super::security::announce(state, session, "a passkey was removed")?;
+    } else {
         let message = "That passkey is not registered to your account.";
         return page(
             req,
@@ -291,5 +310,6 @@ pub async fn post_remove_finish(
     if !removed {
         return Err(AppError::NotFound.into());
     }
+    super::security::announce(&state, &session, "a passkey was removed")?;
     Ok(HttpResponse::Ok().json(json!({ "redirect": format!("{PAGE}?removed=1") })))
 }

@@ -27,6 +27,8 @@ struct SecurityPage<'a> {
     passkeys: i64,
     recovery_codes: i64,
     has_factor: bool,
+    /// A second factor but never any recovery codes (first factor was a passkey).
+    recovery_due: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -75,6 +77,7 @@ async fn page(
         passkeys: f.passkeys,
         recovery_codes: f.recovery_codes,
         has_factor: f.any(),
+        recovery_due: f.any() && !f.recovery_issued,
         notice,
         error,
     })
@@ -84,12 +87,19 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "totp" => Some("Your authenticator app is set up."),
         "totp-removed" => Some("Your authenticator app was removed."),
+        "passkey" => {
+            Some("Your passkey is set up. Get your recovery codes now, in case you lose it.")
+        }
         _ => None,
     }
 }
 
 /// Mails the user that their second factors changed.
-fn announce(state: &AppState, session: &ActiveSession, what: &str) -> Result<(), AppError> {
+pub(super) fn announce(
+    state: &AppState,
+    session: &ActiveSession,
+    what: &str,
+) -> Result<(), AppError> {
     state.mailer.send(crate::mail::notices::mfa_changed(
         &state.settings.issuer,
         &session.user,
@@ -173,11 +183,7 @@ pub async fn post_totp_confirm(
     .await;
     match outcome {
         Ok(codes) => {
-            announce(
-                &state,
-                &session,
-                "An authenticator app was set up for sign-in.",
-            )?;
+            announce(&state, &session, "an authenticator app was set up")?;
             match codes {
                 Some(codes) => render(
                     StatusCode::OK,
@@ -259,13 +265,42 @@ pub async fn post_totp_remove(
         return Ok(page);
     }
     if manage::remove_totp(&state.store, &session.user.id, client_ip(&req)).await? {
-        announce(
-            &state,
-            &session,
-            "The authenticator app was removed from your account.",
-        )?;
+        announce(&state, &session, "the authenticator app was removed")?;
     }
     Ok(see_other(&format!("{SELF}?done=totp-removed")))
+}
+
+/// The first recovery codes after a passkey became the first second factor.
+pub async fn post_first_recovery(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentSession,
+    _form: CsrfForm<EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(session) = current.session else {
+        return Ok(sign_in_first());
+    };
+    match manage::first_recovery_codes(&state.store, &session.user.id, client_ip(&req)).await {
+        Ok(codes) => render(
+            StatusCode::OK,
+            &RecoveryCodesPage {
+                codes: &codes,
+                continue_to: SELF,
+            },
+        ),
+        Err(e @ (MfaError::NoSecondFactor | MfaError::RecoveryCodesIssued)) => {
+            page(
+                &req,
+                &state,
+                &session,
+                StatusCode::CONFLICT,
+                None,
+                Some(&e.to_string()),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn post_recovery(
@@ -285,7 +320,7 @@ pub async fn post_recovery(
             announce(
                 &state,
                 &session,
-                "New recovery codes were generated; the old ones no longer work.",
+                "new recovery codes were generated (the old ones no longer work)",
             )?;
             render(
                 StatusCode::OK,
