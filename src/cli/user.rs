@@ -42,6 +42,9 @@ pub enum UserCommand {
     Enable { username: String },
     /// Clear a user's failed sign-in count and lock.
     Unlock { username: String },
+    /// Remove every second factor (authenticator app, passkeys, recovery codes) of a user
+    /// who lost them all.
+    ResetMfa { username: String },
 }
 
 fn read_password_line() -> Result<SecretString, CliError> {
@@ -117,6 +120,7 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
         UserCommand::Disable { username }
         | UserCommand::Enable { username }
         | UserCommand::Unlock { username }
+        | UserCommand::ResetMfa { username }
             if username.trim().is_empty() =>
         {
             Err(CliError::Usage("a username is required".into()))
@@ -131,6 +135,20 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
             let store = open_store(settings)?;
             accounts::lockout::unlock(&store, &username, Actor::Cli).await?;
             println!("unlocked user {username}");
+            Ok(())
+        }
+        UserCommand::ResetMfa { username } => {
+            let store = open_store(settings)?;
+            let reset = crate::mfa::manage::reset_all(&store, &username, Actor::Cli)
+                .await
+                .map_err(|e| CliError::Failure(e.into()))?
+                .ok_or(accounts::AccountError::UnknownUser)?;
+            println!(
+                "removed from {username}: authenticator app: {}, passkeys: {}, recovery codes: {}",
+                if reset.totp { "yes" } else { "no" },
+                reset.passkeys,
+                reset.recovery_codes
+            );
             Ok(())
         }
         UserCommand::Enable { username } => {

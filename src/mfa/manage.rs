@@ -122,6 +122,54 @@ pub async fn first_recovery_codes(
         .await
 }
 
+/// What `portcullis user reset-mfa` removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reset {
+    pub totp: bool,
+    pub passkeys: usize,
+    pub recovery_codes: usize,
+}
+
+/// Removes every second factor of `username` (an operator helping a user who lost them
+/// all). Their sessions stay; the next sign-in needs only the password, or leads to a new
+/// set-up where MFA is required.
+pub async fn reset_all(
+    store: &Store,
+    username: &str,
+    actor: Actor,
+) -> Result<Option<Reset>, MfaError> {
+    let username = username.trim().to_lowercase();
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let Some(user) = crate::store::users::find_by_username(c, &username)? else {
+                    return Ok(None);
+                };
+                let reset = Reset {
+                    totp: crate::store::totp::delete(c, &user.id)?,
+                    passkeys: crate::store::passkeys::delete_all_for_user(c, &user.id)?,
+                    recovery_codes: recovery_codes::delete_all(c, &user.id)?,
+                };
+                audit::record(
+                    c,
+                    Event {
+                        action: "mfa.reset",
+                        actor: &actor,
+                        target: Some(&user.id),
+                        ip: None,
+                        detail: json!({
+                            "totp": reset.totp,
+                            "passkeys": reset.passkeys,
+                            "recovery_codes": reset.recovery_codes,
+                        }),
+                    },
+                )?;
+                Ok(Some(reset))
+            })
+        })
+        .await
+}
+
 /// After a second factor went: with none left, the recovery codes go too (they would
 /// recover nothing, and a later first factor starts with a fresh set). Call inside the
 /// transaction that removed the factor.

@@ -63,6 +63,10 @@ pub fn delete(conn: &mut DbConn, user_id: &str, id: &str) -> Result<bool, StoreE
     Ok(diesel::delete(p::table.find(id).filter(p::user_id.eq(user_id))).execute(conn)? == 1)
 }
 
+pub fn delete_all_for_user(conn: &mut DbConn, user_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(p::table.filter(p::user_id.eq(user_id))).execute(conn)?)
+}
+
 pub fn count_for_user(conn: &mut DbConn, user_id: &str) -> Result<i64, StoreError> {
     Ok(p::table
         .filter(p::user_id.eq(user_id))

@@ -367,3 +367,47 @@ async fn removing_the_authenticator_or_replacing_recovery_codes_needs_the_passwo
     let page = app.get("/account/security").await.text().await.unwrap();
     assert!(form_value(&page, "csrf_token").is_some());
 }
+
+#[tokio::test]
+async fn an_operator_can_reset_the_second_factors_of_a_user_who_lost_them() {
+    let app = spawn_app().await;
+    let (_, _) = user_with_totp(&app, "alice").await;
+    sign_out(&app).await;
+    let run = |name: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["user", "reset-mfa", name])
+            .env("PORTCULLIS__DATABASE__URL", &app.settings.database.url)
+            .output()
+            .unwrap()
+    };
+    let out = run("alice");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("authenticator app: yes, passkeys: 0, recovery codes: 10"),
+        "{stdout}"
+    );
+    // The password alone signs in again.
+    let resp = app.login("alice", PASSWORD).await;
+    assert_eq!(location(&resp), "/");
+    let actions: Vec<String> = app
+        .db(|c| {
+            use portcullis::store::schema::audit_events as a;
+            Ok(a::table
+                .filter(a::action.eq("mfa.reset"))
+                .select(a::actor)
+                .load::<Option<String>>(c)?
+                .into_iter()
+                .flatten()
+                .collect())
+        })
+        .await;
+    assert_eq!(actions.len(), 1);
+    let out = run("nobody");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
+}
