@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{lockout, normalize_email, AccountError, LockoutPolicy};
 use crate::audit::{self, Actor, Event};
-use crate::crypto::password::{PasswordHasher, Verification};
+use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token, SecretString};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, tokens, Store, StoreError};
@@ -92,9 +92,9 @@ pub async fn request(
     current_password: SecretString,
     ip: Option<String>,
 ) -> Result<Requested, RequestError> {
-    let Some(stored) = user.password_hash.clone() else {
+    if user.password_hash.is_none() {
         return Err(RequestError::NoPassword);
-    };
+    }
     let new_email = normalize_email(new_email)?;
     if new_email == user.email {
         return Err(RequestError::SameAddress);
@@ -104,23 +104,13 @@ pub async fn request(
             return Err(AccountError::TooManyAttempts.into());
         }
     }
-    let verdict = hasher
-        .verify(current_password, Some(stored))
-        .await
-        .map_err(AccountError::from)?;
-    let now = crate::time::now();
-    let user = user.clone();
-    if !matches!(verdict, Verification::Match { .. }) || lockout::is_locked(&user, now) {
-        let policy = *lockout;
-        store
-            .run(move |conn| {
-                store::transaction(conn, |c| {
-                    lockout::record_failure(c, &policy, Some(&user), ip.as_deref(), "pwd", now)
-                })
-            })
-            .await?;
+    if !super::reauth::confirm_password(store, hasher, lockout, user, current_password, ip.clone())
+        .await?
+    {
         return Err(RequestError::WrongPassword);
     }
+    let now = crate::time::now();
+    let user = user.clone();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
