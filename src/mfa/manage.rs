@@ -103,6 +103,25 @@ pub async fn first_recovery_codes(
     user_id: &str,
     ip: Option<String>,
 ) -> Result<Vec<String>, MfaError> {
+    issue_recovery(store, user_id, ip, true).await
+}
+
+/// A new set of recovery codes (the old set stops working); only for a user with a
+/// second factor. The caller has checked the password.
+pub async fn regenerate_recovery(
+    store: &Store,
+    user_id: &str,
+    ip: Option<String>,
+) -> Result<Vec<String>, MfaError> {
+    issue_recovery(store, user_id, ip, false).await
+}
+
+async fn issue_recovery(
+    store: &Store,
+    user_id: &str,
+    ip: Option<String>,
+    first_only: bool,
+) -> Result<Vec<String>, MfaError> {
     let user_id = user_id.to_owned();
     store
         .run(move |conn| {
@@ -111,7 +130,7 @@ pub async fn first_recovery_codes(
                 if !f.any() {
                     return Err(MfaError::NoSecondFactor);
                 }
-                if f.recovery_issued {
+                if first_only && f.recovery_issued {
                     return Err(MfaError::RecoveryCodesIssued);
                 }
                 let codes = recovery::regenerate(c, &user_id, crate::time::now())?;
@@ -178,26 +197,4 @@ pub fn drop_orphaned_recovery_codes(c: &mut DbConn, user_id: &str) -> Result<(),
         recovery_codes::delete_all(c, user_id)?;
     }
     Ok(())
-}
-
-/// A new set of recovery codes (the old set stops working); only for a user with a
-/// second factor.
-pub async fn regenerate_recovery(
-    store: &Store,
-    user_id: &str,
-    ip: Option<String>,
-) -> Result<Vec<String>, MfaError> {
-    let user_id = user_id.to_owned();
-    store
-        .run(move |conn| {
-            store::transaction(conn, |c| {
-                if !factors(c, &user_id)?.any() {
-                    return Err(MfaError::NoSecondFactor);
-                }
-                let codes = recovery::regenerate(c, &user_id, crate::time::now())?;
-                record(c, "mfa.recovery_codes_generated", &user_id, ip.as_deref())?;
-                Ok(codes)
-            })
-        })
-        .await
 }

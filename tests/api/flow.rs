@@ -186,23 +186,27 @@ pub async fn sign_in_and_authorize(
     assert_eq!(resp.status(), 303);
     let cont = location(&resp);
     assert!(cont.starts_with("/authorize/continue?request="), "{cont}");
-    let mut resp = app.get(&cont).await;
-    if resp.status() == 303 && location(&resp).starts_with("/consent") {
-        let page = app.get(&location(&resp)).await.text().await.unwrap();
-        let csrf = form_value(&page, "csrf_token").unwrap();
-        let request = form_value(&page, "request").unwrap();
-        resp = app
-            .post_form(
-                "/consent",
-                &[
-                    ("csrf_token", &csrf),
-                    ("request", &request),
-                    ("decision", "allow"),
-                ],
-            )
-            .await;
+    through_consent(app, app.get(&cont).await).await
+}
+
+/// When `resp` leads to the consent page, allows there; returns what follows (for a
+/// completed flow, the redirect to the client).
+pub async fn through_consent(app: &TestApp, resp: reqwest::Response) -> reqwest::Response {
+    if resp.status() != 303 || !location(&resp).starts_with("/consent") {
+        return resp;
     }
-    resp
+    let page = app.get(&location(&resp)).await.text().await.unwrap();
+    let csrf = form_value(&page, "csrf_token").unwrap();
+    let request = form_value(&page, "request").unwrap();
+    app.post_form(
+        "/consent",
+        &[
+            ("csrf_token", &csrf),
+            ("request", &request),
+            ("decision", "allow"),
+        ],
+    )
+    .await
 }
 
 /// POSTs `form` to the token endpoint with the client's secret in HTTP Basic auth.

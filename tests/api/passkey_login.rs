@@ -116,7 +116,7 @@ async fn a_passwordless_sign_in_for_an_application_gets_loa_2() {
     let next: Value = resp.json().await.unwrap();
     let next = next["redirect"].as_str().unwrap().to_owned();
     assert!(next.starts_with("/authorize/continue"), "{next}");
-    let resp = authorize_continue(&app, &next).await;
+    let resp = through_consent(&app, app.get(&next).await).await;
     let code = param(&redirect_params(&resp), "code").unwrap().to_owned();
     let tokens: Value = exchange(&app, &client, &code, Some(VERIFIER))
         .await
@@ -128,27 +128,6 @@ async fn a_passwordless_sign_in_for_an_application_gets_loa_2() {
         .1;
     assert_eq!(claims["amr"], json!(["hwk", "mfa"]));
     assert_eq!(claims["acr"], "urn:portcullis:loa:2");
-}
-
-/// Follows a continuation URL through consent (allowing).
-async fn authorize_continue(app: &TestApp, next: &str) -> reqwest::Response {
-    let resp = app.get(next).await;
-    if resp.status() == 303 && location(&resp).starts_with("/consent") {
-        let page = app.get(&location(&resp)).await.text().await.unwrap();
-        let csrf = crate::helpers::form_value(&page, "csrf_token").unwrap();
-        let request = crate::helpers::form_value(&page, "request").unwrap();
-        return app
-            .post_form(
-                "/consent",
-                &[
-                    ("csrf_token", &csrf),
-                    ("request", &request),
-                    ("decision", "allow"),
-                ],
-            )
-            .await;
-    }
-    resp
 }
 
 #[tokio::test]

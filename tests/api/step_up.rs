@@ -18,30 +18,7 @@ async fn finish_with_code(app: &TestApp, code: &str) -> reqwest::Response {
     assert_eq!(resp.status(), 303);
     let cont = location(&resp);
     assert!(cont.starts_with("/authorize/continue?request="), "{cont}");
-    follow_to_client(app, app.get(&cont).await).await
-}
-
-/// Follows redirects through consent (allowing) until the client is reached.
-async fn follow_to_client(app: &TestApp, mut resp: reqwest::Response) -> reqwest::Response {
-    for _ in 0..4 {
-        if resp.status() != 303 || !location(&resp).starts_with("/consent") {
-            return resp;
-        }
-        let page = app.get(&location(&resp)).await.text().await.unwrap();
-        let csrf = form_value(&page, "csrf_token").unwrap();
-        let request = form_value(&page, "request").unwrap();
-        resp = app
-            .post_form(
-                "/consent",
-                &[
-                    ("csrf_token", &csrf),
-                    ("request", &request),
-                    ("decision", "allow"),
-                ],
-            )
-            .await;
-    }
-    resp
+    through_consent(app, app.get(&cont).await).await
 }
 
 /// Starts an authorization request and posts the password on the login page it leads to.
@@ -225,7 +202,7 @@ async fn acr_values_loa_2_steps_a_password_session_up_through_setting_up_an_app(
         .find(|s| s.starts_with("/authorize/continue"))
         .map(|s| s[..s.find('"').unwrap()].replace("&amp;", "&"))
         .expect("a continue link");
-    let resp = follow_to_client(&app, app.get(&cont).await).await;
+    let resp = through_consent(&app, app.get(&cont).await).await;
     let claims = id_token_claims(&app, &client, &resp).await;
     assert_eq!(claims["acr"], LOA2);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));

@@ -47,9 +47,17 @@ pub(super) struct EnrollPage<'a> {
 
 #[derive(Template)]
 #[template(path = "recovery_codes.html")]
-pub(super) struct RecoveryCodesPage<'a> {
-    pub codes: &'a [String],
-    pub continue_to: &'a str,
+struct RecoveryCodesPage<'a> {
+    codes: &'a [String],
+    continue_to: &'a str,
+}
+
+/// The page that shows new recovery codes, the only time they are ever shown.
+pub(super) fn show_recovery_codes(
+    codes: &[String],
+    continue_to: &str,
+) -> Result<HttpResponse, AppError> {
+    render(StatusCode::OK, &RecoveryCodesPage { codes, continue_to })
 }
 
 #[derive(Template)]
@@ -389,13 +397,7 @@ pub async fn post_enroll(
         .await;
     match result {
         Ok(Some(codes)) => {
-            let page = render(
-                StatusCode::OK,
-                &RecoveryCodesPage {
-                    codes: &codes,
-                    continue_to: &challenge.return_to,
-                },
-            )?;
+            let page = show_recovery_codes(&codes, &challenge.return_to)?;
             let amr = combined_amr(&challenge.amr, Method::Totp.amr());
             complete(&req, &state, current, &challenge, amr, page).await
         }

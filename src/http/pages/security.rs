@@ -8,8 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::mfa::{grouped, EnrollPage, RecoveryCodesPage, INVALID_CODE};
-use super::{render, render_form, see_other};
+use super::mfa::{grouped, show_recovery_codes, EnrollPage, INVALID_CODE};
+use super::{render_form, see_other};
 use crate::accounts::reauth;
 use crate::accounts::self_service::ChangeError;
 use crate::crypto::SecretString;
@@ -185,13 +185,7 @@ pub async fn post_totp_confirm(
         Ok(codes) => {
             announce(&state, &session, "an authenticator app was set up")?;
             match codes {
-                Some(codes) => render(
-                    StatusCode::OK,
-                    &RecoveryCodesPage {
-                        codes: &codes,
-                        continue_to: "/account/security?done=totp",
-                    },
-                ),
+                Some(codes) => show_recovery_codes(&codes, "/account/security?done=totp"),
                 None => Ok(see_other("/account/security?done=totp")),
             }
         }
@@ -281,13 +275,7 @@ pub async fn post_first_recovery(
         return Ok(sign_in_first());
     };
     match manage::first_recovery_codes(&state.store, &session.user.id, client_ip(&req)).await {
-        Ok(codes) => render(
-            StatusCode::OK,
-            &RecoveryCodesPage {
-                codes: &codes,
-                continue_to: SELF,
-            },
-        ),
+        Ok(codes) => show_recovery_codes(&codes, SELF),
         Err(e @ (MfaError::NoSecondFactor | MfaError::RecoveryCodesIssued)) => {
             page(
                 &req,
@@ -322,13 +310,7 @@ pub async fn post_recovery(
                 &session,
                 "new recovery codes were generated (the old ones no longer work)",
             )?;
-            render(
-                StatusCode::OK,
-                &RecoveryCodesPage {
-                    codes: &codes,
-                    continue_to: SELF,
-                },
-            )
+            show_recovery_codes(&codes, SELF)
         }
         Err(e @ MfaError::NoSecondFactor) => {
             page(
