@@ -774,7 +774,7 @@ async fn the_form_post_response_mode_reaches_the_client_in_a_real_browser() {
 /// account page, then removing it with the "authenticate" flow, as an account without a
 /// password must. The issuer is `localhost`, since WebAuthn refuses IP addresses.
 #[tokio::test]
-async fn a_passkey_is_added_and_removed_in_a_real_browser() {
+async fn a_passkey_is_added_signs_in_alone_and_is_removed_in_a_real_browser() {
     let Some(browser) = Browser::launch().await else {
         return;
     };
@@ -855,7 +855,24 @@ async fn a_passkey_is_added_and_removed_in_a_real_browser() {
                 "Get your recovery codes",
             )
             .await;
-            driver.goto(&at("/account/passkeys")).await?;
+            // Signed out, the passkey alone signs in from the login page.
+            driver.delete_cookie(SESSION_COOKIE).await?;
+            driver
+                .goto(at("/login?return_to=/account/passkeys"))
+                .await?;
+            wait_for_page(
+                &driver,
+                &at("/login?return_to=/account/passkeys"),
+                "Sign in",
+            )
+            .await;
+            driver
+                .find(By::XPath(
+                    "//button[normalize-space()='Sign in with a passkey']",
+                ))
+                .await?
+                .click()
+                .await?;
             wait_for_page(&driver, &at("/account/passkeys"), "Chromium").await;
 
             driver
