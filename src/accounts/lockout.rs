@@ -98,10 +98,12 @@ pub fn record_failure(
     let Some(user) = user.filter(|u| !is_locked(u, now)) else {
         return Ok(());
     };
-    let failures = user.failed_logins.saturating_add(1);
+    let failures = users::add_failure(c, &user.id)?;
     let locked_until =
         (failures >= policy.account_threshold).then(|| now + policy.lock_duration(failures));
-    users::set_failures(c, &user.id, failures, locked_until)?;
+    if locked_until.is_some() {
+        users::set_lock(c, &user.id, locked_until)?;
+    }
     if let Some(until) = locked_until {
         audit::record(
             c,

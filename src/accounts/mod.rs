@@ -299,21 +299,15 @@ pub async fn authenticate(
                 true => Some(hasher.hash(rehash_source).await?),
                 false => None,
             };
-            let (id, had_failures) = (
-                user.id.clone(),
-                user.failed_logins > 0 || user.locked_until.is_some(),
-            );
-            store
-                .run(move |c| {
-                    if let Some(hash) = new_hash {
-                        users::set_password_hash(c, &id, &hash, now)?;
-                    }
-                    if had_failures {
-                        users::set_failures(c, &id, 0, None)?;
-                    }
-                    Ok::<_, StoreError>(())
-                })
-                .await?;
+            // The failure count is reset when the whole sign-in completes (the session
+            // starts), not here: a second factor may still be due, and a right password
+            // must not wipe the count of wrong codes before it.
+            if let Some(hash) = new_hash {
+                let id = user.id.clone();
+                store
+                    .run(move |c| users::set_password_hash(c, &id, &hash, now))
+                    .await?;
+            }
             Ok(user)
         }
         _ => {
@@ -353,6 +347,7 @@ pub async fn set_disabled(
                 users::set_disabled(c, &user.id, disabled, crate::time::now())?;
                 if disabled {
                     crate::store::sessions::delete_for_user(c, &user.id)?;
+                    crate::store::challenges::delete_for_user(c, &user.id)?;
                 }
                 audit::record(
                     c,

@@ -127,6 +127,7 @@ pub async fn complete(
                 // An email change asked for under the old password must not outlive it.
                 tokens::delete_for_user(c, &user.id, super::email_change::PURPOSE)?;
                 let ended = sessions::delete_for_user(c, &user.id)?;
+                crate::store::challenges::delete_for_user(c, &user.id)?;
                 let revoked = grants::revoke_all_for_user(c, &user.id, now)?;
                 audit::record(
                     c,

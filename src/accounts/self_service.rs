@@ -67,6 +67,7 @@ pub async fn change_password(
                 users::set_password_hash(c, &user.id, &hash, now)?;
                 users::set_failures(c, &user.id, 0, None)?;
                 let ended = sessions::delete_others(c, &user.id, &keep)?;
+                crate::store::challenges::delete_for_user(c, &user.id)?;
                 // Outstanding reset and email-change links die with the old password.
                 crate::store::tokens::delete_for_user(c, &user.id, super::reset::PURPOSE)?;
                 crate::store::tokens::delete_for_user(c, &user.id, super::email_change::PURPOSE)?;

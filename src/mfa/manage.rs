@@ -27,20 +27,20 @@ fn record(
     )
 }
 
-/// The pending set-up to show, starting one if none is pending.
-pub async fn begin_totp(store: &Store, mfa: &Mfa, user: &UserRow) -> Result<Enrollment, MfaError> {
-    let (mfa, user) = (mfa.clone(), user.clone());
+/// The set-up this session started, starting one if there is none. `owner` is the session's
+/// `id_hash`: a set-up is only ever shown to the browser that began it.
+pub async fn begin_totp(
+    store: &Store,
+    mfa: &Mfa,
+    user: &UserRow,
+    owner: &str,
+) -> Result<Enrollment, MfaError> {
+    let (mfa, user, owner) = (mfa.clone(), user.clone(), owner.to_owned());
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let show = |c: &mut DbConn| {
-                    totp::pending(c, &mfa.kek, &user.id, &mfa.label, &user.username)
-                };
-                if let Some(e) = show(c)? {
-                    return Ok(e);
-                }
-                totp::begin(c, &mfa.kek, &user.id, crate::time::now())?;
-                show(c)?.ok_or(MfaError::NotEnrolling)
+                let label = (mfa.label.as_str(), user.username.as_str());
+                totp::pending_or_begin(c, &mfa.kek, &user.id, &owner, label, crate::time::now())
             })
         })
         .await
@@ -52,15 +52,16 @@ pub async fn confirm_totp(
     store: &Store,
     mfa: &Mfa,
     user_id: &str,
+    owner: &str,
     code: String,
     ip: Option<String>,
 ) -> Result<Option<Vec<String>>, MfaError> {
-    let (mfa, user_id) = (mfa.clone(), user_id.to_owned());
+    let (mfa, user_id, owner) = (mfa.clone(), user_id.to_owned(), owner.to_owned());
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
                 let now = crate::time::now();
-                if !totp::confirm(c, &mfa.kek, &user_id, &code, now)? {
+                if !totp::confirm(c, &mfa.kek, &user_id, &owner, &code, now)? {
                     return Err(MfaError::InvalidCode);
                 }
                 record(c, "mfa.totp_enabled", &user_id, ip.as_deref())?;

@@ -121,20 +121,29 @@ pub fn factors(c: &mut DbConn, user_id: &str) -> Result<Factors, StoreError> {
     })
 }
 
-/// Whether the sign-in must include a second factor: the user has one, or configuration,
-/// one of the user's roles, the client or the request (`acr_values`) demands one.
-pub fn needed(
+/// What a sign-in needs after its first factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondStep {
+    /// Nothing: the first factor is enough.
+    None,
+    /// The second factor the user has.
+    Ask,
+    /// Configuration demands a second factor and the user has none: set one up now.
+    Enrol,
+    /// The client or the request demands a second factor the user has none of. Setting one
+    /// up in the middle of this sign-in would let whoever knows the password choose the
+    /// "second" factor, so the user must set it up from their account first.
+    Unavailable,
+}
+
+/// Whether configuration (globally or through one of the user's roles) demands a second
+/// factor of this user.
+pub fn enrolment_required(
     c: &mut DbConn,
     policy: &MfaPolicy,
     user_id: &str,
-    client: Option<&Client>,
-    acr_values: &[String],
 ) -> Result<bool, StoreError> {
-    if policy.required
-        || client.is_some_and(|c| c.require_mfa)
-        || acr_values.iter().any(|a| a == ACR_MFA)
-        || factors(c, user_id)?.any()
-    {
+    if policy.required {
         return Ok(true);
     }
     if policy.required_roles.is_empty() {
@@ -142,6 +151,38 @@ pub fn needed(
     }
     let roles = roles::names_for_user(c, user_id)?;
     Ok(roles.iter().any(|r| policy.required_roles.contains(r)))
+}
+
+/// The second step of a sign-in for `user_id`, for `client` and its request's `acr_values`
+/// when the sign-in is for one. A user who has a second factor is always asked for it.
+pub fn second_step(
+    c: &mut DbConn,
+    policy: &MfaPolicy,
+    user_id: &str,
+    client: Option<&Client>,
+    acr_values: &[String],
+) -> Result<SecondStep, StoreError> {
+    if factors(c, user_id)?.any() {
+        return Ok(SecondStep::Ask);
+    }
+    if enrolment_required(c, policy, user_id)? {
+        return Ok(SecondStep::Enrol);
+    }
+    if client.is_some_and(|c| c.require_mfa) || acr_values.iter().any(|a| a == ACR_MFA) {
+        return Ok(SecondStep::Unavailable);
+    }
+    Ok(SecondStep::None)
+}
+
+/// Whether the sign-in must include a second factor (see [`second_step`]).
+pub fn needed(
+    c: &mut DbConn,
+    policy: &MfaPolicy,
+    user_id: &str,
+    client: Option<&Client>,
+    acr_values: &[String],
+) -> Result<bool, StoreError> {
+    Ok(second_step(c, policy, user_id, client, acr_values)? != SecondStep::None)
 }
 
 /// Whether a session's methods include a second factor.

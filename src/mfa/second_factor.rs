@@ -10,19 +10,21 @@ use super::{recovery, totp, Mfa, MfaError};
 use crate::accounts::lockout::{self, LockoutPolicy};
 use crate::crypto::SecretString;
 use crate::store::users::{self, UserRow};
-use crate::store::{self, challenges, Store};
+use crate::store::{self, challenges, DbConn, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Totp,
     Recovery,
+    /// The first code of an authenticator app set up during this very sign-in.
+    TotpEnrolment,
 }
 
 impl Method {
     /// The `amr` value (RFC 8176) for this method; recovery codes have none registered.
     pub fn amr(self) -> &'static str {
         match self {
-            Method::Totp => "otp",
+            Method::Totp | Method::TotpEnrolment => "otp",
             Method::Recovery => "rec",
         }
     }
@@ -32,28 +34,87 @@ impl Method {
 #[derive(Debug)]
 pub struct Passed {
     pub user: UserRow,
-    /// The challenge's methods plus this one and `mfa`.
+    /// The challenge's methods plus this one (and `mfa`, see [`combined_amr`]).
     pub amr: Vec<String>,
     /// Recovery codes left, when one was used.
     pub recovery_codes_left: Option<i64>,
+    /// The recovery codes issued with an authenticator set up during the sign-in.
+    pub new_recovery_codes: Option<Vec<String>>,
 }
 
 enum Outcome {
-    Passed(Passed),
+    Passed(Box<Passed>),
     Wrong { exhausted: bool },
     Gone,
 }
 
-/// The methods of a sign-in that passed `first` and then `second`.
+/// The methods of a sign-in that passed `first` and then `second`: `mfa` is added only when
+/// `second` is a method independent of the ones before (or they had `mfa` already).
 pub fn combined_amr(first: &[String], second: &str) -> Vec<String> {
+    let had_mfa = first.iter().any(|m| m == "mfa");
     let mut amr: Vec<String> = first.iter().filter(|m| *m != "mfa").cloned().collect();
+    let independent = !amr.is_empty() && !amr.iter().any(|m| m == second);
     if !amr.iter().any(|m| m == second) {
         amr.push(second.to_owned());
     }
-    amr.push("mfa".into());
+    if had_mfa || independent {
+        amr.push("mfa".into());
+    }
     amr
 }
 
+/// What a right code yields besides the sign-in.
+struct Checked {
+    recovery_codes_left: Option<i64>,
+    new_recovery_codes: Option<Vec<String>>,
+}
+
+/// Checks the code for `method` against the challenge's user and spends it (or, for an
+/// enrolment, turns the app on and issues recovery codes). Call inside a transaction.
+/// `Ok(None)` means the code was wrong.
+fn check(
+    c: &mut DbConn,
+    mfa: &Mfa,
+    user: &UserRow,
+    challenge: &Challenge,
+    method: Method,
+    code: &str,
+    now: i64,
+) -> Result<Option<Checked>, MfaError> {
+    Ok(match method {
+        Method::Totp => totp::verify(c, &mfa.kek, &user.id, code, now)?.then_some(Checked {
+            recovery_codes_left: None,
+            new_recovery_codes: None,
+        }),
+        Method::Recovery => recovery::redeem(c, &user.id, code, now)?.map(|left| Checked {
+            recovery_codes_left: Some(left),
+            new_recovery_codes: None,
+        }),
+        Method::TotpEnrolment => {
+            if !totp::confirm(c, &mfa.kek, &user.id, &challenge.id_hash, code, now)? {
+                return Ok(None);
+            }
+            crate::audit::record(
+                c,
+                crate::audit::Event {
+                    action: "mfa.totp_enabled",
+                    actor: &crate::audit::Actor::User(user.id.clone()),
+                    target: Some(&user.id),
+                    ip: None,
+                    detail: serde_json::json!({ "during": "sign-in" }),
+                },
+            )?;
+            Some(Checked {
+                recovery_codes_left: None,
+                new_recovery_codes: Some(recovery::regenerate(c, &user.id, now)?),
+            })
+        }
+    })
+}
+
+/// Checks a second-factor code for a sign-in challenge and, when it passes, consumes the
+/// challenge. A wrong code counts toward the account lock-out, the per-IP throttle and the
+/// challenge's own attempt budget, and that counting is committed.
 pub async fn verify(
     store: &Store,
     mfa: &Mfa,
@@ -77,19 +138,15 @@ pub async fn verify(
                 else {
                     return Ok(Outcome::Gone);
                 };
-                let usable = !lockout::is_locked(&user, now);
-                let (ok, left) = match method {
-                    _ if !usable => (false, None),
-                    Method::Totp => (
-                        totp::verify(c, &mfa.kek, &user.id, code.expose(), now)?,
-                        None,
-                    ),
-                    Method::Recovery => {
-                        let left = recovery::redeem(c, &user.id, code.expose(), now)?;
-                        (left.is_some(), left)
-                    }
+                if method == Method::TotpEnrolment && super::factors(c, &user.id)?.any() {
+                    // Set up elsewhere meanwhile: this sign-in starts over.
+                    return Ok(Outcome::Gone);
+                }
+                let passed = match lockout::is_locked(&user, now) {
+                    true => None,
+                    false => check(c, &mfa, &user, &challenge, method, code.expose(), now)?,
                 };
-                if !ok {
+                let Some(checked) = passed else {
                     lockout::record_failure(
                         c,
                         &policy,
@@ -104,23 +161,21 @@ pub async fn verify(
                         challenges::delete(c, &challenge.id_hash)?;
                     }
                     return Ok(Outcome::Wrong { exhausted });
-                }
+                };
                 if !challenges::delete(c, &challenge.id_hash)? {
                     return Ok(Outcome::Gone);
                 }
-                if user.failed_logins > 0 || user.locked_until.is_some() {
-                    users::set_failures(c, &user.id, 0, None)?;
-                }
-                Ok::<_, MfaError>(Outcome::Passed(Passed {
+                Ok::<_, MfaError>(Outcome::Passed(Box::new(Passed {
                     amr: combined_amr(&challenge.amr, method.amr()),
                     user,
-                    recovery_codes_left: left,
-                }))
+                    recovery_codes_left: checked.recovery_codes_left,
+                    new_recovery_codes: checked.new_recovery_codes,
+                })))
             })
         })
         .await?;
     match outcome {
-        Outcome::Passed(p) => Ok(p),
+        Outcome::Passed(p) => Ok(*p),
         Outcome::Wrong { exhausted: true } => Err(MfaError::ChallengeExhausted),
         Outcome::Wrong { exhausted: false } => Err(MfaError::InvalidCode),
         Outcome::Gone => Err(MfaError::NoChallenge),
@@ -138,5 +193,9 @@ mod tests {
         let stepped = vec!["pwd".to_owned(), "otp".into(), "mfa".into()];
         assert_eq!(combined_amr(&stepped, "otp"), ["pwd", "otp", "mfa"]);
         assert_eq!(combined_amr(&stepped, "hwk"), ["pwd", "otp", "hwk", "mfa"]);
+        // The same method twice, or a second method with nothing before it, is one factor.
+        let hwk = vec!["hwk".to_owned()];
+        assert_eq!(combined_amr(&hwk, "hwk"), ["hwk"]);
+        assert_eq!(combined_amr(&[], "otp"), ["otp"]);
     }
 }

@@ -51,30 +51,56 @@ fn open(kek: &Kek, row: &rows::TotpRow) -> Result<Vec<u8>, MfaError> {
         .map_err(|e| MfaError::Unexpected(format!("TOTP secret of {}: {e}", row.user_id)))
 }
 
-/// Starts (or restarts) an enrolment with a fresh 160-bit secret. Call inside a
+/// How long a started set-up stays usable.
+const PENDING_SECS: i64 = 3600;
+
+/// Starts an enrolment with a fresh 160-bit secret for `owner` (the SHA-256 of the sign-in
+/// challenge or session token that asked), replacing any other pending one. Call inside a
 /// transaction; refuses while a confirmed authenticator exists.
-pub fn begin(c: &mut DbConn, kek: &Kek, user_id: &str, now: i64) -> Result<(), MfaError> {
+pub fn begin(
+    c: &mut DbConn,
+    kek: &Kek,
+    user_id: &str,
+    owner: &str,
+    now: i64,
+) -> Result<(), MfaError> {
     if rows::find(c, user_id)?.is_some_and(|r| r.confirmed_at.is_some()) {
         return Err(MfaError::AlreadyEnrolled);
     }
     let secret: [u8; 20] = crate::crypto::random::bytes();
     let sealed = kek.encrypt(&secret, &context(user_id));
-    rows::insert_pending(c, user_id, &sealed, now)?;
+    rows::insert_pending(c, user_id, &sealed, owner, now)?;
     Ok(())
 }
 
-/// The pending enrolment to show, if one exists.
+/// The user's pending enrolment if `owner` started it and it is recent: a set-up begun
+/// elsewhere (another browser, an attacker holding only the password) is never shown here.
+fn pending_row(
+    c: &mut DbConn,
+    user_id: &str,
+    owner: &str,
+    now: i64,
+) -> Result<Option<rows::TotpRow>, StoreError> {
+    Ok(rows::find(c, user_id)?.filter(|r| {
+        r.confirmed_at.is_none()
+            && r.pending_for.as_deref() == Some(owner)
+            && now - r.created_at < PENDING_SECS
+    }))
+}
+
+/// The pending enrolment of `owner` to show, if one exists.
 pub fn pending(
     c: &mut DbConn,
     kek: &Kek,
     user_id: &str,
-    issuer: &str,
-    account: &str,
+    owner: &str,
+    label: (&str, &str),
+    now: i64,
 ) -> Result<Option<Enrollment>, MfaError> {
-    let Some(row) = rows::find(c, user_id)?.filter(|r| r.confirmed_at.is_none()) else {
+    let Some(row) = pending_row(c, user_id, owner, now)? else {
         return Ok(None);
     };
-    let totp = totp(open(kek, &row)?, issuer, account)?;
+    let totp = totp(open(kek, &row)?, label.0, label.1)?;
     let otpauth_uri = totp
         .to_url()
         .map_err(|e| MfaError::Unexpected(format!("otpauth URI: {e}")))?;
@@ -96,6 +122,22 @@ pub fn pending(
     }))
 }
 
+/// The pending enrolment of `owner`, started now if there is none.
+pub fn pending_or_begin(
+    c: &mut DbConn,
+    kek: &Kek,
+    user_id: &str,
+    owner: &str,
+    label: (&str, &str),
+    now: i64,
+) -> Result<Enrollment, MfaError> {
+    if let Some(e) = pending(c, kek, user_id, owner, label, now)? {
+        return Ok(e);
+    }
+    begin(c, kek, user_id, owner, now)?;
+    pending(c, kek, user_id, owner, label, now)?.ok_or(MfaError::NotEnrolling)
+}
+
 /// The time step `code` matches, if any, within the skew window around `now`.
 fn matching_step(secret: Vec<u8>, code: &str, now: i64) -> Result<Option<i64>, MfaError> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
@@ -107,15 +149,16 @@ fn matching_step(secret: Vec<u8>, code: &str, now: i64) -> Result<Option<i64>, M
     Ok(totp.check(&code, now).and_then(|s| i64::try_from(s).ok()))
 }
 
-/// Confirms a pending enrolment with its first code. Call inside a transaction.
+/// Confirms `owner`'s pending enrolment with its first code. Call inside a transaction.
 pub fn confirm(
     c: &mut DbConn,
     kek: &Kek,
     user_id: &str,
+    owner: &str,
     code: &str,
     now: i64,
 ) -> Result<bool, MfaError> {
-    let Some(row) = rows::find(c, user_id)?.filter(|r| r.confirmed_at.is_none()) else {
+    let Some(row) = pending_row(c, user_id, owner, now)? else {
         return Err(MfaError::NotEnrolling);
     };
     match matching_step(open(kek, &row)?, code, now)? {

@@ -82,6 +82,8 @@ pub async fn start(
                     rows::delete(c, old)?;
                 }
                 rows::insert(c, &row)?;
+                // A completed sign-in (every factor passed) clears the failure count.
+                crate::store::users::clear_failures(c, &row.user_id)?;
                 audit::record(
                     c,
                     Event {
@@ -183,7 +185,7 @@ pub fn record_ended(
 }
 
 /// Deletes expired sessions, one-time tokens, pending authorization requests, codes,
-/// token records, grants and WebAuthn ceremonies; returns how many rows went.
+/// token records, grants, WebAuthn ceremonies and sign-in challenges; returns how many rows went.
 pub async fn purge_expired(store: &Store, policy: SessionPolicy) -> Result<usize, StoreError> {
     store
         .run(move |conn| {
@@ -192,7 +194,8 @@ pub async fn purge_expired(store: &Store, policy: SessionPolicy) -> Result<usize
                 + crate::store::tokens::purge_expired(conn, now)?
                 + crate::store::authz_requests::purge_expired(conn, now)?
                 + crate::store::grants::purge_expired(conn, now)?
-                + crate::store::ceremonies::purge_expired(conn, now)?)
+                + crate::store::ceremonies::purge_expired(conn, now)?
+                + crate::store::challenges::purge_expired(conn, now)?)
         })
         .await
 }

@@ -55,6 +55,12 @@ pub fn add_failure(conn: &mut DbConn, id_hash: &str) -> Result<i32, StoreError> 
         .unwrap_or(i32::MAX))
 }
 
+/// Ends every sign-in of the user still waiting for its second factor (password changed or
+/// reset, account disabled).
+pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(t::table.filter(t::user_id.eq(user_id))).execute(conn)?)
+}
+
 pub fn purge_expired(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
     Ok(diesel::delete(t::table.filter(t::expires_at.le(now))).execute(conn)?)
 }

@@ -205,6 +205,7 @@ diesel::table! {
     totp_credentials (user_id) {
         user_id -> Text,
         secret_enc -> Text,
+        pending_for -> Nullable<Text>,
         confirmed_at -> Nullable<BigInt>,
         last_step -> BigInt,
         created_at -> BigInt,

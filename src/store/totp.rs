@@ -11,6 +11,8 @@ pub struct TotpRow {
     pub user_id: String,
     /// Envelope-encrypted secret (context: `totp:<user id>`).
     pub secret_enc: String,
+    /// While pending: the SHA-256 of the challenge or session token that started it.
+    pub pending_for: Option<String>,
     /// `None` while enrolment waits for the first valid code.
     pub confirmed_at: Option<i64>,
     /// The last accepted time step; codes for it or earlier steps are refused.
@@ -26,11 +28,12 @@ pub fn find(conn: &mut DbConn, user_id: &str) -> Result<Option<TotpRow>, StoreEr
         .optional()?)
 }
 
-/// Replaces any unconfirmed enrolment of the user with a new pending one.
+/// Replaces any unconfirmed enrolment of the user with a new pending one for `owner`.
 pub fn insert_pending(
     conn: &mut DbConn,
     user_id: &str,
     secret_enc: &str,
+    owner: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     diesel::delete(
@@ -43,6 +46,7 @@ pub fn insert_pending(
         .values((
             t::user_id.eq(user_id),
             t::secret_enc.eq(secret_enc),
+            t::pending_for.eq(Some(owner)),
             t::confirmed_at.eq(None::<i64>),
             t::last_step.eq(0_i64),
             t::created_at.eq(now),
@@ -58,7 +62,11 @@ pub fn confirm(conn: &mut DbConn, user_id: &str, step: i64, now: i64) -> Result<
             .filter(t::user_id.eq(user_id))
             .filter(t::confirmed_at.is_null()),
     )
-    .set((t::confirmed_at.eq(Some(now)), t::last_step.eq(step)))
+    .set((
+        t::confirmed_at.eq(Some(now)),
+        t::last_step.eq(step),
+        t::pending_for.eq(None::<String>),
+    ))
     .execute(conn)?;
     Ok(n == 1)
 }

@@ -98,6 +98,42 @@ pub fn set_password_hash(
 }
 
 /// Sets the failure count and lock of an account.
+/// Resets the failure count and lock, writing only when there is something to reset.
+pub fn clear_failures(conn: &mut DbConn, id: &str) -> Result<(), StoreError> {
+    diesel::update(
+        users::table.find(id).filter(
+            users::failed_logins
+                .ne(0)
+                .or(users::locked_until.is_not_null()),
+        ),
+    )
+    .set((
+        users::failed_logins.eq(0),
+        users::locked_until.eq(None::<i64>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Counts one more failure in the database itself (so concurrent failures all count) and
+/// returns the new count.
+pub fn add_failure(conn: &mut DbConn, id: &str) -> Result<i32, StoreError> {
+    diesel::update(users::table.find(id))
+        .set(users::failed_logins.eq(users::failed_logins + 1))
+        .execute(conn)?;
+    Ok(users::table
+        .find(id)
+        .select(users::failed_logins)
+        .first(conn)?)
+}
+
+pub fn set_lock(conn: &mut DbConn, id: &str, locked_until: Option<i64>) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set(users::locked_until.eq(locked_until))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn set_failures(
     conn: &mut DbConn,
     id: &str,

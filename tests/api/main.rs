@@ -26,6 +26,7 @@ mod lockout;
 mod login;
 mod logout;
 mod mfa;
+mod mfa_attacks;
 mod mfa_support;
 mod oidc;
 mod passkey_login;

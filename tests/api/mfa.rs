@@ -281,14 +281,15 @@ async fn the_second_step_refuses_bad_input_and_stale_or_missing_challenges() {
         )
         .await;
     assert_eq!(resp.status(), 400);
-    // Enrolment during sign-in is only for users without a second factor.
+    // Enrolment during sign-in is only for users without a second factor: the sign-in
+    // starts over.
     let resp = app
         .post_form(
             "/login/mfa/enroll",
             &[("csrf_token", &csrf), ("code", "123456")],
         )
         .await;
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 401);
     assert!(app.cookie("portcullis_session").is_none());
     // An expired challenge.
     app.db(|c| {

@@ -168,41 +168,44 @@ async fn with_only_the_password_posting_straight_to_consent_or_continue_gets_no_
     assert_eq!(codes, 0);
 }
 
+/// The refusal for a request that needs a second factor the account does not have.
+async fn assert_set_up_first(resp: reqwest::Response) {
+    assert_eq!(resp.status(), 403);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("Set up a second sign-in step first"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("name=\"code\""),
+        "no set-up inside this sign-in: {page}"
+    );
+}
+
 #[tokio::test]
-async fn acr_values_loa_2_steps_a_password_session_up_through_setting_up_an_app() {
+async fn acr_values_loa_2_without_a_second_factor_sends_the_user_to_set_one_up_first() {
     let app = spawn_app().await;
     let client = confidential(&app).await;
     app.create_user("alice", PASSWORD).await;
     assert_eq!(location(&app.login("alice", PASSWORD).await), "/");
 
+    // Whoever holds only the password must not get to choose the "second" factor here.
     let params = auth_params(&client, &[("acr_values", LOA2)]);
     let resp = app.get(&authorize_path(&params)).await;
-    assert_eq!(resp.status(), 303);
     let start = location(&resp);
     assert!(start.starts_with("/login/mfa/start?request="), "{start}");
-    let resp = app.get(&start).await;
-    assert_eq!(location(&resp), "/login/mfa");
-    // No second factor yet: the step is setting one up.
-    let page = app.get("/login/mfa").await.text().await.unwrap();
-    assert!(page.contains("Set up an authenticator app"), "{page}");
-    let secret = secret_on(&page);
-    let csrf = form_value(&page, "csrf_token").unwrap();
+    assert_set_up_first(app.get(&start).await).await;
+    assert!(app.cookie("portcullis_mfa").is_none());
+
+    // Set up on the account page (a recent sign-in needs no password), then step up.
     fresh_step().await;
-    let resp = app
-        .post_form(
-            "/login/mfa/enroll",
-            &[("csrf_token", &csrf), ("code", &code_at(&secret, now()))],
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    let page = resp.text().await.unwrap();
-    assert_eq!(recovery_codes_on(&page).len(), 10);
-    let cont = page
-        .split("href=\"")
-        .find(|s| s.starts_with("/authorize/continue"))
-        .map(|s| s[..s.find('"').unwrap()].replace("&amp;", "&"))
-        .expect("a continue link");
-    let resp = through_consent(&app, app.get(&cont).await).await;
+    let (secret, codes) = enrol_totp_at(&app, now()).await;
+    assert_eq!(codes.len(), 10);
+    let resp = app.get(&authorize_path(&params)).await;
+    let start = location(&resp);
+    assert!(start.starts_with("/login/mfa/start?request="), "{start}");
+    assert_eq!(location(&app.get(&start).await), "/login/mfa");
+    let resp = finish_with_code(&app, &code_at(&secret, now() + 30)).await;
     let claims = id_token_claims(&app, &client, &resp).await;
     assert_eq!(claims["acr"], LOA2);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
@@ -288,7 +291,7 @@ async fn led_to_enrolment(app: &TestApp, params: &[(String, String)]) {
 }
 
 #[tokio::test]
-async fn a_client_that_requires_mfa_leads_users_without_one_to_set_it_up() {
+async fn a_client_that_requires_mfa_refuses_users_without_one_until_they_set_it_up() {
     let app = spawn_app().await;
     let strict = register(
         &app,
@@ -301,7 +304,10 @@ async fn a_client_that_requires_mfa_leads_users_without_one_to_set_it_up() {
     )
     .await;
     app.create_user("alice", PASSWORD).await;
-    led_to_enrolment(&app, &auth_params(&strict, &[])).await;
+    let resp = password_for_request(&app, &auth_params(&strict, &[])).await;
+    assert_set_up_first(resp).await;
+    assert!(app.cookie("portcullis_session").is_none());
+    assert!(app.cookie("portcullis_mfa").is_none());
     // Signing in for anything else does not ask.
     let (browser, _) = app.new_browser();
     let resp = app.login_with(&browser, "alice", PASSWORD).await;

@@ -1,11 +1,14 @@
 -- Second factors, multi-step sign-in, known devices and email change.
 
 -- One authenticator app per user. The secret is envelope-encrypted under the KEK with the
--- user id as context; enrolment is pending until the first valid code (confirmed_at NULL).
+-- user id as context; enrolment is pending until the first valid code (confirmed_at NULL),
+-- and a pending secret belongs to the sign-in challenge or session that started it
+-- (pending_for: the SHA-256 of its token), so no other browser is ever shown it.
 -- last_step is the last accepted TOTP time step: a code for it or an earlier step is refused.
 CREATE TABLE totp_credentials (
     user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     secret_enc   TEXT NOT NULL,
+    pending_for  TEXT,
     confirmed_at BIGINT,
     last_step    BIGINT NOT NULL DEFAULT 0,
     created_at   BIGINT NOT NULL

@@ -153,28 +153,14 @@ pub async fn post_login(
     match outcome {
         Ok(user) => {
             let for_request = Some(form.request.as_str()).filter(|r| !r.is_empty());
-            if super::mfa::second_factor_due(&state, &user.id, for_request).await? {
-                return super::mfa::start_challenge(
-                    &state,
-                    user.id,
-                    vec!["pwd".into()],
-                    return_to,
-                    for_request,
-                )
-                .await;
-            }
-            sign_in(
-                &req,
-                &state,
-                SignIn {
-                    user_id: user.id,
-                    amr: vec!["pwd".into()],
-                    replaces: current.cookie_token,
-                    for_request,
-                },
-                see_other(&return_to),
-            )
-            .await
+            let done = SignIn {
+                user_id: user.id,
+                amr: vec!["pwd".into()],
+                replaces: current.cookie_token,
+                for_request,
+            };
+            let next = see_other(&return_to);
+            super::mfa::after_first_factor(&req, &state, done, return_to, next).await
         }
         Err(
             e @ (AccountError::InvalidCredentials

@@ -16,12 +16,15 @@ use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
 use crate::http::{AppError, AppState};
 use crate::mfa::challenge::{self, Challenge, NewChallenge};
-use crate::mfa::second_factor::{self, combined_amr, Method};
-use crate::mfa::{self, recovery, totp, MfaError};
-use crate::store::{self, challenges};
+use crate::mfa::second_factor::{self, Method};
+use crate::mfa::{self, totp, MfaError, SecondStep};
+use crate::store;
 
 pub const INVALID_CODE: &str = "That code is not valid. Try again.";
 pub const START_OVER: &str = "This sign-in has expired or had too many wrong codes. Sign in again.";
+pub const SET_UP_FIRST: &str = "This application asks for a second sign-in step, and your account \
+     has none yet. Sign in to your account, set up an authenticator app or a passkey under \
+     Sign-in security, then return to the application.";
 
 #[derive(Template)]
 #[template(path = "login_mfa.html")]
@@ -62,7 +65,7 @@ pub(super) fn show_recovery_codes(
 
 #[derive(Template)]
 #[template(path = "error.html")]
-struct StartOverPage<'a> {
+struct MessagePage<'a> {
     title: &'a str,
     message: &'a str,
     error_id: Option<&'a str>,
@@ -92,12 +95,12 @@ pub(super) fn grouped(secret: &str) -> String {
         .join(" ")
 }
 
-/// Whether a user who just passed the first factor needs a second one for this sign-in.
-pub async fn second_factor_due(
+/// What a user who just passed the first factor needs next in this sign-in.
+pub async fn second_step_for(
     state: &AppState,
     user_id: &str,
     for_request: Option<&str>,
-) -> Result<bool, AppError> {
+) -> Result<SecondStep, AppError> {
     let pending = match for_request {
         Some(id) => crate::http::oauth::authorize::load_pending(state, id)
             .await
@@ -113,9 +116,39 @@ pub async fn second_factor_due(
                 Some((req, _, client)) => (Some(client), req.acr_values.as_slice()),
                 None => (None, &[][..]),
             };
-            mfa::needed(c, &policy, &user_id, client, acr)
+            mfa::second_step(c, &policy, &user_id, client, acr)
         })
         .await?)
+}
+
+/// After the first factor: the session when it is enough, the second step when one is
+/// due, or the explanation that the account needs a second factor set up first.
+pub(super) async fn after_first_factor(
+    req: &HttpRequest,
+    state: &AppState,
+    done: SignIn<'_>,
+    return_to: String,
+    response: HttpResponse,
+) -> Result<HttpResponse, AppError> {
+    match second_step_for(state, &done.user_id, done.for_request).await? {
+        SecondStep::None => sign_in(req, state, done, response).await,
+        SecondStep::Ask | SecondStep::Enrol => {
+            start_challenge(state, done.user_id, done.amr, return_to, done.for_request).await
+        }
+        SecondStep::Unavailable => set_up_first(),
+    }
+}
+
+/// A client or request demands a second factor the account does not have.
+pub fn set_up_first() -> Result<HttpResponse, AppError> {
+    render(
+        StatusCode::FORBIDDEN,
+        &MessagePage {
+            title: "Set up a second sign-in step first",
+            message: SET_UP_FIRST,
+            error_id: None,
+        },
+    )
 }
 
 /// Leaves a challenge for the second step and sends the browser there.
@@ -157,7 +190,7 @@ pub(super) async fn current_challenge(
 fn start_over(status: StatusCode) -> Result<HttpResponse, AppError> {
     render(
         status,
-        &StartOverPage {
+        &MessagePage {
             title: "Sign in again",
             message: START_OVER,
             error_id: None,
@@ -174,10 +207,22 @@ async fn second_step_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let user_id = challenge.user_id.clone();
-    let factors = state.store.run(move |c| mfa::factors(c, &user_id)).await?;
+    let (user_id, policy) = (
+        challenge.user_id.clone(),
+        std::sync::Arc::clone(&state.mfa.policy),
+    );
+    let (factors, enrol) = state
+        .store
+        .run(move |c| {
+            let enrol = mfa::enrolment_required(c, &policy, &user_id)?;
+            Ok::<_, crate::store::StoreError>((mfa::factors(c, &user_id)?, enrol))
+        })
+        .await?;
     if !factors.any() {
-        return enroll_page(req, state, challenge, status, error).await;
+        return match enrol {
+            true => enroll_page(req, state, challenge, status, error).await,
+            false => set_up_first(),
+        };
     }
     let response = render_form(req, state, status, |csrf_token| SecondStepPage {
         csrf_token,
@@ -198,21 +243,23 @@ async fn enroll_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let (mfa, user_id) = (state.mfa.clone(), challenge.user_id.clone());
+    let (mfa, ch) = (state.mfa.clone(), challenge.clone());
     let enrollment = state
         .store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let user = store::users::find_by_id(c, &user_id)?.ok_or(MfaError::NoChallenge)?;
-                let show =
-                    |c: &mut _| totp::pending(c, &mfa.kek, &user.id, &mfa.label, &user.username);
-                match show(c)? {
-                    Some(e) => Ok(e),
-                    None => {
-                        totp::begin(c, &mfa.kek, &user.id, crate::time::now())?;
-                        show(c)?.ok_or(MfaError::NotEnrolling)
-                    }
-                }
+                let user =
+                    store::users::find_by_id(c, &ch.user_id)?.ok_or(MfaError::NoChallenge)?;
+                let label = (mfa.label.as_str(), user.username.as_str());
+                // The set-up belongs to this challenge: no other browser is ever shown it.
+                totp::pending_or_begin(
+                    c,
+                    &mfa.kek,
+                    &user.id,
+                    &ch.id_hash,
+                    label,
+                    crate::time::now(),
+                )
             })
         })
         .await;
@@ -353,66 +400,51 @@ pub async fn post_enroll(
     let Some(challenge) = current_challenge(&req, &state).await? else {
         return start_over(StatusCode::UNAUTHORIZED);
     };
-    let (mfa, lockout, ch) = (state.mfa.clone(), state.lockout, challenge.clone());
-    let ip = client_ip(&req);
-    let result = state
-        .store
-        .run(move |conn| {
-            store::transaction(conn, |c| {
-                let now = crate::time::now();
-                if mfa::factors(c, &ch.user_id)?.any() {
-                    // Set up elsewhere meanwhile: the normal second step applies.
-                    return Ok(None);
-                }
-                if !totp::confirm(c, &mfa.kek, &ch.user_id, form.code.expose(), now)? {
-                    let user = store::users::find_by_id(c, &ch.user_id)?;
-                    crate::accounts::lockout::record_failure(
-                        c,
-                        &lockout,
-                        user.as_ref(),
-                        ip.as_deref(),
-                        "otp",
-                        now,
-                    )?;
-                    challenges::add_failure(c, &ch.id_hash)?;
-                    return Err(MfaError::InvalidCode);
-                }
-                if !challenges::delete(c, &ch.id_hash)? {
-                    return Err(MfaError::NoChallenge);
-                }
-                let codes = recovery::regenerate(c, &ch.user_id, now)?;
-                crate::audit::record(
-                    c,
-                    crate::audit::Event {
-                        action: "mfa.totp_enabled",
-                        actor: &crate::audit::Actor::User(ch.user_id.clone()),
-                        target: Some(&ch.user_id),
-                        ip: ip.as_deref(),
-                        detail: serde_json::json!({ "during": "sign-in" }),
-                    },
-                )?;
-                Ok(Some(codes))
-            })
-        })
-        .await;
-    match result {
-        Ok(Some(codes)) => {
+    let outcome = second_factor::verify(
+        &state.store,
+        &state.mfa,
+        &state.lockout,
+        &challenge,
+        Method::TotpEnrolment,
+        form.code,
+        client_ip(&req),
+    )
+    .await;
+    match outcome {
+        Ok(passed) => {
+            state.mailer.send(crate::mail::notices::mfa_changed(
+                &state.settings.issuer,
+                &passed.user,
+                "an authenticator app was set up while signing in",
+            )?);
+            let codes = passed.new_recovery_codes.unwrap_or_default();
             let page = show_recovery_codes(&codes, &challenge.return_to)?;
-            let amr = combined_amr(&challenge.amr, Method::Totp.amr());
-            complete(&req, &state, current, &challenge, amr, page).await
+            complete(&req, &state, current, &challenge, passed.amr, page).await
         }
-        Ok(None) => second_step_page(&req, &state, &challenge, StatusCode::OK, None).await,
         Err(MfaError::InvalidCode) => {
             enroll_page(
                 &req,
                 &state,
                 &challenge,
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNAUTHORIZED,
                 Some(INVALID_CODE),
             )
             .await
         }
-        Err(MfaError::NoChallenge | MfaError::NotEnrolling) => start_over(StatusCode::UNAUTHORIZED),
+        Err(MfaError::TooManyAttempts) => {
+            let message = super::login::TOO_MANY_ATTEMPTS;
+            enroll_page(
+                &req,
+                &state,
+                &challenge,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(message),
+            )
+            .await
+        }
+        Err(MfaError::ChallengeExhausted | MfaError::NoChallenge | MfaError::NotEnrolling) => {
+            start_over(StatusCode::UNAUTHORIZED)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -439,12 +471,19 @@ pub async fn get_start(
     };
     // The request must exist (and so belong to this flow); a stale one gets the usual page.
     crate::http::oauth::authorize::load_pending(&state, &query.request).await?;
-    start_challenge(
-        &state,
-        session.user.id,
-        session.amr,
-        continue_to,
-        Some(&query.request),
-    )
-    .await
+    match second_step_for(&state, &session.user.id, Some(&query.request)).await? {
+        // Nothing missing (set up meanwhile in another tab): back to the request.
+        SecondStep::None => Ok(see_other(&continue_to)),
+        SecondStep::Ask | SecondStep::Enrol => {
+            start_challenge(
+                &state,
+                session.user.id,
+                session.amr,
+                continue_to,
+                Some(&query.request),
+            )
+            .await
+        }
+        SecondStep::Unavailable => set_up_first(),
+    }
 }

@@ -19,7 +19,8 @@ use crate::http::extract::{client_ip, CsrfJson, CurrentSession};
 use crate::http::{AppError, AppState};
 use crate::mfa::passkeys::PasskeyError;
 use crate::mfa::second_factor::combined_amr;
-use crate::store::{challenges, users};
+use crate::store::challenges;
+use crate::store::users::{self, UserRow};
 
 /// Where a passwordless sign-in continues: the login form's own fields.
 #[derive(Deserialize)]
@@ -76,50 +77,58 @@ pub async fn post_begin(
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
 }
 
+/// Refuses a client address over its failure budget, as the password form does.
+async fn throttled(state: &AppState, req: &HttpRequest) -> Result<(), AppError> {
+    match client_ip(req) {
+        Some(ip) if lockout::ip_blocked(&state.store, &ip).await? => Err(AppError::TooManyRequests),
+        _ => Ok(()),
+    }
+}
+
+/// The account a passkey proved, if it may sign in now: not disabled, not locked, and
+/// confirmed (unless unconfirmed sign-in is allowed). Anything else is refused exactly
+/// like an unknown credential, so the answer reveals nothing about the account.
+async fn usable_user(state: &AppState, user_id: &str) -> Result<UserRow, AppError> {
+    let user_id = user_id.to_owned();
+    let user = state
+        .store
+        .run(move |c| users::find_by_id(c, &user_id))
+        .await?;
+    let now = crate::time::now();
+    let allow_unconfirmed = state.settings.signup.allow_unverified_sign_in;
+    user.filter(|u| {
+        !u.disabled && !lockout::is_locked(u, now) && (!u.signup_pending || allow_unconfirmed)
+    })
+    .ok_or_else(|| PasskeyError::UnknownCredential.into())
+}
+
 pub async fn post_finish(
     req: HttpRequest,
     state: web::Data<AppState>,
     current: CurrentSession,
     CsrfJson(body): CsrfJson<Finish>,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = client_ip(&req);
+    throttled(&state, &req).await?;
     let auth = state
         .passkeys
-        .finish_authentication(&state.store, &body.ceremony, body.credential, ip)
+        .finish_authentication(
+            &state.store,
+            &body.ceremony,
+            body.credential,
+            client_ip(&req),
+        )
         .await
         .map_err(AppError::from)?;
-    let user_id = auth.user_id.clone();
-    let user = state
-        .store
-        .run(move |c| users::find_by_id(c, &user_id))
-        .await
-        .map_err(AppError::from)?;
-    let now = crate::time::now();
-    let allow_unconfirmed = state.settings.signup.allow_unverified_sign_in;
-    let usable = user.filter(|u| {
-        !u.disabled && !lockout::is_locked(u, now) && (!u.signup_pending || allow_unconfirmed)
-    });
-    let Some(user) = usable else {
+    // Passkeys are registered and asserted with user verification required; an assertion
+    // without it is not the two-factor sign-in a passkey stands for.
+    if !auth.user_verified {
         return Err(AppError::from(PasskeyError::UnknownCredential).into());
-    };
-    let mut amr = vec![auth.amr.to_owned()];
-    if auth.user_verified {
-        amr.push("mfa".into());
     }
+    let user = usable_user(&state, &auth.user_id).await?;
     let (location, for_request) = destination(&body.destination);
-    if !auth.user_verified && second_step::second_factor_due(&state, &user.id, for_request).await? {
-        // A passkey without user verification is one factor; the second step follows.
-        let resp =
-            second_step::start_challenge(&state, user.id, amr, location, for_request).await?;
-        let mut json = redirect("/login/mfa");
-        for cookie in resp.cookies() {
-            json.add_cookie(&cookie).map_err(AppError::unexpected)?;
-        }
-        return Ok(json);
-    }
     let done = SignIn {
         user_id: user.id,
-        amr,
+        amr: vec![auth.amr.to_owned(), "mfa".into()],
         replaces: current.cookie_token,
         for_request,
     };
@@ -149,6 +158,7 @@ pub async fn post_second_finish(
     current: CurrentSession,
     CsrfJson(body): CsrfJson<Finish>,
 ) -> Result<HttpResponse, ApiError> {
+    throttled(&state, &req).await?;
     let challenge = second_step::current_challenge(&req, &state)
         .await?
         .ok_or(AppError::Unauthorized)?;
@@ -165,6 +175,8 @@ pub async fn post_second_finish(
     if auth.user_id != challenge.user_id {
         return Err(AppError::from(PasskeyError::UnknownCredential).into());
     }
+    // Locked or disabled since the password: refused like any other failure.
+    usable_user(&state, &challenge.user_id).await?;
     let id_hash = challenge.id_hash.clone();
     let consumed = state
         .store

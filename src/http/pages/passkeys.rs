@@ -37,6 +37,8 @@ struct PasskeysPage<'a> {
     passkeys: Vec<PasskeyView>,
     /// Removal asks for the password; without one, for a passkey assertion.
     has_password: bool,
+    /// Adding a passkey needs the password: the sign-in is not recent.
+    needs_password: bool,
     enabled: bool,
     name_max: usize,
     notice: Option<&'a str>,
@@ -54,6 +56,13 @@ pub struct PageQuery {
 /// A JSON body with nothing we read (begin requests); unknown fields are ignored.
 #[derive(Deserialize)]
 pub struct EmptyJson {}
+
+#[derive(Deserialize)]
+pub struct RegisterBegin {
+    /// Needed unless the session signed in within the last five minutes.
+    #[serde(default)]
+    current_password: Option<SecretString>,
+}
 
 #[derive(Deserialize)]
 pub struct RegisterFinish {
@@ -107,6 +116,8 @@ async fn page(
         username: &session.user.username,
         passkeys,
         has_password: session.user.password_hash.is_some(),
+        needs_password: session.user.password_hash.is_some()
+            && !reauth::is_recent(session, crate::time::now()),
         enabled: state.passkeys.is_enabled(),
         name_max: crate::mfa::passkeys::NAME_MAX_CHARS,
         notice,
@@ -135,11 +146,30 @@ pub async fn get_passkeys(
 
 /// `{"ceremony": "<token>", "options": <CreationChallengeResponse>}`.
 pub async fn post_register_begin(
+    req: HttpRequest,
     state: web::Data<AppState>,
     current: CurrentSession,
-    _: CsrfJson<EmptyJson>,
+    CsrfJson(body): CsrfJson<RegisterBegin>,
 ) -> Result<HttpResponse, ApiError> {
     let session = current.session.ok_or(AppError::Unauthorized)?;
+    // A passkey is a whole sign-in: adding one needs a fresh authentication, so a borrowed
+    // or stolen session cannot plant its own.
+    let fresh = reauth::confirm_fresh(
+        &state.store,
+        &state.hasher,
+        &state.lockout,
+        &session,
+        body.current_password,
+        client_ip(&req),
+    )
+    .await
+    .map_err(AppError::from)?;
+    if !fresh {
+        return Err(AppError::BadRequest(
+            "Confirm with your current password (or, without one, sign in again first).".into(),
+        )
+        .into());
+    }
     let (ceremony, options) = state
         .passkeys
         .begin_registration(&state.store, &session.user)

@@ -27,6 +27,8 @@ struct SecurityPage<'a> {
     passkeys: i64,
     recovery_codes: i64,
     has_factor: bool,
+    /// Adding a factor needs the password: the sign-in is not recent.
+    needs_password: bool,
     /// A second factor but never any recovery codes (first factor was a passkey).
     recovery_due: bool,
     notice: Option<&'a str>,
@@ -77,6 +79,8 @@ async fn page(
         passkeys: f.passkeys,
         recovery_codes: f.recovery_codes,
         has_factor: f.any(),
+        needs_password: session.user.password_hash.is_some()
+            && !reauth::is_recent(session, crate::time::now()),
         recovery_due: f.any() && !f.recovery_issued,
         notice,
         error,
@@ -125,11 +129,14 @@ pub async fn post_totp_begin(
     req: HttpRequest,
     state: web::Data<AppState>,
     current: CurrentSession,
-    _form: CsrfForm<EmptyForm>,
+    CsrfForm(form): CsrfForm<PasswordConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
     let Some(session) = current.session else {
         return Ok(sign_in_first());
     };
+    if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, true).await? {
+        return Ok(page);
+    }
     enroll_page(&req, &state, &session, StatusCode::OK, None).await
 }
 
@@ -140,7 +147,7 @@ async fn enroll_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    match manage::begin_totp(&state.store, &state.mfa, &session.user).await {
+    match manage::begin_totp(&state.store, &state.mfa, &session.user, &session.id_hash).await {
         Ok(e) => render_form(req, state, status, |csrf_token| EnrollPage {
             csrf_token,
             action: "/account/totp/confirm",
@@ -177,6 +184,7 @@ pub async fn post_totp_confirm(
         &state.store,
         &state.mfa,
         &session.user.id,
+        &session.id_hash,
         form.code.expose().to_owned(),
         client_ip(&req),
     )
@@ -214,36 +222,47 @@ pub async fn post_totp_confirm(
     }
 }
 
-/// The fresh authentication a removal or a new set of codes needs; `Err` holds the page
-/// to answer with.
+/// Asked of an account without a password whose sign-in is not recent.
+const SIGN_IN_AGAIN: &str = "Your account has no password. Sign out, sign in again with your \
+     passkey, then do this within five minutes.";
+
+/// The fresh authentication a change of second factors needs; `Err` holds the page to
+/// answer with. The current password always works (and counts like a sign-in when wrong);
+/// a sign-in within the last five minutes is enough to add a factor (`allow_recent`), and
+/// is the only way for an account without a password.
 async fn reauthenticate(
     req: &HttpRequest,
     state: &AppState,
     session: &ActiveSession,
     password: SecretString,
+    allow_recent: bool,
 ) -> Result<Result<(), HttpResponse>, AppError> {
-    let confirmed = reauth::confirm_password(
-        &state.store,
-        &state.hasher,
-        &state.lockout,
-        &session.user,
-        password,
-        client_ip(req),
-    )
-    .await?;
-    if confirmed {
-        return Ok(Ok(()));
-    }
-    let message = ChangeError::WrongCurrent.to_string();
-    Ok(Err(page(
-        req,
-        state,
-        session,
-        StatusCode::UNAUTHORIZED,
-        None,
-        Some(&message),
-    )
-    .await?))
+    let recent = reauth::is_recent(session, crate::time::now());
+    let message = if session.user.password_hash.is_none() {
+        if recent {
+            return Ok(Ok(()));
+        }
+        SIGN_IN_AGAIN.to_owned()
+    } else {
+        let confirmed = (allow_recent && recent)
+            || reauth::confirm_password(
+                &state.store,
+                &state.hasher,
+                &state.lockout,
+                &session.user,
+                password,
+                client_ip(req),
+            )
+            .await?;
+        if confirmed {
+            return Ok(Ok(()));
+        }
+        ChangeError::WrongCurrent.to_string()
+    };
+    let status = StatusCode::UNAUTHORIZED;
+    Ok(Err(
+        page(req, state, session, status, None, Some(&message)).await?
+    ))
 }
 
 pub async fn post_totp_remove(
@@ -255,7 +274,7 @@ pub async fn post_totp_remove(
     let Some(session) = current.session else {
         return Ok(sign_in_first());
     };
-    if let Err(page) = reauthenticate(&req, &state, &session, form.current_password).await? {
+    if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, false).await? {
         return Ok(page);
     }
     if manage::remove_totp(&state.store, &session.user.id, client_ip(&req)).await? {
@@ -300,7 +319,7 @@ pub async fn post_recovery(
     let Some(session) = current.session else {
         return Ok(sign_in_first());
     };
-    if let Err(page) = reauthenticate(&req, &state, &session, form.current_password).await? {
+    if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, false).await? {
         return Ok(page);
     }
     match manage::regenerate_recovery(&state.store, &session.user.id, client_ip(&req)).await {
