@@ -48,8 +48,19 @@ impl LockoutPolicy {
     }
 }
 
+/// The throttle key for a client address. An IPv6 client usually holds a whole /64 and can
+/// pick a fresh address from it for every attempt, so IPv6 addresses count per /64.
 fn ip_key(ip: &str) -> String {
-    format!("ip:{ip}")
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => format!("ip:{ip}"),
+    }
 }
 
 pub fn is_locked(user: &UserRow, now: i64) -> bool {
@@ -147,6 +158,17 @@ pub async fn unlock(store: &Store, username: &str, actor: Actor) -> Result<(), A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_throttled_per_64_and_ipv4_per_address() {
+        assert_eq!(
+            ip_key("2001:db8:1:2:aaaa::1"),
+            ip_key("2001:db8:1:2:ffff::9")
+        );
+        assert_ne!(ip_key("2001:db8:1:2::1"), ip_key("2001:db8:1:3::1"));
+        assert_eq!(ip_key("::ffff:192.0.2.7"), ip_key("192.0.2.7"));
+        assert_ne!(ip_key("192.0.2.7"), ip_key("192.0.2.8"));
+    }
 
     #[test]
     fn the_lock_doubles_with_each_failure_and_is_capped_at_a_day() {
