@@ -46,6 +46,15 @@ fn mail_for<'a>(mails: &'a [String], to: &str, subject: &str) -> &'a str {
     found[0]
 }
 
+/// The confirmation link in the change mail to `to`, once `count` mails have arrived.
+async fn change_link(app: &TestApp, sink: &SmtpSink, count: usize, to: &str) -> String {
+    let mails = sink.wait_for(count).await;
+    link_in(
+        mail_for(&mails, to, "Confirm your new email address"),
+        &app.address,
+    )
+}
+
 fn link_in(message: &str, issuer: &str) -> String {
     let start = message
         .find(&format!("{issuer}/account/email/confirm?token="))
@@ -215,14 +224,7 @@ async fn an_address_of_another_account_gets_the_same_answer_and_its_owner_is_tol
 
     let free = request_change(&app, "alice.new@example.org", PASSWORD).await;
     let free = (free.status(), location(&free), free.text().await.unwrap());
-    let first_link = link_in(
-        mail_for(
-            &sink.wait_for(2).await,
-            "alice.new@example.org",
-            "Confirm your new email address",
-        ),
-        &app.address,
-    );
+    let first_link = change_link(&app, &sink, 2, "alice.new@example.org").await;
     let taken = request_change(&app, "bob@example.com", PASSWORD).await;
     let taken = (
         taken.status(),
@@ -263,14 +265,7 @@ async fn an_address_taken_before_confirmation_is_refused_and_nothing_changes() {
     let sink = SmtpSink::start();
     let (app, id) = app_with_alice(&sink).await;
     request_change(&app, "carol@example.com", PASSWORD).await;
-    let link = link_in(
-        mail_for(
-            &sink.wait_for(2).await,
-            "carol@example.com",
-            "Confirm your new email address",
-        ),
-        &app.address,
-    );
+    let link = change_link(&app, &sink, 2, "carol@example.com").await;
     // Meanwhile someone else gets the address.
     app.create_user("carol", PASSWORD).await;
 
@@ -292,14 +287,7 @@ async fn an_expired_link_is_refused() {
     let sink = SmtpSink::start();
     let (app, id) = app_with_alice(&sink).await;
     request_change(&app, "alice.new@example.org", PASSWORD).await;
-    let link = link_in(
-        mail_for(
-            &sink.wait_for(2).await,
-            "alice.new@example.org",
-            "Confirm your new email address",
-        ),
-        &app.address,
-    );
+    let link = change_link(&app, &sink, 2, "alice.new@example.org").await;
     let uid = id.clone();
     app.db(move |c| {
         diesel::update(t::table.filter(t::user_id.eq(uid)))
@@ -327,14 +315,7 @@ async fn a_password_change_kills_a_pending_link() {
     let sink = SmtpSink::start();
     let (app, id) = app_with_alice(&sink).await;
     request_change(&app, "alice.new@example.org", PASSWORD).await;
-    let link = link_in(
-        mail_for(
-            &sink.wait_for(2).await,
-            "alice.new@example.org",
-            "Confirm your new email address",
-        ),
-        &app.address,
-    );
+    let link = change_link(&app, &sink, 2, "alice.new@example.org").await;
     let csrf = crate::helpers::page_csrf(&app.client, &app.url("/account")).await;
     let resp = app
         .post_form(
@@ -359,14 +340,7 @@ async fn a_password_reset_kills_a_pending_link() {
     let sink = SmtpSink::start();
     let (app, id) = app_with_alice(&sink).await;
     request_change(&app, "alice.new@example.org", PASSWORD).await;
-    let link = link_in(
-        mail_for(
-            &sink.wait_for(2).await,
-            "alice.new@example.org",
-            "Confirm your new email address",
-        ),
-        &app.address,
-    );
+    let link = change_link(&app, &sink, 2, "alice.new@example.org").await;
     let csrf = crate::helpers::page_csrf(&app.client, &app.url("/reset")).await;
     app.post_form("/reset", &[("csrf_token", &csrf), ("login", "alice")])
         .await;
@@ -408,14 +382,7 @@ async fn the_forms_need_a_csrf_token() {
     assert_eq!(resp.status(), 403);
 
     request_change(&app, "alice.new@example.org", PASSWORD).await;
-    let link = link_in(
-        mail_for(
-            &sink.wait_for(2).await,
-            "alice.new@example.org",
-            "Confirm your new email address",
-        ),
-        &app.address,
-    );
+    let link = change_link(&app, &sink, 2, "alice.new@example.org").await;
     let token = link.split("token=").nth(1).unwrap();
     let resp = app
         .post_form("/account/email/confirm", &[("token", token)])
