@@ -45,8 +45,28 @@ pub const CEREMONY_LIFETIME_SECS: i64 = 300;
 pub const NAME_MAX_CHARS: usize = 64;
 
 const KIND_REGISTRATION: &str = "passkey.register";
-const KIND_SECOND_FACTOR: &str = "passkey.second_factor";
-const KIND_DISCOVERABLE: &str = "passkey.discoverable";
+
+/// What an authentication ceremony is for. A ceremony finishes only for the purpose it
+/// began with, so an assertion made to confirm a removal cannot complete a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The second step after the password.
+    SecondFactor,
+    /// Confirming a sensitive change from a signed-in session.
+    Reauthentication,
+    /// Signing in with a discoverable credential alone.
+    Passwordless,
+}
+
+impl Purpose {
+    fn kind(self) -> &'static str {
+        match self {
+            Purpose::SecondFactor => "passkey.second_factor",
+            Purpose::Reauthentication => "passkey.reauth",
+            Purpose::Passwordless => "passkey.discoverable",
+        }
+    }
+}
 /// Retries of the counter compare-and-swap before giving up on a credential in heavy use.
 const UPDATE_ATTEMPTS: usize = 3;
 
@@ -241,6 +261,7 @@ impl Passkeys {
         &self,
         store: &Store,
         user_id: &str,
+        purpose: Purpose,
     ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         let webauthn = self.webauthn()?;
         let user_id = user_id.to_owned();
@@ -257,7 +278,7 @@ impl Passkeys {
                     .start_passkey_authentication(&passkeys)
                     .map_err(PasskeyError::Webauthn)?;
                 let state = as_single_credential_state(&state)?;
-                let token = begin_ceremony(conn, Some(&user_id), KIND_SECOND_FACTOR, &state)?;
+                let token = begin_ceremony(conn, Some(&user_id), purpose.kind(), &state)?;
                 Ok((token, options))
             })
             .await
@@ -276,7 +297,7 @@ impl Passkeys {
                 let (options, state) = webauthn
                     .start_discoverable_authentication()
                     .map_err(PasskeyError::Webauthn)?;
-                let token = begin_ceremony(conn, None, KIND_DISCOVERABLE, &state)?;
+                let token = begin_ceremony(conn, None, Purpose::Passwordless.kind(), &state)?;
                 Ok((token, options))
             })
             .await
@@ -288,6 +309,7 @@ impl Passkeys {
         &self,
         store: &Store,
         ceremony: &str,
+        purpose: Purpose,
         credential: PublicKeyCredential,
         ip: Option<String>,
     ) -> Result<Authenticated, PasskeyError> {
@@ -296,13 +318,8 @@ impl Passkeys {
         store
             .run(move |conn| {
                 let now = crate::time::now();
-                let row = ceremonies::consume(
-                    conn,
-                    &id_hash,
-                    &[KIND_SECOND_FACTOR, KIND_DISCOVERABLE],
-                    now,
-                )?
-                .ok_or(PasskeyError::CeremonyInvalid)?;
+                let row = ceremonies::consume(conn, &id_hash, &[purpose.kind()], now)?
+                    .ok_or(PasskeyError::CeremonyInvalid)?;
                 let state: DiscoverableAuthentication = parse_state(&row)?;
                 let credential_id = URL_SAFE_NO_PAD.encode(credential.get_credential_id());
                 let mut stored =

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis::accounts::{self, NewUser};
 use portcullis::audit::Actor;
-use portcullis::mfa::passkeys::{user_handle, Authenticated, PasskeyError, Passkeys};
+use portcullis::mfa::passkeys::{user_handle, Authenticated, PasskeyError, Passkeys, Purpose};
 use portcullis::sessions::{self, NewSession, SessionPolicy};
 use portcullis::startup::{password_hasher, password_policy};
 use portcullis::store::passkeys::{self as rows, PasskeyRow};
@@ -576,7 +576,7 @@ async fn a_second_factor_assertion_succeeds_and_updates_the_credential() {
 
     for expected_counter in [1, 2] {
         let (ceremony, options) = passkeys
-            .begin_authentication(&app.store, &user_id)
+            .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
             .await
             .unwrap();
         let options = serde_json::to_value(&options).unwrap();
@@ -587,6 +587,7 @@ async fn a_second_factor_assertion_succeeds_and_updates_the_credential() {
             .finish_authentication(
                 &app.store,
                 &ceremony,
+                Purpose::SecondFactor,
                 serde_json::from_value(assertion.clone()).unwrap(),
                 None,
             )
@@ -612,6 +613,7 @@ async fn a_second_factor_assertion_succeeds_and_updates_the_credential() {
             .finish_authentication(
                 &app.store,
                 &ceremony,
+                Purpose::SecondFactor,
                 serde_json::from_value(assertion).unwrap(),
                 None,
             )
@@ -642,6 +644,7 @@ async fn a_discoverable_assertion_names_its_user() {
         .finish_authentication(
             &app.store,
             &ceremony,
+            Purpose::Passwordless,
             serde_json::from_value(assertion).unwrap(),
             None,
         )
@@ -673,6 +676,7 @@ async fn a_discoverable_assertion_with_a_foreign_user_handle_is_refused() {
         .finish_authentication(
             &app.store,
             &ceremony,
+            Purpose::Passwordless,
             serde_json::from_value(assertion).unwrap(),
             None,
         )
@@ -692,7 +696,7 @@ async fn second_factor(
     authenticator: &mut SoftAuthenticator,
 ) -> (String, Result<Authenticated, PasskeyError>) {
     let (ceremony, options) = passkeys
-        .begin_authentication(&app.store, user_id)
+        .begin_authentication(&app.store, user_id, Purpose::SecondFactor)
         .await
         .unwrap();
     let assertion = authenticator.authenticate(
@@ -703,6 +707,7 @@ async fn second_factor(
         .finish_authentication(
             &app.store,
             &ceremony,
+            Purpose::SecondFactor,
             serde_json::from_value(assertion).unwrap(),
             None,
         )
@@ -753,7 +758,9 @@ async fn sign_in_ceremonies_refuse_misuse() {
     let passkeys = service(&app);
 
     // No passkey to offer.
-    let none = passkeys.begin_authentication(&app.store, &user_id).await;
+    let none = passkeys
+        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
+        .await;
     assert!(matches!(none, Err(PasskeyError::NoPasskeys)), "{none:?}");
 
     let mut authenticator = SoftAuthenticator::new();
@@ -762,7 +769,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
     // A registration ceremony is not a sign-in ceremony.
     let registration = begin(&app).await;
     let (_, options) = passkeys
-        .begin_authentication(&app.store, &user_id)
+        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
         .await
         .unwrap();
     let assertion = authenticator.authenticate(
@@ -773,6 +780,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
         .finish_authentication(
             &app.store,
             registration["ceremony"].as_str().unwrap(),
+            Purpose::SecondFactor,
             serde_json::from_value(assertion).unwrap(),
             None,
         )
@@ -785,7 +793,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
     // No user verification.
     authenticator.verify_user = false;
     let (ceremony, options) = passkeys
-        .begin_authentication(&app.store, &user_id)
+        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
         .await
         .unwrap();
     let assertion = authenticator.authenticate(
@@ -796,6 +804,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
         .finish_authentication(
             &app.store,
             &ceremony,
+            Purpose::SecondFactor,
             serde_json::from_value(assertion).unwrap(),
             None,
         )
@@ -835,7 +844,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
             .await
             .unwrap();
         passkeys
-            .begin_authentication(&app.store, &bob_row.id)
+            .begin_authentication(&app.store, &bob_row.id, Purpose::SecondFactor)
             .await
             .unwrap()
     };
@@ -848,6 +857,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
         .finish_authentication(
             &app.store,
             &begun.0,
+            Purpose::SecondFactor,
             serde_json::from_value(assertion).unwrap(),
             None,
         )
@@ -856,4 +866,37 @@ async fn sign_in_ceremonies_refuse_misuse() {
         matches!(outcome, Err(PasskeyError::UnknownCredential)),
         "{outcome:?}"
     );
+
+    // A ceremony begun to confirm a change finishes only as that, never as a sign-in (a
+    // misused ceremony is used up).
+    for purpose in [
+        Purpose::SecondFactor,
+        Purpose::Passwordless,
+        Purpose::Reauthentication,
+    ] {
+        let (ceremony, options) = passkeys
+            .begin_authentication(&app.store, &user_id, Purpose::Reauthentication)
+            .await
+            .unwrap();
+        let assertion = authenticator.authenticate(
+            &serde_json::to_value(&options).unwrap(),
+            &app.settings.issuer,
+        );
+        let outcome = passkeys
+            .finish_authentication(
+                &app.store,
+                &ceremony,
+                purpose,
+                serde_json::from_value(assertion).unwrap(),
+                None,
+            )
+            .await;
+        match purpose {
+            Purpose::Reauthentication => assert!(outcome.is_ok(), "{outcome:?}"),
+            _ => assert!(
+                matches!(outcome, Err(PasskeyError::CeremonyInvalid)),
+                "{purpose:?}: {outcome:?}"
+            ),
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::accounts::lockout;
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, CsrfJson, CurrentSession};
 use crate::http::{AppError, AppState};
-use crate::mfa::passkeys::PasskeyError;
+use crate::mfa::passkeys::{PasskeyError, Purpose};
 use crate::mfa::second_factor::combined_amr;
 use crate::store::challenges;
 use crate::store::users::{self, UserRow};
@@ -114,6 +114,7 @@ pub async fn post_finish(
         .finish_authentication(
             &state.store,
             &body.ceremony,
+            Purpose::Passwordless,
             body.credential,
             client_ip(&req),
         )
@@ -146,7 +147,7 @@ pub async fn post_second_begin(
         .ok_or(AppError::Unauthorized)?;
     let (ceremony, options) = state
         .passkeys
-        .begin_authentication(&state.store, &challenge.user_id)
+        .begin_authentication(&state.store, &challenge.user_id, Purpose::SecondFactor)
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
@@ -167,6 +168,7 @@ pub async fn post_second_finish(
         .finish_authentication(
             &state.store,
             &body.ceremony,
+            Purpose::SecondFactor,
             body.credential,
             client_ip(&req),
         )

@@ -18,6 +18,7 @@ use crate::crypto::SecretString;
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, CsrfForm, CsrfJson, CurrentSession};
 use crate::http::{AppError, AppState};
+use crate::mfa::passkeys::Purpose;
 use crate::sessions::ActiveSession;
 
 const PAGE: &str = "/account/passkeys";
@@ -305,7 +306,7 @@ pub async fn post_remove_begin(
     let session = current.session.ok_or(AppError::Unauthorized)?;
     let (ceremony, options) = state
         .passkeys
-        .begin_authentication(&state.store, &session.user.id)
+        .begin_authentication(&state.store, &session.user.id, Purpose::Reauthentication)
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
@@ -324,6 +325,7 @@ pub async fn post_remove_finish(
         .finish_authentication(
             &state.store,
             &body.ceremony,
+            Purpose::Reauthentication,
             body.credential,
             client_ip(&req),
         )
