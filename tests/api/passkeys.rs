@@ -792,23 +792,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
 
     // No user verification.
     authenticator.verify_user = false;
-    let (ceremony, options) = passkeys
-        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
-        .await
-        .unwrap();
-    let assertion = authenticator.authenticate(
-        &serde_json::to_value(&options).unwrap(),
-        &app.settings.issuer,
-    );
-    let outcome = passkeys
-        .finish_authentication(
-            &app.store,
-            &ceremony,
-            Purpose::SecondFactor,
-            serde_json::from_value(assertion).unwrap(),
-            None,
-        )
-        .await;
+    let (_, outcome) = second_factor(&app, &passkeys, &user_id, &mut authenticator).await;
     assert!(
         matches!(outcome, Err(PasskeyError::Rejected(_))),
         "{outcome:?}"
