@@ -17,21 +17,21 @@ use crate::store::{self, Store, StoreError};
 pub enum ClientError {
     #[error("invalid client name: {0}")]
     InvalidName(&'static str),
-    #[error("invalid redirect URI {uri:?}: {reason}")]
+    #[error("invalid redirect URI {uri}: {reason}")]
     InvalidRedirectUri { uri: String, reason: &'static str },
     #[error(
-        "unknown grant type {0:?} (use authorization_code, refresh_token or client_credentials)"
+        "unknown grant type {0} (use authorization_code, refresh_token or client_credentials)"
     )]
     UnknownGrantType(String),
-    #[error("unknown token endpoint auth method {0:?} (use client_secret_basic, client_secret_post, private_key_jwt or none)")]
+    #[error("unknown token endpoint auth method {0} (use client_secret_basic, client_secret_post, private_key_jwt or none)")]
     UnknownAuthMethod(String),
     #[error("{0}")]
     Inconsistent(&'static str),
-    #[error("invalid scope {0:?}")]
+    #[error("invalid scope {0}")]
     InvalidScope(String),
     #[error("invalid JWK Set: {0}")]
     InvalidJwks(&'static str),
-    #[error("no client with id {0:?}")]
+    #[error("no client with id {0}")]
     NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -295,43 +295,94 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_redirect_uris_match_on_any_port_and_nothing_else_does() {
-        assert!(redirect_uri_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:53219/cb"
-        ));
-        assert!(redirect_uri_matches(
-            "http://127.0.0.1:8000/cb",
-            "http://127.0.0.1:9/cb"
-        ));
-        assert!(redirect_uri_matches(
-            "http://[::1]/cb",
-            "http://[::1]:4000/cb"
-        ));
-        assert!(!redirect_uri_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:5000/cb2"
-        ));
-        assert!(!redirect_uri_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.2/cb"
-        ));
-        assert!(!redirect_uri_matches(
-            "http://localhost/cb",
-            "http://localhost:5000/cb"
-        ));
-        assert!(!redirect_uri_matches(
-            "https://app.example.com/cb",
-            "https://app.example.com:444/cb"
-        ));
-        assert!(!redirect_uri_matches(
-            "https://app.example.com/cb",
-            "https://app.example.com/cb/"
-        ));
-        assert!(!redirect_uri_matches(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:5000/cb?x=1"
-        ));
+    fn loopback_redirect_uris_match_on_any_port_for_public_clients_only() {
+        for (registered, requested) in [
+            ("http://127.0.0.1/cb", "http://127.0.0.1:53219/cb"),
+            ("http://127.0.0.1:8000/cb", "http://127.0.0.1:9/cb"),
+            ("http://127.0.0.1:8765/cb", "http://127.0.0.1/cb"),
+            ("http://[::1]/cb", "http://[::1]:4000/cb"),
+            (
+                "http://127.0.0.1:8765/cb?x=1",
+                "http://127.0.0.1:1234/cb?x=1",
+            ),
+        ] {
+            assert!(
+                redirect_uri_matches(registered, requested, true),
+                "{registered} {requested}"
+            );
+            // RFC 9700 §4.1.3: a confidential client gets the exact string.
+            assert!(
+                !redirect_uri_matches(registered, requested, false),
+                "{registered} {requested}"
+            );
+        }
+        for public in [true, false] {
+            assert!(redirect_uri_matches(
+                "http://127.0.0.1:8765/cb",
+                "http://127.0.0.1:8765/cb",
+                public
+            ));
+        }
+    }
+
+    #[test]
+    fn only_the_registered_string_matches_never_a_normalised_url() {
+        let registered = "http://127.0.0.1:8765/cb";
+        for requested in [
+            "http://127.0.0.1:08765/cb",
+            "http://127.0.0.1:80/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:+8765/cb",
+            "http://127.0.0.1:65536/cb",
+            "HTTP://127.0.0.1:8765/cb",
+            "Http://127.0.0.1:9000/cb",
+            "http://127.000.0.1:8765/cb",
+            "http://127.1:8765/cb",
+            "http://0x7f.0.0.1:8765/cb",
+            "http://127.0.0.2:8765/cb",
+            "http://localhost:8765/cb",
+            "http://127.0.0.1:8765/cb2",
+            "http://127.0.0.1:8765/CB",
+            "http://127.0.0.1:8765/./cb",
+            "http://127.0.0.1:8765/x/../cb",
+            "http://127.0.0.1:8765/%63b",
+            "http://127.0.0.1:8765/cb?x=1",
+            "http://127.0.0.1:8765/cb#f",
+            "http://127.0.0.1:8765/cb/",
+            "http://u@127.0.0.1:8765/cb",
+            "https://127.0.0.1:8765/cb",
+        ] {
+            for public in [true, false] {
+                assert!(
+                    !redirect_uri_matches(registered, requested, public),
+                    "{requested} (public: {public})"
+                );
+            }
+        }
+        for (registered, requested) in [
+            ("http://[::1]:8765/cb", "http://[0:0:0:0:0:0:0:1]:8765/cb"),
+            ("http://[::1]/cb", "http://[::1]:08765/cb"),
+            ("http://localhost/cb", "http://localhost:5000/cb"),
+            (
+                "https://app.example.com/cb",
+                "https://app.example.com:443/cb",
+            ),
+            ("https://app.example.com/cb", "HTTPS://app.example.com/cb"),
+            ("https://app.example.com/cb", "https://APP.example.com/cb"),
+            ("https://app.example.com/cb", "https://app.example.com/cb/"),
+            (
+                "https://app.example.com/cb",
+                "https://app.example.com:444/cb",
+            ),
+            ("com.example.app:/cb", "com.example.app:/cb/"),
+        ] {
+            for public in [true, false] {
+                assert!(
+                    !redirect_uri_matches(registered, requested, public),
+                    "{registered} {requested} (public: {public})"
+                );
+            }
+        }
     }
 
     #[test]

@@ -3,29 +3,57 @@
 
 use super::{ClientError, NewClient, AUTH_METHODS, DEFAULT_SCOPES, GRANT_TYPES};
 
-/// Whether a requested redirect URI matches a registered one: the exact string, except that
-/// for loopback IP addresses over http any port is allowed (RFC 8252 §7.3: native apps
-/// listen on an ephemeral port).
-pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+/// Whether a requested redirect URI matches a registered one, compared as strings, never as
+/// parsed URLs (RFC 9700 §4.1.3): a parser would accept `:08765`, an explicit default port,
+/// an upper-case scheme or host, dot segments or re-encodings as "the same" URI.
+///
+/// Only for a public (native) client, and only for a registered `http` loopback IP literal,
+/// the port may differ (RFC 8252 §7.3: native apps listen on an ephemeral port); every other
+/// byte must equal the registered string, and the requested port must be written plainly.
+/// Confidential clients get the exact string.
+pub fn redirect_uri_matches(registered: &str, requested: &str, public: bool) -> bool {
     if registered == requested {
         return true;
     }
-    let loopback_ip = |u: &url::Url| {
-        u.scheme() == "http"
-            && match u.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                _ => false,
-            }
-    };
-    match (url::Url::parse(registered), url::Url::parse(requested)) {
-        (Ok(mut a), Ok(mut b)) if loopback_ip(&a) && loopback_ip(&b) => {
-            let _ = a.set_port(None);
-            let _ = b.set_port(None);
-            a == b && requested.starts_with("http://") && !requested.contains('#')
+    if !public {
+        return false;
+    }
+    match (loopback_parts(registered), loopback_parts(requested)) {
+        (Some((host_a, _, rest_a)), Some((host_b, port_b, rest_b))) => {
+            host_a == host_b && rest_a == rest_b && port_b.is_none_or(is_plain_port)
         }
         _ => false,
     }
+}
+
+/// Splits `http://HOST[:PORT]REST` for a loopback IP literal in its canonical spelling
+/// (`127.0.0.1`, `[::1]`, never `127.000.0.1`) into host, port and the rest; `None` for
+/// anything else.
+fn loopback_parts(uri: &str) -> Option<(&str, Option<&str>, &str)> {
+    let after = uri.strip_prefix("http://")?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
+        _ => (authority, None),
+    };
+    let loopback = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback() && ip.to_string() == v6),
+        None => host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback() && ip.to_string() == host),
+    };
+    loopback.then_some((host, port, rest))
+}
+
+/// A port in its plain decimal form: 1 to 65535, no sign, no leading zero, and not 80
+/// (http's default, which the registered form without a port already reaches).
+fn is_plain_port(port: &str) -> bool {
+    !port.starts_with('0')
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p != 0 && p != 80)
 }
 
 pub fn validate_redirect_uri(uri: &str, public: bool) -> Result<(), ClientError> {
@@ -244,7 +272,7 @@ pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
     let keys = set
         .get("keys")
         .and_then(serde_json::Value::as_array)
-        .ok_or(bad("no \"keys\" array"))?;
+        .ok_or(bad("no keys array"))?;
     if keys.is_empty() || keys.len() > 20 {
         return Err(bad("it must hold 1 to 20 keys"));
     }

@@ -121,6 +121,34 @@ pub fn factors(c: &mut DbConn, user_id: &str) -> Result<Factors, StoreError> {
     })
 }
 
+/// What a relying party's request demands of the authentication. `acr_values` is only a
+/// preference list (OIDC Core §3.1.2.1, voluntary) and demands nothing; an `acr` requested
+/// as essential through the `claims` parameter (§5.5.1.1) does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AcrDemand {
+    /// Any level will do.
+    #[default]
+    Nothing,
+    /// Only [`ACR_MFA`] is acceptable: a second factor is compulsory.
+    SecondFactor,
+    /// None of the essential values is one this provider offers: it can never be met
+    /// (OpenID Connect Unmet Authentication Requirements 1.0).
+    Unmeetable,
+}
+
+impl AcrDemand {
+    /// From the values of an essential `acr` request; `None` when acr is not essential, an
+    /// empty list when it is essential without values (any acr, as long as there is one).
+    pub fn essential(values: Option<&[String]>) -> Self {
+        match values {
+            None | Some([]) => AcrDemand::Nothing,
+            Some(v) if v.iter().any(|a| a == ACR_SINGLE_FACTOR) => AcrDemand::Nothing,
+            Some(v) if v.iter().any(|a| a == ACR_MFA) => AcrDemand::SecondFactor,
+            Some(_) => AcrDemand::Unmeetable,
+        }
+    }
+}
+
 /// What a sign-in needs after its first factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecondStep {
@@ -130,7 +158,7 @@ pub enum SecondStep {
     Ask,
     /// Configuration demands a second factor and the user has none: set one up now.
     Enrol,
-    /// The client or the request demands a second factor the user has none of. Setting one
+    /// The client or an essential `acr` demands a second factor the user has none of. Setting one
     /// up in the middle of this sign-in would let whoever knows the password choose the
     /// "second" factor, so the user must set it up from their account first.
     Unavailable,
@@ -153,14 +181,16 @@ pub fn enrolment_required(
     Ok(roles.iter().any(|r| policy.required_roles.contains(r)))
 }
 
-/// The second step of a sign-in for `user_id`, for `client` and its request's `acr_values`
-/// when the sign-in is for one. A user who has a second factor is always asked for it.
+/// The second step of a sign-in for `user_id`, for `client` and what its request demands
+/// when the sign-in is for one. A user who has a second factor is always asked for it (so
+/// a voluntary `acr_values` preferring [`ACR_MFA`] steps such a user up); a user who has
+/// none is held to a second factor only by configuration, the client or an essential acr.
 pub fn second_step(
     c: &mut DbConn,
     policy: &MfaPolicy,
     user_id: &str,
     client: Option<&Client>,
-    acr_values: &[String],
+    acr: AcrDemand,
 ) -> Result<SecondStep, StoreError> {
     if factors(c, user_id)?.any() {
         return Ok(SecondStep::Ask);
@@ -168,21 +198,10 @@ pub fn second_step(
     if enrolment_required(c, policy, user_id)? {
         return Ok(SecondStep::Enrol);
     }
-    if client.is_some_and(|c| c.require_mfa) || acr_values.iter().any(|a| a == ACR_MFA) {
+    if client.is_some_and(|c| c.require_mfa) || acr == AcrDemand::SecondFactor {
         return Ok(SecondStep::Unavailable);
     }
     Ok(SecondStep::None)
-}
-
-/// Whether the sign-in must include a second factor (see [`second_step`]).
-pub fn needed(
-    c: &mut DbConn,
-    policy: &MfaPolicy,
-    user_id: &str,
-    client: Option<&Client>,
-    acr_values: &[String],
-) -> Result<bool, StoreError> {
-    Ok(second_step(c, policy, user_id, client, acr_values)? != SecondStep::None)
 }
 
 /// Whether a session's methods include a second factor.
@@ -196,5 +215,74 @@ pub fn acr_for(amr: &[String]) -> &'static str {
         ACR_MFA
     } else {
         ACR_SINGLE_FACTOR
+    }
+}
+
+/// The `acr` to report for a sign-in with these methods: the level achieved, except that an
+/// essential request for [`ACR_SINGLE_FACTOR`] only, met with two factors, is answered
+/// with the value asked for (OIDC Core §5.5.1: the claim is one of the requested values;
+/// two factors satisfy the single-factor class).
+pub fn acr_reported(amr: &[String], essential: Option<&[String]>) -> &'static str {
+    let achieved = acr_for(amr);
+    match essential {
+        Some(values)
+            if !values.is_empty()
+                && !values.iter().any(|v| v == achieved)
+                && values.iter().any(|v| v == ACR_SINGLE_FACTOR) =>
+        {
+            ACR_SINGLE_FACTOR
+        }
+        _ => achieved,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_an_essential_acr_demands_anything() {
+        assert_eq!(AcrDemand::essential(None), AcrDemand::Nothing);
+        assert_eq!(AcrDemand::essential(Some(&[])), AcrDemand::Nothing);
+        for (values, demand) in [
+            (vec![ACR_MFA], AcrDemand::SecondFactor),
+            (vec!["urn:other", ACR_MFA], AcrDemand::SecondFactor),
+            (vec![ACR_MFA, ACR_SINGLE_FACTOR], AcrDemand::Nothing),
+            (vec![ACR_SINGLE_FACTOR], AcrDemand::Nothing),
+            (vec!["urn:other"], AcrDemand::Unmeetable),
+            (vec![""], AcrDemand::Unmeetable),
+        ] {
+            assert_eq!(
+                AcrDemand::essential(Some(&list(&values))),
+                demand,
+                "{values:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_reported_acr_is_achieved_and_among_essential_values() {
+        let two = list(&["pwd", "otp", "mfa"]);
+        let one = list(&["pwd"]);
+        assert_eq!(acr_reported(&two, None), ACR_MFA);
+        assert_eq!(acr_reported(&one, None), ACR_SINGLE_FACTOR);
+        assert_eq!(acr_reported(&two, Some(&[])), ACR_MFA);
+        assert_eq!(acr_reported(&two, Some(&list(&[ACR_MFA]))), ACR_MFA);
+        assert_eq!(
+            acr_reported(&two, Some(&list(&[ACR_SINGLE_FACTOR]))),
+            ACR_SINGLE_FACTOR
+        );
+        assert_eq!(
+            acr_reported(&two, Some(&list(&[ACR_SINGLE_FACTOR, ACR_MFA]))),
+            ACR_MFA
+        );
+        assert_eq!(
+            acr_reported(&one, Some(&list(&[ACR_SINGLE_FACTOR, ACR_MFA]))),
+            ACR_SINGLE_FACTOR
+        );
     }
 }

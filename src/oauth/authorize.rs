@@ -14,6 +14,7 @@ use super::error::{ErrorCode, FlowError, OAuthError};
 use super::request::AuthorizationRequest;
 use super::Provider;
 use crate::crypto::{random, token};
+use crate::mfa::{AcrDemand, SecondStep};
 use crate::sessions::ActiveSession;
 use crate::store::clients::Client;
 use crate::store::grants::{self, CodeRow, GrantRow};
@@ -44,16 +45,28 @@ pub fn login_satisfied(
     fresh || !(req.prompt_login || req.max_age.is_some_and(|max| now - s.auth_time > max))
 }
 
-/// Decides the next step. `mfa_needed`: the user, client, configuration or request demands
-/// a second factor (see [`crate::mfa::needed`]).
+/// Decides the next step. `second`: what the signed-in user's sign-in needs after the first
+/// factor for this client and request (see [`crate::mfa::second_step`]).
+///
+/// An essential acr that no level here satisfies fails at once, signed in or not; with
+/// `prompt=none`, a second factor that is compulsory (configuration, the client, an
+/// essential acr) for a user who has none is `unmet_authentication_requirements`
+/// (OpenID Connect Unmet Authentication Requirements 1.0), one the user has but did not
+/// use is `login_required`.
 pub fn decide(
     req: &AuthorizationRequest,
     session: Option<&ActiveSession>,
     client: &Client,
     consented: &[String],
-    mfa_needed: bool,
+    second: SecondStep,
     now: i64,
 ) -> Result<Next, OAuthError> {
+    if req.acr_demand() == AcrDemand::Unmeetable {
+        return Err(OAuthError::new(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "no authentication offered here satisfies the essential acr",
+        ));
+    }
     if !login_satisfied(req, session, now) {
         return if req.prompt_none {
             Err(OAuthError::new(
@@ -64,14 +77,17 @@ pub fn decide(
             Ok(Next::Login)
         };
     }
-    if mfa_needed && !session.is_some_and(|s| crate::mfa::has_mfa(&s.amr)) {
-        return if req.prompt_none {
-            Err(OAuthError::new(
+    if second != SecondStep::None && !session.is_some_and(|s| crate::mfa::has_mfa(&s.amr)) {
+        return match (req.prompt_none, second) {
+            (false, _) => Ok(Next::SecondFactor),
+            (true, SecondStep::Ask) => Err(OAuthError::new(
                 ErrorCode::LoginRequired,
                 "the user must sign in with a second factor",
-            ))
-        } else {
-            Ok(Next::SecondFactor)
+            )),
+            (true, _) => Err(OAuthError::new(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "a second factor is required and the user has none set up",
+            )),
         };
     }
     let wanted = scopes_for_consent(&req.scopes, req.claims.as_ref());
@@ -188,7 +204,7 @@ pub async fn issue_code(
         claims: req.claims.as_ref().map(|c| c.to_string()),
         auth_time: Some(session.auth_time),
         amr: serde_json::to_string(&session.amr).unwrap_or_else(|_| "[]".into()),
-        acr: Some(crate::mfa::acr_for(&session.amr).into()),
+        acr: Some(crate::mfa::acr_reported(&session.amr, req.essential_acr().as_deref()).into()),
         sid: Some(session.sid.clone()),
         created_at: now,
         expires_at: now + provider.lifetimes.refresh_absolute,

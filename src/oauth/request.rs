@@ -2,9 +2,9 @@
 //! validation against the client.
 //!
 //! Invariants: nothing is ever sent to a redirect URI before the client is known and the
-//! redirect URI is an exact string match of a registered one (RFC 9700 §4.1; loopback IPs
-//! may differ in port only, RFC 8252 §7.3); until then
-//! errors are shown as a page. A parameter sent twice is an error (RFC 6749 §3.1); unknown
+//! redirect URI is an exact string match of a registered one (RFC 9700 §4.1.3; for public
+//! native clients a registered loopback IP literal may differ in port only, RFC 8252 §7.3),
+//! whatever else is wrong with the request: until then every error is shown as a page. A parameter sent twice is an error (RFC 6749 §3.1); unknown
 //! parameters are ignored; every parameter has a length limit.
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,8 @@ pub struct AuthorizationRequest {
     pub prompt_consent: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// A preference list (OIDC Core §3.1.2.1): it never makes a second factor compulsory;
+    /// see [`AuthorizationRequest::acr_demand`].
     pub acr_values: Vec<String>,
     /// The OIDC `claims` request parameter (§5.5), already parsed.
     pub claims: Option<Value>,
@@ -118,6 +120,31 @@ pub struct AuthorizationRequest {
 impl AuthorizationRequest {
     pub fn is_openid(&self) -> bool {
         self.scopes.iter().any(|s| s == scope::OPENID)
+    }
+
+    /// The values of an `acr` requested as essential in the `claims` parameter's `id_token`
+    /// member (OIDC Core §5.5.1.1: `value` or `values`); `None` when acr is not essential.
+    /// A value that is not a string counts as one this provider does not know.
+    pub fn essential_acr(&self) -> Option<Vec<String>> {
+        let acr = self.claims.as_ref()?.get("id_token")?.get("acr")?;
+        if acr.get("essential") != Some(&Value::Bool(true)) {
+            return None;
+        }
+        let as_string = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let mut values: Vec<String> = acr
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().map(as_string).collect())
+            .unwrap_or_default();
+        if let Some(v) = acr.get("value") {
+            values.push(as_string(v));
+        }
+        Some(values)
+    }
+
+    /// What this request demands of the authentication: only an essential acr demands.
+    pub fn acr_demand(&self) -> crate::mfa::AcrDemand {
+        crate::mfa::AcrDemand::essential(self.essential_acr().as_deref())
     }
 }
 
@@ -160,7 +187,7 @@ fn redirect_uri(params: &Params, client: &Client) -> Result<String, RequestError
     if !client
         .redirect_uris
         .iter()
-        .any(|registered| crate::clients::redirect_uri_matches(registered, uri))
+        .any(|registered| crate::clients::redirect_uri_matches(registered, uri, client.is_public))
     {
         return Err(RequestError::Page(
             "The redirect_uri is not registered for this application.".into(),
@@ -310,7 +337,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<(bool, bool, bool), OAuthError> {
             "consent" => consent = true,
             _ => {
                 return Err(OAuthError::invalid_request(format!(
-                    "unsupported prompt value {v:?}"
+                    "unsupported prompt value {v}"
                 )))
             }
         }

@@ -40,7 +40,7 @@ pub fn check_allowed(requested: &[String], allowed: &[String]) -> Result<(), OAu
     match requested.iter().find(|s| !allowed.contains(s)) {
         Some(s) => Err(OAuthError::new(
             ErrorCode::InvalidScope,
-            format!("scope {s:?} is not allowed for this client"),
+            format!("scope {s} is not allowed for this client"),
         )),
         None => Ok(()),
     }

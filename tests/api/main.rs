@@ -5,6 +5,7 @@
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod account;
+mod acr;
 mod authenticator;
 mod authorize;
 mod browser;
@@ -13,6 +14,7 @@ mod csrf;
 mod devices;
 mod discovery;
 mod email_change;
+mod error_charset;
 mod flow;
 mod hardening;
 mod health;
@@ -32,6 +34,7 @@ mod oidc;
 mod passkey_login;
 mod passkeys;
 mod private_key_jwt;
+mod redirect_rules;
 mod refresh;
 mod registration;
 mod reset;

@@ -1,6 +1,7 @@
 //! Second factors in authorization flows: nobody gets a code with the password alone,
-//! `amr`/`acr` say what happened, and `acr_values`, `max_age`, clients, roles and
-//! configuration demand a second factor (step-up).
+//! `amr`/`acr` say what happened, and an essential `acr`, `max_age`, clients, roles and
+//! configuration demand a second factor (step-up). `acr_values` alone is only a preference:
+//! see acr.rs.
 
 use portcullis::clients::NewClient;
 
@@ -8,12 +9,12 @@ use crate::flow::*;
 use crate::helpers::{form_value, location, spawn_app, spawn_app_with, TestApp, PASSWORD};
 use crate::mfa_support::*;
 
-const LOA1: &str = "urn:portcullis:loa:1";
-const LOA2: &str = "urn:portcullis:loa:2";
+pub const LOA1: &str = "urn:portcullis:loa:1";
+pub const LOA2: &str = "urn:portcullis:loa:2";
 
 /// From the sign-in the flow leads to (password already posted) through the second step
 /// and consent; returns the redirect to the client.
-async fn finish_with_code(app: &TestApp, code: &str) -> reqwest::Response {
+pub async fn finish_with_code(app: &TestApp, code: &str) -> reqwest::Response {
     let resp = second_step(app, "totp", code).await;
     assert_eq!(resp.status(), 303);
     let cont = location(&resp);
@@ -22,7 +23,7 @@ async fn finish_with_code(app: &TestApp, code: &str) -> reqwest::Response {
 }
 
 /// Starts an authorization request and posts the password on the login page it leads to.
-async fn password_for_request(app: &TestApp, params: &[(String, String)]) -> reqwest::Response {
+pub async fn password_for_request(app: &TestApp, params: &[(String, String)]) -> reqwest::Response {
     let resp = app.get(&authorize_path(params)).await;
     assert_eq!(resp.status(), 303);
     let loc = location(&resp);
@@ -42,7 +43,7 @@ async fn password_for_request(app: &TestApp, params: &[(String, String)]) -> req
     .await
 }
 
-async fn id_token_claims(
+pub async fn id_token_claims(
     app: &TestApp,
     client: &RpClient,
     resp: &reqwest::Response,
@@ -169,7 +170,7 @@ async fn with_only_the_password_posting_straight_to_consent_or_continue_gets_no_
 }
 
 /// The refusal for a request that needs a second factor the account does not have.
-async fn assert_set_up_first(resp: reqwest::Response) {
+pub async fn assert_set_up_first(resp: reqwest::Response) {
     assert_eq!(resp.status(), 403);
     let page = resp.text().await.unwrap();
     assert!(
@@ -182,15 +183,22 @@ async fn assert_set_up_first(resp: reqwest::Response) {
     );
 }
 
+/// The `claims` parameter demanding loa:2 (OIDC Core §5.5.1.1: an essential acr).
+fn essential_loa_2() -> String {
+    serde_json::json!({ "id_token": { "acr": { "essential": true, "values": [LOA2] } } })
+        .to_string()
+}
+
 #[tokio::test]
-async fn acr_values_loa_2_without_a_second_factor_sends_the_user_to_set_one_up_first() {
+async fn an_essential_acr_loa_2_without_a_second_factor_sends_the_user_to_set_one_up_first() {
     let app = spawn_app().await;
     let client = confidential(&app).await;
     app.create_user("alice", PASSWORD).await;
     assert_eq!(location(&app.login("alice", PASSWORD).await), "/");
 
     // Whoever holds only the password must not get to choose the "second" factor here.
-    let params = auth_params(&client, &[("acr_values", LOA2)]);
+    let claims = essential_loa_2();
+    let params = auth_params(&client, &[("claims", &claims)]);
     let resp = app.get(&authorize_path(&params)).await;
     let start = location(&resp);
     assert!(start.starts_with("/login/mfa/start?request="), "{start}");
@@ -227,15 +235,38 @@ async fn a_session_from_before_totp_was_set_up_is_asked_for_the_code() {
 }
 
 #[tokio::test]
-async fn prompt_none_without_the_needed_second_factor_is_login_required() {
+async fn prompt_none_without_the_needed_second_factor_is_unmet_or_login_required() {
     let app = spawn_app().await;
     let client = confidential(&app).await;
     app.create_user("alice", PASSWORD).await;
     app.login("alice", PASSWORD).await;
-    let params = auth_params(&client, &[("acr_values", LOA2), ("prompt", "none")]);
+    // A factor the user does not have cannot be met (OpenID Connect Unmet Authentication
+    // Requirements 1.0)...
+    let claims = essential_loa_2();
+    let params = auth_params(&client, &[("claims", &claims), ("prompt", "none")]);
     let resp = app.get(&authorize_path(&params)).await;
     let params = redirect_params(&resp);
-    assert_eq!(param(&params, "error"), Some("login_required"));
+    assert_eq!(
+        param(&params, "error"),
+        Some("unmet_authentication_requirements")
+    );
+
+    // ...one the user has but this session did not use needs a sign-in.
+    let app = spawn_app().await;
+    let client = confidential(&app).await;
+    user_with_totp(&app, "alice").await;
+    for extra in [
+        vec![("claims", claims.as_str())],
+        vec![("acr_values", LOA2)],
+    ] {
+        let mut extra = extra;
+        extra.push(("prompt", "none"));
+        let resp = app
+            .get(&authorize_path(&auth_params(&client, &extra)))
+            .await;
+        let params = redirect_params(&resp);
+        assert_eq!(param(&params, "error"), Some("login_required"), "{extra:?}");
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use super::response::{error_to_client, to_client};
 use crate::http::extract::CurrentSession;
 use crate::http::pages::see_other;
 use crate::http::{AppError, AppState};
+use crate::mfa::SecondStep;
 use crate::oauth::authorize::{self, Next};
 use crate::oauth::claims::subject;
 use crate::oauth::error::OAuthError;
@@ -129,16 +130,16 @@ async fn proceed(
         Some(s) => authorize::consented_scopes(&state.store, &s.user.id, &client.client_id).await?,
         None => Vec::new(),
     };
-    let mfa_needed = match &session {
-        Some(s) => mfa_needed(state, &s.user.id, client, &req).await?,
-        None => false,
+    let second = match &session {
+        Some(s) => second_step(state, &s.user.id, client, &req).await?,
+        None => SecondStep::None,
     };
     let next = authorize::decide(
         &req,
         session.as_ref(),
         client,
         &consented,
-        mfa_needed,
+        second,
         crate::time::now(),
     );
     let pending_id = match (&next, &pending) {
@@ -172,18 +173,18 @@ async fn proceed(
     }
 }
 
-/// Whether signing in for `req` needs a second factor (see [`crate::mfa::needed`]).
-pub async fn mfa_needed(
+/// What signing in for `req` needs after the first factor (see [`crate::mfa::second_step`]).
+pub async fn second_step(
     state: &AppState,
     user_id: &str,
     client: &Client,
     req: &AuthorizationRequest,
-) -> Result<bool, AppError> {
+) -> Result<SecondStep, AppError> {
     let policy = std::sync::Arc::clone(&state.mfa.policy);
-    let (user_id, client, acr) = (user_id.to_owned(), client.clone(), req.acr_values.clone());
+    let (user_id, client, acr) = (user_id.to_owned(), client.clone(), req.acr_demand());
     Ok(state
         .store
-        .run(move |c| crate::mfa::needed(c, &policy, &user_id, Some(&client), &acr))
+        .run(move |c| crate::mfa::second_step(c, &policy, &user_id, Some(&client), acr))
         .await?)
 }
 
@@ -201,7 +202,7 @@ pub async fn issue(
             &state.provider.issuer,
             vec![("code", code)],
         )),
-        Err(FlowError::OAuth(e)) => Err(AppError::BadRequest(e.description.to_string())),
+        Err(FlowError::OAuth(e)) => Err(AppError::BadRequest(e.description().to_owned())),
         Err(FlowError::Store(e)) => Err(e.into()),
         Err(FlowError::Keys(e)) => Err(AppError::unexpected(e)),
     }

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::authorize::{issue, load_pending, mfa_needed};
+use super::authorize::{issue, load_pending, second_step};
 use super::response::error_to_client;
 use crate::http::extract::{CsrfForm, CurrentSession};
 use crate::http::middleware::{csp_allowing_form_target, csp_source_for};
@@ -61,8 +61,8 @@ async fn signed_in_enough(
         Some(s) if flow::login_satisfied(pending, Some(&s), crate::time::now()) => s,
         _ => return Ok(Err(see_other(&format!("/login?request={id}")))),
     };
-    let needs_mfa = mfa_needed(state, &session.user.id, client, pending).await?;
-    if needs_mfa && !crate::mfa::has_mfa(&session.amr) {
+    let second = second_step(state, &session.user.id, client, pending).await?;
+    if second != crate::mfa::SecondStep::None && !crate::mfa::has_mfa(&session.amr) {
         return Ok(Err(see_other(&format!("/login/mfa/start?request={id}"))));
     }
     Ok(Ok(session))

@@ -85,7 +85,7 @@ async fn handle(
     let logout_req = match logout::parse(&state.provider, &params).await {
         Ok(r) => r,
         Err(LogoutError::Invalid(message)) => return Err(AppError::BadRequest(message.into())),
-        Err(LogoutError::OAuth(e)) => return Err(AppError::BadRequest(e.description.to_string())),
+        Err(LogoutError::OAuth(e)) => return Err(AppError::BadRequest(e.description().to_owned())),
         Err(LogoutError::Store(e)) => return Err(e.into()),
     };
     let confirmed = match params.get("logout").ok().flatten() {

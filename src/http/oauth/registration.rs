@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::response::bearer_error;
+use super::response::{bearer_error, json_error};
 use crate::audit::Actor;
 use crate::clients::{self, ClientError, NewClient, Registered};
 use crate::crypto::token;
@@ -43,12 +43,6 @@ fn metadata_error(description: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, description.into())
 }
 
-fn json_error(status: u16, e: &OAuthError) -> HttpResponse {
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default())
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": e.code.as_str(), "error_description": e.description }))
-}
-
 impl Metadata {
     fn into_new_client(self) -> Result<NewClient, OAuthError> {
         if !self.response_types.is_empty() && self.response_types != ["code"] {
@@ -68,7 +62,7 @@ impl Metadata {
                 .find(|s| !crate::oauth::scope::KNOWN.iter().any(|(k, _)| k == s))
             {
                 return Err(metadata_error(format!(
-                    "scope {unknown:?} cannot be registered dynamically"
+                    "scope {unknown} cannot be registered dynamically"
                 )));
             }
         }
@@ -194,13 +188,13 @@ pub async fn post_register(
     }
     let new = match parse_metadata(&body) {
         Ok(n) => n,
-        Err(e) => return Ok(json_error(400, &e)),
+        Err(e) => return Ok(json_error(&e)),
     };
     match clients::register_with(&state.store, new, Actor::Anonymous, true).await {
         Ok(registered) => Ok(HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(describe(&state, &registered.client, Some(&registered)))),
-        Err(e) => Ok(json_error(400, &client_error(e)?)),
+        Err(e) => Ok(json_error(&client_error(e)?)),
     }
 }
 
@@ -258,10 +252,9 @@ pub async fn put_client(
     let metadata: Metadata = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(_) => {
-            return Ok(json_error(
-                400,
-                &metadata_error("the body must be a JSON object"),
-            ))
+            return Ok(json_error(&metadata_error(
+                "the body must be a JSON object",
+            )))
         }
     };
     if metadata
@@ -269,11 +262,11 @@ pub async fn put_client(
         .as_deref()
         .is_some_and(|id| id != client.client_id)
     {
-        return Ok(json_error(400, &metadata_error("client_id does not match")));
+        return Ok(json_error(&metadata_error("client_id does not match")));
     }
     let new = match metadata.into_new_client() {
         Ok(n) => n,
-        Err(e) => return Ok(json_error(400, &e)),
+        Err(e) => return Ok(json_error(&e)),
     };
     match clients::update(
         &state.store,
@@ -286,7 +279,7 @@ pub async fn put_client(
         Ok(updated) => Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(describe(&state, &updated.client, Some(&updated)))),
-        Err(e) => Ok(json_error(400, &client_error(e)?)),
+        Err(e) => Ok(json_error(&client_error(e)?)),
     }
 }
 

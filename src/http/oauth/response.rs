@@ -75,7 +75,7 @@ pub fn error_to_client(target: &ResponseTarget, issuer: &str, error: &OAuthError
         issuer,
         vec![
             ("error", error.code.as_str().to_owned()),
-            ("error_description", error.description.to_string()),
+            ("error_description", error.description().to_owned()),
         ],
     )
 }
@@ -112,7 +112,7 @@ pub fn json_error(error: &OAuthError) -> HttpResponse {
     }
     no_store(builder.json(ErrorBody {
         error: error.code.as_str(),
-        error_description: &error.description,
+        error_description: error.description(),
     }))
 }
 
@@ -131,17 +131,18 @@ pub fn bearer_error(error: Option<&OAuthError>) -> HttpResponse {
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         _ => StatusCode::UNAUTHORIZED,
     };
-    let description = e.description.replace(['"', '\\'], "");
+    // A quoted-string (RFC 9110 §5.6.4): the description has no `"` or `\` to escape.
     let challenge = format!(
-        "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{description}\"",
-        e.code.as_str()
+        "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
+        e.code.as_str(),
+        e.description()
     );
     no_store(
         HttpResponse::build(status)
             .insert_header((header::WWW_AUTHENTICATE, challenge))
             .json(ErrorBody {
                 error: e.code.as_str(),
-                error_description: &e.description,
+                error_description: e.description(),
             }),
     )
 }

@@ -113,8 +113,8 @@ pub async fn second_step_for(
         .store
         .run(move |c| {
             let (client, acr) = match &pending {
-                Some((req, _, client)) => (Some(client), req.acr_values.as_slice()),
-                None => (None, &[][..]),
+                Some((req, _, client)) => (Some(client), req.acr_demand()),
+                None => (None, mfa::AcrDemand::Nothing),
             };
             mfa::second_step(c, &policy, &user_id, client, acr)
         })

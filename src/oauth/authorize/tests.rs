@@ -64,7 +64,7 @@ const NOW: i64 = 1_000_000;
 #[test]
 fn no_session_means_login_or_login_required() {
     assert_eq!(
-        decide(&request(), None, &client(false), &[], false, NOW).unwrap(),
+        decide(&request(), None, &client(false), &[], SecondStep::None, NOW).unwrap(),
         Next::Login
     );
     let none = AuthorizationRequest {
@@ -72,7 +72,7 @@ fn no_session_means_login_or_login_required() {
         ..request()
     };
     assert_eq!(
-        decide(&none, None, &client(false), &[], false, NOW)
+        decide(&none, None, &client(false), &[], SecondStep::None, NOW)
             .unwrap_err()
             .code,
         ErrorCode::LoginRequired
@@ -84,15 +84,39 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
     let s = session(NOW);
     let all: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &[], false, NOW).unwrap(),
+        decide(
+            &request(),
+            Some(&s),
+            &client(false),
+            &[],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &all, false, NOW).unwrap(),
+        decide(
+            &request(),
+            Some(&s),
+            &client(false),
+            &all,
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::IssueCode
     );
     assert_eq!(
-        decide(&request(), Some(&s), &client(false), &all[..1], false, NOW).unwrap(),
+        decide(
+            &request(),
+            Some(&s),
+            &client(false),
+            &all[..1],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::Consent
     );
     let forced = AuthorizationRequest {
@@ -100,11 +124,19 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(&forced, Some(&s), &client(false), &all, false, NOW).unwrap(),
+        decide(
+            &forced,
+            Some(&s),
+            &client(false),
+            &all,
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(&forced, Some(&s), &client(true), &[], false, NOW).unwrap(),
+        decide(&forced, Some(&s), &client(true), &[], SecondStep::None, NOW).unwrap(),
         Next::IssueCode
     );
     let none = AuthorizationRequest {
@@ -112,7 +144,7 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(&none, Some(&s), &client(false), &[], false, NOW)
+        decide(&none, Some(&s), &client(false), &[], SecondStep::None, NOW)
             .unwrap_err()
             .code,
         ErrorCode::ConsentRequired
@@ -127,7 +159,15 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&login, Some(&old), &client(true), &[], false, NOW).unwrap(),
+        decide(
+            &login,
+            Some(&old),
+            &client(true),
+            &[],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::Login
     );
     // Resumed after the sign-in made for this request: satisfied.
@@ -137,7 +177,15 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..login.clone()
     };
     assert_eq!(
-        decide(&signed_in, Some(&fresh), &client(true), &[], false, NOW).unwrap(),
+        decide(
+            &signed_in,
+            Some(&fresh),
+            &client(true),
+            &[],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::IssueCode
     );
     // Another session, however new, does not count.
@@ -146,7 +194,15 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..login.clone()
     };
     assert_eq!(
-        decide(&other, Some(&fresh), &client(true), &[], false, NOW).unwrap(),
+        decide(
+            &other,
+            Some(&fresh),
+            &client(true),
+            &[],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::Login
     );
     let max_age = AuthorizationRequest {
@@ -154,11 +210,27 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&max_age, Some(&old), &client(true), &[], false, NOW).unwrap(),
+        decide(
+            &max_age,
+            Some(&old),
+            &client(true),
+            &[],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::Login
     );
     assert_eq!(
-        decide(&max_age, Some(&fresh), &client(true), &[], false, NOW).unwrap(),
+        decide(
+            &max_age,
+            Some(&fresh),
+            &client(true),
+            &[],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::IssueCode
     );
     let none_old = AuthorizationRequest {
@@ -167,9 +239,16 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(&none_old, Some(&old), &client(true), &[], false, NOW)
-            .unwrap_err()
-            .code,
+        decide(
+            &none_old,
+            Some(&old),
+            &client(true),
+            &[],
+            SecondStep::None,
+            NOW
+        )
+        .unwrap_err()
+        .code,
         ErrorCode::LoginRequired
     );
 }
@@ -184,12 +263,127 @@ fn claims_requested_by_name_need_consent_for_their_scope() {
     };
     let only_openid: Vec<String> = vec!["openid".into()];
     assert_eq!(
-        decide(&req, Some(&s), &client(false), &only_openid, false, NOW).unwrap(),
+        decide(
+            &req,
+            Some(&s),
+            &client(false),
+            &only_openid,
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
         Next::Consent
     );
     let with_email: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(&req, Some(&s), &client(false), &with_email, false, NOW).unwrap(),
+        decide(
+            &req,
+            Some(&s),
+            &client(false),
+            &with_email,
+            SecondStep::None,
+            NOW
+        )
+        .unwrap(),
+        Next::IssueCode
+    );
+}
+
+fn essential_acr(values: serde_json::Value) -> AuthorizationRequest {
+    AuthorizationRequest {
+        claims: Some(serde_json::json!({ "id_token": { "acr": {
+            "essential": true, "values": values } } })),
+        ..request()
+    }
+}
+
+#[test]
+fn acr_values_is_a_preference_and_only_an_essential_acr_demands() {
+    let voluntary = AuthorizationRequest {
+        acr_values: vec![crate::mfa::ACR_MFA.into()],
+        ..request()
+    };
+    assert_eq!(voluntary.acr_demand(), AcrDemand::Nothing);
+    assert_eq!(voluntary.essential_acr(), None);
+    let strict = essential_acr(serde_json::json!([crate::mfa::ACR_MFA]));
+    assert_eq!(strict.acr_demand(), AcrDemand::SecondFactor);
+    let single = AuthorizationRequest {
+        claims: Some(serde_json::json!({ "id_token": { "acr": {
+            "essential": true, "value": crate::mfa::ACR_MFA } } })),
+        ..request()
+    };
+    assert_eq!(single.acr_demand(), AcrDemand::SecondFactor);
+    let not_essential = AuthorizationRequest {
+        claims: Some(serde_json::json!({ "id_token": { "acr": {
+            "values": [crate::mfa::ACR_MFA] } } })),
+        ..request()
+    };
+    assert_eq!(not_essential.acr_demand(), AcrDemand::Nothing);
+    for unknown in [serde_json::json!(["urn:other"]), serde_json::json!([7])] {
+        assert_eq!(
+            essential_acr(unknown.clone()).acr_demand(),
+            AcrDemand::Unmeetable,
+            "{unknown}"
+        );
+    }
+}
+
+#[test]
+fn an_essential_acr_nobody_can_meet_fails_signed_in_or_not() {
+    let req = essential_acr(serde_json::json!(["urn:other"]));
+    let s = session(NOW);
+    for session in [None, Some(&s)] {
+        assert_eq!(
+            decide(&req, session, &client(true), &[], SecondStep::None, NOW)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnmetAuthenticationRequirements
+        );
+    }
+}
+
+#[test]
+fn a_missing_second_factor_steps_up_or_answers_prompt_none_by_what_the_user_has() {
+    let s = session(NOW);
+    let none = AuthorizationRequest {
+        prompt_none: true,
+        ..request()
+    };
+    for second in [SecondStep::Ask, SecondStep::Enrol, SecondStep::Unavailable] {
+        assert_eq!(
+            decide(&request(), Some(&s), &client(true), &[], second, NOW).unwrap(),
+            Next::SecondFactor
+        );
+    }
+    assert_eq!(
+        decide(&none, Some(&s), &client(true), &[], SecondStep::Ask, NOW)
+            .unwrap_err()
+            .code,
+        ErrorCode::LoginRequired
+    );
+    for second in [SecondStep::Enrol, SecondStep::Unavailable] {
+        assert_eq!(
+            decide(&none, Some(&s), &client(true), &[], second, NOW)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnmetAuthenticationRequirements
+        );
+    }
+    // A session with its second factor goes on.
+    let with_mfa = ActiveSession {
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        ..session(NOW)
+    };
+    assert_eq!(
+        decide(
+            &none,
+            Some(&with_mfa),
+            &client(true),
+            &[],
+            SecondStep::Unavailable,
+            NOW
+        )
+        .unwrap(),
         Next::IssueCode
     );
 }

@@ -31,7 +31,7 @@ pub async fn issue(
     if let Some(s) = scopes.iter().find(|s| USER_SCOPES.contains(&s.as_str())) {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
-            format!("scope {s:?} needs a user; client_credentials has none"),
+            format!("scope {s} needs a user; client_credentials has none"),
         )
         .into());
     }

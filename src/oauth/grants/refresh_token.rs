@@ -30,7 +30,7 @@ fn narrowed(grant: &GrantRow, requested: Option<&str>) -> Result<String, OAuthEr
     if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
-            format!("scope {extra:?} was not granted"),
+            format!("scope {extra} was not granted"),
         ));
     }
     Ok(scope::join(&requested))

@@ -213,3 +213,44 @@ fn prompt_and_claims_are_parsed() {
             .prompt_login
     );
 }
+
+#[test]
+fn every_redirected_error_description_is_in_the_rfc_6749_charset() {
+    let long = "x".repeat(5000);
+    let cases: Vec<Params> = vec![
+        params(&[("response_type", "token \"x\"")]),
+        without("response_type"),
+        params(&[("scope", "openid admin")]),
+        params(&[("scope", "openid \"quoted\"")]),
+        params(&[("scope", "openid caf\u{e9}")]),
+        params(&[("code_challenge_method", "plain")]),
+        params(&[("code_challenge_method", "S512")]),
+        params(&[("code_challenge", "short")]),
+        without("code_challenge"),
+        params(&[("prompt", "login \"x\\y\" \u{e9}\u{1}")]),
+        params(&[("prompt", "none login")]),
+        params(&[("max_age", "-1")]),
+        params(&[("claims", "[1]")]),
+        params(&[("claims", r#"{"userinfo":{"email":1}}"#)]),
+        params(&[("request", "eyJ...")]),
+        params(&[("request_uri", "https://x/\"")]),
+        params(&[("response_mode", "fragment\"")]),
+        params(&[("state", &long)]),
+        params(&[("nonce", &long)]),
+    ];
+    for (i, p) in cases.iter().enumerate() {
+        let Err(RequestError::Redirect(_, e)) = validate(p, &client(false)) else {
+            panic!("case {i} does not redirect an error");
+        };
+        crate::oauth::error::tests::assert_rfc_6749_charset(&e);
+    }
+    let mut repeated = params(&[]).0;
+    repeated.push(("scope".into(), "openid".into()));
+    let Err(RequestError::Redirect(_, e)) = validate(&Params::new(repeated), &client(false)) else {
+        panic!("a repeated parameter redirects");
+    };
+    crate::oauth::error::tests::assert_rfc_6749_charset(&e);
+    let e = scope::check_allowed(&["a\"b".into()], &[]).unwrap_err();
+    crate::oauth::error::tests::assert_rfc_6749_charset(&e);
+    assert_eq!(e.description(), "scope a'b is not allowed for this client");
+}
