@@ -270,3 +270,89 @@ async fn the_relying_party_rejects_a_token_response_for_another_nonce() {
     // The same token passes with the nonce that was sent: the nonce alone made the difference.
     assert!(id_token.claims(&verifier, &nonce).is_ok());
 }
+
+/// A verifier that accepts only an ID token whose `acr` is `expected`, as an RP checks the
+/// acr it asked for (OIDC Core §3.1.3.7, step 12).
+fn acr_verifier<'a>(
+    rp: &'a RelyingParty,
+    expected: &'static str,
+) -> openidconnect::core::CoreIdTokenVerifier<'a> {
+    rp.id_token_verifier()
+        .set_auth_context_verifier_fn(move |acr| match acr {
+            Some(acr) if acr.as_str() == expected => Ok(()),
+            other => Err(format!("acr {other:?}, expected {expected}")),
+        })
+}
+
+#[tokio::test]
+async fn the_relying_party_asks_for_acr_values_and_verifies_the_acr_achieved() {
+    use openidconnect::AuthenticationContextClass;
+    const LOA1: &str = "urn:portcullis:loa:1";
+    const LOA2: &str = "urn:portcullis:loa:2";
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+    let registered = confidential(&app).await;
+    let http = BackChannel::new();
+    let issuer = IssuerUrl::new(app.address.clone()).expect("issuer URL");
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .unwrap_or_else(|e| panic!("discovery failed: {e} ({e:?})"));
+    let supported: Vec<&str> = metadata
+        .acr_values_supported()
+        .expect("discovery lists acr values")
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    assert_eq!(supported, [LOA1, LOA2]);
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(registered.id.clone()),
+        registered.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).expect("redirect URL"));
+
+    // Two factors preferred, one accepted: alice has only a password, and that must do.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_auth_context_value(AuthenticationContextClass::new(LOA2.to_owned()))
+        .add_auth_context_value(AuthenticationContextClass::new(LOA1.to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let callback = Url::parse(&browse(&app, auth_url.as_str()).await).expect("callback URL");
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code in {callback}"));
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("discovery names a token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap_or_else(|e| panic!("code exchange failed: {e} ({e:?})"));
+    let id_token = tokens.id_token().expect("an ID token");
+
+    let claims: &CoreIdTokenClaims = id_token
+        .claims(&acr_verifier(&rp, LOA1), &nonce)
+        .unwrap_or_else(|e| panic!("ID token rejected: {e} ({e:?})"));
+    assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some(LOA1));
+    let methods: Vec<&str> = claims
+        .auth_method_refs()
+        .expect("amr")
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    assert_eq!(methods, ["pwd"]);
+    // The acr is what was achieved, not what was preferred: an RP insisting on loa:2 sees it.
+    let insisting = acr_verifier(&rp, LOA2);
+    match id_token.claims(&insisting, &nonce) {
+        Err(ClaimsVerificationError::InvalidAuthContext(_)) => {}
+        other => panic!("an ID token at loa:1 passed as loa:2: {other:?}"),
+    }
+}
