@@ -131,11 +131,13 @@ impl AuthorizationRequest {
             return None;
         }
         let as_string = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-        let mut values: Vec<String> = acr
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|list| list.iter().map(as_string).collect())
-            .unwrap_or_default();
+        // A malformed `values` (not an array) is not ignored: a lone string is taken as
+        // the one value, anything else as a value nobody knows.
+        let mut values: Vec<String> = match acr.get("values") {
+            None => Vec::new(),
+            Some(Value::Array(list)) => list.iter().map(as_string).collect(),
+            Some(other) => vec![as_string(other)],
+        };
         if let Some(v) = acr.get("value") {
             values.push(as_string(v));
         }

@@ -319,7 +319,15 @@ fn acr_values_is_a_preference_and_only_an_essential_acr_demands() {
         ..request()
     };
     assert_eq!(not_essential.acr_demand(), AcrDemand::Nothing);
-    for unknown in [serde_json::json!(["urn:other"]), serde_json::json!([7])] {
+    assert_eq!(
+        essential_acr(serde_json::json!(crate::mfa::ACR_MFA)).acr_demand(),
+        AcrDemand::SecondFactor
+    );
+    for unknown in [
+        serde_json::json!(["urn:other"]),
+        serde_json::json!([7]),
+        serde_json::json!({ "a": 1 }),
+    ] {
         assert_eq!(
             essential_acr(unknown.clone()).acr_demand(),
             AcrDemand::Unmeetable,
