@@ -99,13 +99,18 @@ pub fn is_description_char(c: char) -> bool {
     matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')
 }
 
+/// Longest description sent: one that names a value from the request stays readable, and
+/// a huge value does not become a huge redirect `Location` or response.
+const MAX_DESCRIPTION_CHARS: usize = 300;
+
 /// `text` with every character RFC 6749 §5.2 forbids replaced: `"` by `'`, `\` by `/`,
-/// anything else (control characters, non-ASCII) by `?`.
+/// anything else (control characters, non-ASCII) by `?`; cut at [`MAX_DESCRIPTION_CHARS`].
 fn sanitise(text: Cow<'static, str>) -> Cow<'static, str> {
-    if text.chars().all(is_description_char) {
+    if text.len() <= MAX_DESCRIPTION_CHARS && text.chars().all(is_description_char) {
         return text;
     }
     text.chars()
+        .take(MAX_DESCRIPTION_CHARS)
         .map(|c| match c {
             c if is_description_char(c) => c,
             '"' => '\'',
@@ -226,6 +231,10 @@ pub(crate) mod tests {
             assert_rfc_6749_charset(&OAuthError::invalid_grant(text.clone()));
             assert_rfc_6749_charset(&OAuthError::new(ErrorCode::InvalidToken, text));
         }
+        let long =
+            OAuthError::invalid_request(format!("scope {} was not granted", "x".repeat(5000)));
+        assert_eq!(long.description().len(), MAX_DESCRIPTION_CHARS);
+        assert!(long.description().starts_with("scope xxx"));
         // Text already in the charset is kept as it is, and not copied.
         let fine = OAuthError::invalid_request(
             "the body is not valid form data: ~!#$%&'()*+,-./:;<=>?@[]^_`{|}",
