@@ -4,13 +4,12 @@
 //! factor compulsory; with `prompt=none` an unmeetable demand is
 //! `unmet_authentication_requirements` (OpenID Connect Unmet Authentication Requirements 1.0).
 
-use portcullis::clients::NewClient;
-
 use crate::flow::*;
 use crate::helpers::{location, spawn_app, TestApp, PASSWORD};
 use crate::mfa_support::*;
 use crate::step_up::{
-    assert_set_up_first, finish_with_code, id_token_claims, password_for_request, LOA1, LOA2,
+    assert_set_up_first, finish_with_code, id_token_claims, password_for_request, strict_client,
+    LOA1, LOA2,
 };
 
 const UNMET: &str = "unmet_authentication_requirements";
@@ -163,17 +162,7 @@ async fn an_essential_acr_with_only_unknown_values_is_unmet() {
 #[tokio::test]
 async fn a_client_that_requires_mfa_is_unmet_with_prompt_none_for_a_user_without_one() {
     let app = spawn_app().await;
-    let strict = register(
-        &app,
-        NewClient {
-            name: "Payroll".into(),
-            redirect_uris: vec![REDIRECT.into()],
-            require_mfa: true,
-            skip_consent: true,
-            ..NewClient::default()
-        },
-    )
-    .await;
+    let strict = strict_client(&app).await;
     app.create_user("alice", PASSWORD).await;
     app.login("alice", PASSWORD).await;
     let params = auth_params(&strict, &[("prompt", "none")]);

@@ -321,11 +321,10 @@ async fn led_to_enrolment(app: &TestApp, params: &[(String, String)]) {
     assert!(page.contains("/login/mfa/enroll"));
 }
 
-#[tokio::test]
-async fn a_client_that_requires_mfa_refuses_users_without_one_until_they_set_it_up() {
-    let app = spawn_app().await;
-    let strict = register(
-        &app,
+/// A client registered with `--require-mfa`.
+pub async fn strict_client(app: &TestApp) -> RpClient {
+    register(
+        app,
         NewClient {
             name: "Payroll".into(),
             redirect_uris: vec![REDIRECT.into()],
@@ -333,7 +332,13 @@ async fn a_client_that_requires_mfa_refuses_users_without_one_until_they_set_it_
             ..NewClient::default()
         },
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_client_that_requires_mfa_refuses_users_without_one_until_they_set_it_up() {
+    let app = spawn_app().await;
+    let strict = strict_client(&app).await;
     app.create_user("alice", PASSWORD).await;
     let resp = password_for_request(&app, &auth_params(&strict, &[])).await;
     assert_set_up_first(resp).await;
