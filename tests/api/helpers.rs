@@ -120,6 +120,8 @@ pub struct TestApp {
     pub setup_url: Option<String>,
     pub client: reqwest::Client,
     pub jar: Arc<Jar>,
+    /// The app's mail queue (see `SmtpSink::assert_no_more_mail`).
+    pub mailer: portcullis::mail::Mailer,
     // Dropped last: the app's connections go before the database does.
     pub db: TestDb,
 }
@@ -199,6 +201,7 @@ async fn spawn_app_at(
         .expect("application starts");
     let store = app.store().clone();
     let setup_url = app.setup_url().map(str::to_owned);
+    let mailer = app.mailer().clone();
     tokio::spawn(app.run_until_stopped());
     let (client, jar) = browser();
     TestApp {
@@ -208,6 +211,7 @@ async fn spawn_app_at(
         setup_url,
         client,
         jar,
+        mailer,
         db,
     }
 }
