@@ -11,6 +11,9 @@ use crate::helpers::{page_csrf, spawn_app_with, TestApp, PASSWORD};
 
 const WRONG: &str = "wrong password here";
 
+/// Header lines to send, in order: (name, raw value).
+type Lines<'a> = &'a [(&'a str, &'a [u8])];
+
 /// An app that throttles an address after `ip_threshold` failures (accounts never lock),
 /// with `trusted` as its trusted proxies.
 async fn app_trusting(trusted: &[&str]) -> TestApp {
@@ -27,7 +30,7 @@ async fn app_trusting(trusted: &[&str]) -> TestApp {
 }
 
 /// A fresh browser (own cookies) whose every request carries `headers`.
-fn browser_sending(headers: &[(&str, &[u8])]) -> reqwest::Client {
+fn browser_sending(headers: Lines<'_>) -> reqwest::Client {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         map.append(
@@ -45,7 +48,7 @@ fn browser_sending(headers: &[(&str, &[u8])]) -> reqwest::Client {
 
 /// Signs in as alice from a fresh browser whose sign-in request carries `headers` (each
 /// entry one header line); the status.
-async fn sign_in(app: &TestApp, headers: &[(&str, &[u8])], password: &str) -> u16 {
+async fn sign_in(app: &TestApp, headers: Lines<'_>, password: &str) -> u16 {
     let (browser, _) = app.new_browser();
     let csrf = page_csrf(&browser, &app.url("/login")).await;
     let mut request = browser.post(app.url("/login")).form(&[
@@ -71,7 +74,7 @@ async fn audited_ips(app: &TestApp, action: &'static str) -> Vec<Option<String>>
 }
 
 /// The address of the newest sign-in: signs in as alice with `headers`, then reads the audit.
-async fn resolved_address(app: &TestApp, headers: &[(&str, &[u8])]) -> String {
+async fn resolved_address(app: &TestApp, headers: Lines<'_>) -> String {
     assert_eq!(sign_in(app, headers, PASSWORD).await, 303);
     audited_ips(app, "session.started")
         .await
@@ -138,7 +141,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_throttle() {
 async fn hops_are_read_right_to_left_skipping_trusted_proxies() {
     let app = app_trusting(&["127.0.0.1/32", "10.0.0.0/8"]).await;
     // The client prepended a lie; the proxies (10.x, then the peer) appended the truth.
-    let cases: [(&[(&str, &[u8])], &str); 5] = [
+    let cases: [(Lines<'_>, &str); 5] = [
         (
             &[("x-forwarded-for", b"6.6.6.6, 192.0.2.44, 10.1.2.3")],
             "192.0.2.44",
@@ -178,7 +181,7 @@ async fn hops_are_read_right_to_left_skipping_trusted_proxies() {
 #[tokio::test]
 async fn malformed_forwarding_headers_leave_the_peer_as_the_client() {
     let app = app_trusting(&["127.0.0.1/32"]).await;
-    let cases: [&[(&str, &[u8])]; 8] = [
+    let cases: [Lines<'_>; 8] = [
         &[("x-forwarded-for", b"not-an-address")],
         &[("x-forwarded-for", b"192.0.2.1 192.0.2.2")],
         &[("x-forwarded-for", b"\xff\xfe192.0.2.1")],
