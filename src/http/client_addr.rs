@@ -4,15 +4,17 @@
 //! Invariants:
 //! - Headers are believed only when the TCP peer is a trusted proxy; from anyone else the
 //!   peer is the client and `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` are ignored.
-//! - `Forwarded` (RFC 7239 §4) wins over `X-Forwarded-For` when present; several header lines
-//!   are one list, concatenated in order (RFC 9110 §5.3).
+//! - `Forwarded` (RFC 7239 §4) and `X-Forwarded-For` are each read when present; several
+//!   header lines are one list, concatenated in order (RFC 9110 §5.3). When both are present
+//!   they must name the same client, or neither is believed: proxies typically write one and
+//!   pass the other through untouched from the client, which could then pick its address.
 //! - The hop list is read right to left (nearest proxy first), skipping trusted addresses; the
 //!   first untrusted address is the client. The walk also ends at a hop that is not an
 //!   address (`unknown`, an obfuscated identifier §6.3, anything malformed): then, as when
 //!   every hop is trusted, the client is the last (leftmost) trusted address seen. So a
 //!   client can prepend whatever it likes; only what trusted proxies appended is read.
-//! - The scheme comes from `proto=` of the element that named the client, or from a single
-//!   `X-Forwarded-Proto` value (`http`/`https`); otherwise it is unknown.
+//! - The scheme comes from `proto=` of the element that named the client, or else from a
+//!   single `X-Forwarded-Proto` value (`http`/`https`); otherwise it is unknown.
 //! - Addresses are compared in canonical form (`::ffff:192.0.2.1` is `192.0.2.1`).
 
 use std::net::{IpAddr, SocketAddr};
@@ -52,35 +54,49 @@ pub fn resolve<'a>(
         return untrusted;
     }
     let forwarded: Vec<&str> = forwarded.into_iter().collect();
-    if !forwarded.is_empty() {
+    let from_forwarded = (!forwarded.is_empty()).then(|| {
         let hops: Vec<(Option<IpAddr>, Option<Scheme>)> = split_list(&forwarded)
             .into_iter()
             .map(|element| parse_forwarded_element(element).unwrap_or((None, None)))
             .collect();
         let (ip, index) = walk(peer, trusted, hops.iter().map(|(ip, _)| *ip));
-        return ClientAddr {
-            ip,
-            scheme: index
-                .and_then(|i| hops.get(i))
-                .and_then(|(_, proto)| *proto),
-        };
-    }
+        let proto = index
+            .and_then(|i| hops.get(i))
+            .and_then(|(_, proto)| *proto);
+        (ip, proto)
+    });
     let xff: Vec<&str> = x_forwarded_for.into_iter().collect();
-    let (ip, _) = walk(
-        peer,
-        trusted,
-        split_list(&xff)
-            .into_iter()
-            .map(|hop| parse_node(hop.trim())),
-    );
+    let from_xff = (!xff.is_empty()).then(|| {
+        let hops = split_list(&xff);
+        walk(peer, trusted, hops.iter().map(|hop| parse_node(hop.trim()))).0
+    });
     let protos: Vec<&str> = x_forwarded_proto.into_iter().collect();
-    let values = split_list(&protos);
-    let mut values = values.iter().map(|v| v.trim());
-    let scheme = match (values.next(), values.next()) {
-        (Some(one), None) => parse_scheme(one),
+    let protos = split_list(&protos);
+    let x_proto = match protos.as_slice() {
+        [one] => parse_scheme(one.trim()),
         _ => None,
     };
-    ClientAddr { ip, scheme }
+    match (from_forwarded, from_xff) {
+        (Some((ip, proto)), None) => ClientAddr {
+            ip,
+            scheme: proto.or(x_proto),
+        },
+        (None, Some(ip)) => ClientAddr {
+            ip,
+            scheme: x_proto,
+        },
+        (Some((ip, proto)), Some(other)) if ip == other => ClientAddr {
+            ip,
+            scheme: proto.or(x_proto),
+        },
+        // Most proxies write one of the two and pass the other through from the client,
+        // so when they disagree neither can be believed.
+        (Some(_), Some(_)) => untrusted,
+        (None, None) => ClientAddr {
+            ip: peer,
+            scheme: x_proto,
+        },
+    }
 }
 
 pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {

@@ -157,14 +157,14 @@ async fn hops_are_read_right_to_left_skipping_trusted_proxies() {
         ),
         // Every hop trusted: the leftmost.
         (&[("x-forwarded-for", b"10.9.9.9, 10.1.2.3")], "10.9.9.9"),
-        // Forwarded wins over X-Forwarded-For.
+        // Forwarded, and X-Forwarded-For agreeing with it.
         (
             &[
                 (
                     "forwarded",
                     b"for=6.6.6.6, for=192.0.2.46;proto=https, for=10.0.0.2",
                 ),
-                ("x-forwarded-for", b"192.0.2.99"),
+                ("x-forwarded-for", b"7.7.7.7, 192.0.2.46"),
             ],
             "192.0.2.46",
         ),
@@ -181,7 +181,7 @@ async fn hops_are_read_right_to_left_skipping_trusted_proxies() {
 #[tokio::test]
 async fn malformed_forwarding_headers_leave_the_peer_as_the_client() {
     let app = app_trusting(&["127.0.0.1/32"]).await;
-    let cases: [Lines<'_>; 8] = [
+    let cases: [Lines<'_>; 9] = [
         &[("x-forwarded-for", b"not-an-address")],
         &[("x-forwarded-for", b"192.0.2.1 192.0.2.2")],
         &[("x-forwarded-for", b"\xff\xfe192.0.2.1")],
@@ -189,8 +189,13 @@ async fn malformed_forwarding_headers_leave_the_peer_as_the_client() {
         &[("forwarded", b"for=unknown")],
         &[("forwarded", b"for=_hidden;proto=https")],
         &[("forwarded", b"for=\"192.0.2.1")],
-        // Forwarded is present but names nobody: X-Forwarded-For is not consulted.
+        // The two headers disagree (a proxy appending one passes the other through from
+        // the client): neither is believed.
         &[("forwarded", b"for"), ("x-forwarded-for", b"192.0.2.3")],
+        &[
+            ("forwarded", b"for=192.0.2.9"),
+            ("x-forwarded-for", b"192.0.2.3"),
+        ],
     ];
     for headers in cases {
         assert_eq!(

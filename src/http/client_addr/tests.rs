@@ -93,13 +93,12 @@ fn ports_and_brackets_are_understood() {
 }
 
 #[test]
-fn forwarded_wins_and_is_parsed_per_rfc_7239() {
+fn forwarded_is_parsed_per_rfc_7239() {
     let trusted = ["10.0.0.0/8", "2001:db8:ffff::/48"];
     let peer = "10.0.0.1";
     assert_eq!(
-        via(peer, &trusted, &["for=192.0.2.43"], &["198.51.100.1"]),
-        ip("192.0.2.43"),
-        "Forwarded is preferred"
+        via(peer, &trusted, &["for=192.0.2.43"], &[]),
+        ip("192.0.2.43")
     );
     assert_eq!(
         via(peer, &trusted, &["For=\"[2001:db8:cafe::17]:4711\""], &[]),
@@ -128,6 +127,39 @@ fn forwarded_wins_and_is_parsed_per_rfc_7239() {
         via(peer, &trusted, &["for=192.0.2.43;by=\"a,b\""], &[]),
         ip("192.0.2.43")
     );
+}
+
+#[test]
+fn forwarded_and_x_forwarded_for_must_agree_when_both_are_sent() {
+    let trusted = ["10.0.0.0/8"];
+    let peer = "10.0.0.1";
+    assert_eq!(
+        via(peer, &trusted, &["for=192.0.2.43"], &["192.0.2.43"]),
+        ip("192.0.2.43")
+    );
+    assert_eq!(
+        via(
+            peer,
+            &trusted,
+            &["for=6.6.6.6, for=192.0.2.43"],
+            &["7.7.7.7, 192.0.2.43, 10.0.0.2"]
+        ),
+        ip("192.0.2.43"),
+        "only the client's own hops differ"
+    );
+    // The proxy appended X-Forwarded-For and passed the client's Forwarded through.
+    assert_eq!(
+        via(peer, &trusted, &["for=6.6.6.6"], &["192.0.2.43"]),
+        ip(peer)
+    );
+    let r = resolve(
+        ip(peer),
+        &nets(&trusted),
+        ["for=6.6.6.6;proto=http"],
+        ["192.0.2.43"],
+        ["https"],
+    );
+    assert_eq!((r.ip, r.scheme), (ip(peer), None));
 }
 
 #[test]
@@ -183,6 +215,8 @@ fn the_scheme_comes_only_from_trusted_proxies() {
         Some(Scheme::Https),
         "proto of the client's element"
     );
+    let r = resolve(peer, &trusted, ["for=192.0.2.1"], NONE, ["https"]);
+    assert_eq!(r.scheme, Some(Scheme::Https), "no proto= in Forwarded");
 }
 
 #[test]
