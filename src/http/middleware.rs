@@ -117,7 +117,8 @@ fn forwarded_scheme(req: &actix_web::HttpRequest) -> Option<Scheme> {
 /// With an https issuer, a request that a trusted proxy says reached it over plain http is
 /// never served: cookies are `Secure`, and a password typed into a plain-http page would
 /// already be exposed. GET and HEAD are redirected (308) to the same path under the
-/// issuer; anything else gets 400. Without trusted proxies this never triggers.
+/// issuer; anything else gets 400. Health checks are answered either way (load balancers
+/// probe over plain http). Without trusted proxies this never triggers.
 pub async fn https_behind_proxies(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -127,7 +128,8 @@ pub async fn https_behind_proxies(
         .filter(|s| s.settings.is_https())
         .map(|s| s.settings.issuer.clone());
     if let Some(issuer) = issuer {
-        if forwarded_scheme(req.request()) == Some(Scheme::Http) {
+        let probe = matches!(req.path(), "/healthz" | "/readyz");
+        if !probe && forwarded_scheme(req.request()) == Some(Scheme::Http) {
             let response = if req.method() == Method::GET || req.method() == Method::HEAD {
                 let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
                 HttpResponse::PermanentRedirect()

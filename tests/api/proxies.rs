@@ -239,6 +239,9 @@ async fn a_trusted_proxy_reporting_plain_http_gets_a_redirect_to_https() {
     let resp = forwarded.get(app.url("/login")).send().await.unwrap();
     assert_eq!(resp.status(), 308);
 
+    let probe = http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(probe.status(), 200, "health checks are answered over http");
+
     let https = browser_sending(&[("x-forwarded-proto", b"https")]);
     let resp = https.get(app.url("/login")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
