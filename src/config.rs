@@ -64,6 +64,18 @@ pub struct ServerSettings {
     pub allow_plain_http: bool,
     pub shutdown_timeout_secs: u64,
     pub max_body_bytes: usize,
+    /// Reverse proxies (CIDRs or single addresses) whose forwarding headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// `trusted_proxies`, parsed by `from_figment`.
+    #[serde(skip)]
+    trusted_nets: Vec<ipnet::IpNet>,
+}
+
+impl ServerSettings {
+    /// The networks of `trusted_proxies`.
+    pub fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.trusted_nets
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -239,6 +251,7 @@ impl Settings {
             .extract()
             .map_err(|e| ConfigError::Parse(Box::new(e)))?;
         settings.issuer_origin = settings.validate()?;
+        settings.server.trusted_nets = trusted_nets(&settings.server.trusted_proxies)?;
         Ok(settings)
     }
 
@@ -565,6 +578,34 @@ fn range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), Config
         return Err(invalid(key, format!("{value} is outside {min}..={max}")));
     }
     Ok(())
+}
+
+/// `server.trusted_proxies`: each entry a CIDR without host bits (`10.0.0.0/8`) or a single
+/// address (`10.0.0.5`, meaning /32 or /128).
+fn trusted_nets(entries: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let key = "server.trusted_proxies";
+    entries
+        .iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            if let Ok(ip) = entry.parse::<IpAddr>() {
+                return Ok(ipnet::IpNet::from(ip));
+            }
+            let net: ipnet::IpNet = entry.parse().map_err(|_| {
+                invalid(
+                    key,
+                    format!("{entry:?} is not a CIDR (e.g. 10.0.0.0/8) or an IP address"),
+                )
+            })?;
+            if net.trunc() != net {
+                return Err(invalid(
+                    key,
+                    format!("{entry:?} has host bits set; did you mean {}?", net.trunc()),
+                ));
+            }
+            Ok(net)
+        })
+        .collect()
 }
 
 pub fn is_loopback_host(host: &str) -> bool {

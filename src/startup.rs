@@ -31,6 +31,7 @@ pub struct Application {
     jobs: Vec<tokio::task::JoinHandle<()>>,
     store: Store,
     keys: Arc<KeyRing>,
+    mailer: crate::mail::Mailer,
 }
 
 /// Opens the database and applies pending migrations; shared by `serve`, `migrate` and the
@@ -148,7 +149,7 @@ impl Application {
             settings: Arc::clone(&settings),
             provider,
             lockout: crate::accounts::LockoutPolicy::from_settings(&settings.lockout),
-            mailer,
+            mailer: mailer.clone(),
             mfa: crate::mfa::Mfa::new(kek, &settings.mfa, &settings.issuer),
             passkeys,
         };
@@ -170,6 +171,7 @@ impl Application {
                 .configure(crate::http::configure)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(middleware::refuse_encoded_bodies))
+                .wrap(from_fn(middleware::https_behind_proxies))
                 .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::request_context))
         })
@@ -200,6 +202,7 @@ impl Application {
             jobs,
             store,
             keys,
+            mailer,
         })
     }
 
@@ -218,6 +221,12 @@ impl Application {
 
     pub fn keys(&self) -> &Arc<KeyRing> {
         &self.keys
+    }
+
+    /// The mail queue. It delivers in order, so a message queued here goes out after every
+    /// message the app queued before (tests use that to know no more mail is coming).
+    pub fn mailer(&self) -> &crate::mail::Mailer {
+        &self.mailer
     }
 
     /// Stops gracefully on SIGTERM or SIGINT (in-flight requests get

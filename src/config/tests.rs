@@ -10,8 +10,16 @@ fn with(toml: &str) -> Result<Settings, ConfigError> {
 #[test]
 fn the_shipped_defaults_are_valid() {
     let s = with("").unwrap();
-    assert_eq!(s.issuer, "http://127.0.0.1:8080");
-    assert_eq!(s.issuer_origin(), "http://127.0.0.1:8080");
+    assert_eq!(s.issuer, "http://localhost:8080");
+    assert_eq!(s.issuer_origin(), "http://localhost:8080");
+    assert_eq!(s.listen_addr().unwrap().to_string(), "127.0.0.1:8080");
+    assert!(s.server.trusted_proxies().is_empty());
+    assert!(
+        crate::mfa::passkeys::Passkeys::new(&s.issuer)
+            .unwrap()
+            .is_enabled(),
+        "passkeys work with the default issuer (WebAuthn needs a domain, not an IP)"
+    );
     assert!(!s.is_https());
     assert_eq!(s.password.min_length, 15);
 }
@@ -174,4 +182,28 @@ fn mail_settings_are_checked() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("lockout.account_threshold"), "{err}");
+}
+
+#[test]
+fn trusted_proxies_are_cidrs_or_addresses() {
+    let s =
+        with("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]\n")
+            .unwrap();
+    let nets: Vec<String> = s
+        .server
+        .trusted_proxies()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+    for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.1/8", ""] {
+        let err = with(&format!("[server]\ntrusted_proxies = [\"{bad}\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.trusted_proxies"), "{bad}: {err}");
+    }
+    let err = with("[server]\ntrusted_proxies = \"10.0.0.0/8\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("trusted_proxies"), "{err}");
 }

@@ -9,6 +9,7 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
+use super::client_addr::{self, ClientAddr};
 use super::error::ApiError;
 use super::{csrf, AppError, AppState};
 use crate::crypto::SecretString;
@@ -20,10 +21,31 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
         .ok_or_else(|| AppError::unexpected(anyhow::anyhow!("AppState is not registered")))
 }
 
-/// The client's address: the TCP peer. Forwarded headers are deliberately ignored (they are
-/// set by whoever sends the request); trusted proxies are a separate, explicit setting.
+/// The client of the request: the TCP peer, or what the trusted proxies in front of us say
+/// (`server.trusted_proxies`, see [`client_addr`]). The one source of the client address for
+/// throttles, audit, sessions and notices.
+pub fn client(req: &HttpRequest) -> Option<ClientAddr> {
+    let peer = req.peer_addr()?.ip();
+    let state = req.app_data::<web::Data<AppState>>();
+    let trusted = state.map_or(&[][..], |s| s.settings.server.trusted_proxies());
+    let lines = |name: &str| {
+        req.headers()
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+    };
+    Some(client_addr::resolve(
+        peer,
+        trusted,
+        lines("forwarded"),
+        lines("x-forwarded-for"),
+        lines("x-forwarded-proto"),
+    ))
+}
+
+/// The client's address as text, from [`client`].
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    client(req).map(|c| c.ip.to_string())
 }
 
 pub fn user_agent(req: &HttpRequest) -> Option<String> {

@@ -1,15 +1,17 @@
-//! Middleware applied to every route: request id and access log, security headers, and
-//! refusal of compressed request bodies.
+//! Middleware applied to every route: request id and access log, security headers, https
+//! behind trusted proxies, and refusal of compressed request bodies.
 
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::{web, HttpResponse, ResponseError};
 use tracing::Instrument;
 
+use super::client_addr::Scheme;
 use super::{AppError, AppState};
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; \
@@ -68,9 +70,12 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // HSTS only on a response that travels over https (RFC 6797 §7.2): the issuer says so
+    // and no trusted proxy reports a plain-http client connection.
     let https = req
         .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.settings.is_https());
+        .is_some_and(|s| s.settings.is_https())
+        && forwarded_scheme(req.request()) != Some(Scheme::Http);
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
     // A handler may widen form-action for a page that posts or redirects to a client.
@@ -103,6 +108,40 @@ pub async fn security_headers(
         );
     }
     Ok(res)
+}
+
+fn forwarded_scheme(req: &actix_web::HttpRequest) -> Option<Scheme> {
+    super::extract::client(req).and_then(|c| c.scheme)
+}
+
+/// With an https issuer, a request that a trusted proxy says reached it over plain http is
+/// never served: cookies are `Secure`, and a password typed into a plain-http page would
+/// already be exposed. GET and HEAD are redirected (308) to the same path under the
+/// issuer; anything else gets 400. Health checks are answered either way (load balancers
+/// probe over plain http). Without trusted proxies this never triggers.
+pub async fn https_behind_proxies(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let issuer = req
+        .app_data::<web::Data<AppState>>()
+        .filter(|s| s.settings.is_https())
+        .map(|s| s.settings.issuer.clone());
+    if let Some(issuer) = issuer {
+        let probe = matches!(req.path(), "/healthz" | "/readyz");
+        if !probe && forwarded_scheme(req.request()) == Some(Scheme::Http) {
+            let response = if req.method() == Method::GET || req.method() == Method::HEAD {
+                let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, format!("{issuer}{path}")))
+                    .finish()
+            } else {
+                AppError::BadRequest("Use https.".into()).error_response()
+            };
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// actix is built without decompression, so a compressed body would reach handlers as

@@ -2,6 +2,7 @@
 //! thin: they parse, call a domain module, and render.
 
 pub mod assets;
+pub mod client_addr;
 pub mod cookies;
 pub mod csrf;
 pub mod error;

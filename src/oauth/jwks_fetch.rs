@@ -1,16 +1,22 @@
 //! Fetching a client's `jwks_uri` (private_key_jwt, RFC 7523 / OIDC Core §10.1.1).
 //!
 //! Invariants: only https (http just for loopback hosts, in development); the host must not
-//! resolve to a private, loopback, link-local or otherwise internal address unless
-//! `oauth.allow_private_jwks_uri` (SSRF), and the connection is pinned to the address that
-//! was checked (no DNS rebinding between check and fetch); no redirects; 5 s timeout; at
+//! resolve to a private, loopback, link-local or otherwise special-purpose address (see
+//! `ranges`) unless `oauth.allow_private_jwks_uri` (SSRF), and the connection is pinned to
+//! the address that was checked (no DNS rebinding between check and fetch); proxy
+//! environment variables are ignored (the connection goes straight to that address); no
+//! redirects; 5 s timeout; at
 //! most 64 KiB; the document must be a JWK Set of public keys. Results are cached for five
 //! minutes; an unknown `kid` may force one refetch per minute (the client rotated keys).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use ranges::is_internal;
+
+mod ranges;
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
@@ -27,30 +33,6 @@ pub enum FetchError {
 pub struct JwksFetcher {
     allow_private: bool,
     cache: Mutex<HashMap<String, (Instant, String)>>,
-}
-
-fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1])
-                || v4.octets()[0] == 0
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_internal(IpAddr::V4(v4)))
-        }
-    }
 }
 
 impl JwksFetcher {
@@ -106,6 +88,9 @@ impl JwksFetcher {
             return Err(FetchError::Url("it points into a private network"));
         }
         let client = reqwest::Client::builder()
+            // HTTP(S)_PROXY / ALL_PROXY would send the request (and the SSRF check's
+            // decision) through whatever host the environment names.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
             .resolve(&lookup_host, addr)
@@ -143,28 +128,6 @@ impl JwksFetcher {
 mod tests {
     use super::*;
 
-    #[test]
-    fn internal_addresses_are_recognised() {
-        for ip in [
-            "10.0.0.1",
-            "172.16.5.4",
-            "192.168.1.1",
-            "127.0.0.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_internal(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
-            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
     #[tokio::test]
     async fn disallowed_urls_are_refused_before_any_request() {
         let f = JwksFetcher::new(false);
@@ -176,5 +139,74 @@ mod tests {
         ] {
             assert!(f.get(uri, false).await.is_err(), "{uri}");
         }
+    }
+
+    const PROXY_VARS: [&str; 6] = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ];
+
+    /// A JWK Set served once over plain HTTP on loopback; returns its URL.
+    async fn serve_jwks_once() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut key = josekit::jws::ES256
+            .generate_key_pair()
+            .unwrap()
+            .to_jwk_public_key();
+        key.set_key_id("k1");
+        let body = serde_json::json!({ "keys": [serde_json::to_value(key.as_ref()).unwrap()] })
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+        });
+        url
+    }
+
+    /// Run by `proxy_environment_variables_are_ignored` in a child process whose proxy
+    /// variables point at a port nothing listens on: the fetch still reaches the server.
+    #[tokio::test]
+    #[ignore = "run in a child process with proxy variables set"]
+    async fn child_fetches_with_proxy_variables_set() {
+        let url = serve_jwks_once().await;
+        let fetched = JwksFetcher::new(true).get(&url, false).await;
+        assert!(fetched.is_ok(), "{fetched:?}");
+    }
+
+    /// Proxy variables are process-wide, so they are set for a child run of this binary
+    /// rather than here, where tests run in parallel.
+    #[test]
+    fn proxy_environment_variables_are_ignored() {
+        let name = "oauth::jwks_fetch::tests::child_fetches_with_proxy_variables_set";
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args([name, "--exact", "--ignored", "--nocapture"])
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy");
+        for var in PROXY_VARS {
+            // Port 9 (discard) on loopback: nothing listens, a proxied request fails.
+            child.env(var, "http://127.0.0.1:9");
+        }
+        let output = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran the test: {stdout}"
+        );
     }
 }

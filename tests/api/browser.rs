@@ -134,18 +134,22 @@ fn log_tail(log: &Path) -> String {
     )
 }
 
-/// Whether the browser can run here. Without chromedriver, CI fails and a local run skips.
+/// Whether the browser can run here. Without Chromium or chromedriver, CI fails and a
+/// local run skips.
 fn browser_available() -> bool {
-    if Path::new(CHROMEDRIVER).exists() {
+    let Some(missing) = [CHROMEDRIVER, CHROMIUM]
+        .into_iter()
+        .find(|path| !Path::new(path).exists())
+    else {
         return true;
-    }
+    };
     if is_ci() {
         panic!(
-            "{CHROMEDRIVER} is missing: the browser tests need Debian's chromium and \
+            "{missing} is missing: the browser tests need Debian's chromium and \
              chromium-driver packages (.ci/run installs them)"
         );
     }
-    eprintln!("skipped: {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+    eprintln!("skipped: {missing} is missing (apt-get install chromium chromium-driver)");
     false
 }
 

@@ -1,7 +1,5 @@
 //! Known devices: the device cookie and the "new sign-in" notice.
 
-use std::time::Duration;
-
 use diesel::prelude::*;
 use portcullis::store::schema::known_devices as d;
 use reqwest::cookie::{CookieStore, Jar};
@@ -11,11 +9,6 @@ use crate::helpers::{set_cookie, spawn_app_with, TestApp, PASSWORD};
 use crate::smtp_sink::{mail_to, SmtpSink};
 
 const NEW_DEVICE: &str = "Subject: New sign-in to your account";
-
-async fn no_more_mail(sink: &SmtpSink, n: usize) {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sink.count(), n);
-}
 
 async fn known_devices(app: &TestApp, id: &str) -> i64 {
     let id = id.to_owned();
@@ -61,7 +54,7 @@ async fn the_first_sign_in_sets_a_long_lived_device_cookie_and_sends_nothing() {
     assert!(cookie.contains("Path=/"), "{cookie}");
     assert!(cookie.contains("Max-Age=34560000"), "400 days: {cookie}");
     assert_eq!(device_cookie(&resp).len(), 43, "256-bit base64url token");
-    no_more_mail(&sink, 0).await;
+    sink.assert_no_more_mail(&app, 0).await;
     assert_eq!(known_devices(&app, &id).await, 1);
 }
 
@@ -76,7 +69,7 @@ async fn signing_in_again_from_the_same_browser_sends_nothing() {
 
     assert_eq!(second.status(), 303);
     assert_eq!(device_cookie(&first), device_cookie(&second));
-    no_more_mail(&sink, 0).await;
+    sink.assert_no_more_mail(&app, 0).await;
     assert_eq!(known_devices(&app, &id).await, 1);
 }
 
@@ -116,7 +109,7 @@ async fn a_sign_in_from_a_new_browser_is_announced_once() {
         .await
         .unwrap();
     assert_eq!(again.status(), 303);
-    no_more_mail(&sink, 1).await;
+    sink.assert_no_more_mail(&app, 1).await;
     assert_eq!(known_devices(&app, &id).await, 2);
 }
 
@@ -141,7 +134,7 @@ async fn a_forged_or_malformed_device_cookie_counts_as_a_new_browser() {
     assert_eq!(device_cookie(&resp).len(), 43);
     let mails = sink.wait_for(2).await;
     assert!(mails[1].contains(NEW_DEVICE), "{}", mails[1]);
-    no_more_mail(&sink, 2).await;
+    sink.assert_no_more_mail(&app, 2).await;
 }
 
 #[tokio::test]

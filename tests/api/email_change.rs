@@ -1,7 +1,5 @@
 //! Changing the email address from the account page, through a real SMTP conversation.
 
-use std::time::Duration;
-
 use diesel::prelude::*;
 use portcullis::store::schema::one_time_tokens as t;
 use portcullis::store::users::{self, UserRow};
@@ -98,12 +96,6 @@ async fn confirm(app: &TestApp, link: &str) -> reqwest::Response {
     .await
 }
 
-/// Asserts that no (further) mail arrives beyond the `n` already there.
-async fn no_more_mail(sink: &SmtpSink, n: usize) {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sink.count(), n);
-}
-
 #[tokio::test]
 async fn a_user_changes_the_address_by_confirming_the_link_sent_to_it() {
     let sink = SmtpSink::start();
@@ -186,7 +178,7 @@ async fn a_wrong_password_changes_and_sends_nothing() {
         .await
         .unwrap()
         .contains("The current password is not correct."));
-    no_more_mail(&sink, 0).await;
+    sink.assert_no_more_mail(&app, 0).await;
     assert_eq!(user(&app, &id).await.email, "alice@example.com");
     assert_eq!(pending_links(&app, &id).await, 0);
 }
@@ -212,7 +204,7 @@ async fn an_invalid_or_unchanged_address_is_refused_with_a_clear_message() {
         .unwrap()
         .contains("That is already your address."));
 
-    no_more_mail(&sink, 0).await;
+    sink.assert_no_more_mail(&app, 0).await;
     assert_eq!(pending_links(&app, &id).await, 0);
 }
 
@@ -249,7 +241,7 @@ async fn an_address_of_another_account_gets_the_same_answer_and_its_owner_is_tol
         .collect();
     assert_eq!(requested.len(), 2, "the old address hears of both requests");
     assert!(requested[1].contains("bob@example.com"));
-    no_more_mail(&sink, 4).await;
+    sink.assert_no_more_mail(&app, 4).await;
     assert_eq!(user(&app, &id).await.email, "alice@example.com");
     assert_eq!(user(&app, &bob).await.email, "bob@example.com");
     // The second request replaced the first, taken address or not.
@@ -279,7 +271,7 @@ async fn an_address_taken_before_confirmation_is_refused_and_nothing_changes() {
         .contains("That address now belongs to another account"));
     let alice = user(&app, &id).await;
     assert_eq!(alice.email, "alice@example.com");
-    no_more_mail(&sink, 2).await;
+    sink.assert_no_more_mail(&app, 2).await;
 }
 
 #[tokio::test]
@@ -412,7 +404,7 @@ async fn asking_for_a_change_needs_a_session() {
 
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), "/login?return_to=/account");
-    no_more_mail(&sink, 0).await;
+    sink.assert_no_more_mail(&app, 0).await;
     assert_eq!(pending_links(&app, &id).await, 0);
 }
 

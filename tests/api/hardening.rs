@@ -125,7 +125,16 @@ async fn a_pairwise_client_cannot_borrow_another_hosts_sector() {
         portcullis::audit::Actor::Cli,
     )
     .await;
-    assert!(result.is_err());
+    assert!(
+        matches!(
+            result,
+            Err(portcullis::clients::ClientError::Inconsistent(
+                "a pairwise client's redirect URIs must all be on one host"
+            ))
+        ),
+        "{:?}",
+        result.err()
+    );
 }
 
 #[tokio::test]

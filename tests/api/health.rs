@@ -80,8 +80,32 @@ async fn the_page_html_has_no_inline_script_or_style() {
     let css = app.get("/static/portcullis.css").await;
     assert_eq!(css.status(), 200);
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    assert_eq!(app.get("/static/../Cargo.toml").await.status(), 404);
     assert_eq!(app.get("/static/nope.css").await.status(), 404);
+}
+
+#[tokio::test]
+async fn static_paths_cannot_climb_out_of_the_assets() {
+    let app = spawn_app().await;
+    // Sent byte for byte: a URL library would resolve the dots before the server saw them.
+    for target in [
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/..%2fCargo.toml",
+        "/static/..%2F..%2FCargo.toml",
+        "/static/%2e%2e%2fsrc%2fmain.rs",
+        "/static/..\\Cargo.toml",
+        "/static/portcullis.css/../../Cargo.toml",
+    ] {
+        let (status, body) = app.raw_get(target).await;
+        assert_eq!(status, 404, "{target}: {body}");
+        assert!(
+            !body.contains("[package]") && !body.contains("fn main"),
+            "{target}"
+        );
+    }
+    let (status, body) = app.raw_get("/static/portcullis.css").await;
+    assert_eq!(status, 200, "the raw request itself works");
+    assert!(!body.is_empty());
 }
 
 #[tokio::test]

@@ -120,6 +120,8 @@ pub struct TestApp {
     pub setup_url: Option<String>,
     pub client: reqwest::Client,
     pub jar: Arc<Jar>,
+    /// The app's mail queue (see `SmtpSink::assert_no_more_mail`).
+    pub mailer: portcullis::mail::Mailer,
     // Dropped last: the app's connections go before the database does.
     pub db: TestDb,
 }
@@ -199,6 +201,7 @@ async fn spawn_app_at(
         .expect("application starts");
     let store = app.store().clone();
     let setup_url = app.setup_url().map(str::to_owned);
+    let mailer = app.mailer().clone();
     tokio::spawn(app.run_until_stopped());
     let (client, jar) = browser();
     TestApp {
@@ -208,6 +211,7 @@ async fn spawn_app_at(
         setup_url,
         client,
         jar,
+        mailer,
         db,
     }
 }
@@ -233,6 +237,28 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GETs `target` exactly as written (HTTP clients resolve `..` and `%2e%2e` before
+    /// sending; this does not); the status and the body.
+    pub async fn raw_get(&self, target: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.address.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("read");
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {response:?}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, body)| body.to_owned());
+        (status, body)
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {

@@ -136,5 +136,14 @@ async fn a_jwks_uri_must_be_https() {
         portcullis::audit::Actor::Cli,
     )
     .await;
-    assert!(result.is_err());
+    assert!(
+        matches!(
+            result,
+            Err(portcullis::clients::ClientError::InvalidJwks(
+                "jwks_uri must use https"
+            ))
+        ),
+        "{:?}",
+        result.err()
+    );
 }

@@ -35,6 +35,7 @@ mod passkey_login;
 mod passkeys;
 mod private_key_jwt;
 mod redirect_rules;
+mod proxies;
 mod refresh;
 mod registration;
 mod reset;

@@ -245,11 +245,20 @@ async fn registration_refuses_private_keys_and_missing_keys() {
     let private =
         json!({ "keys": [serde_json::to_value(pair.to_jwk_private_key().as_ref()).unwrap()] })
             .to_string();
-    for jwks in [
-        Some(private),
-        None,
-        Some("{\"keys\":[]}".to_owned()),
-        Some("nonsense".into()),
+    for (jwks, want) in [
+        (
+            Some(private),
+            "it contains private key material; register public keys only",
+        ),
+        (
+            None,
+            "private_key_jwt needs the client's public keys: a JWK Set or a jwks_uri",
+        ),
+        (
+            Some("{\"keys\":[]}".to_owned()),
+            "it must hold 1 to 20 keys",
+        ),
+        (Some("nonsense".into()), "not JSON"),
     ] {
         let result = portcullis::clients::register(
             &app.store,
@@ -263,6 +272,7 @@ async fn registration_refuses_private_keys_and_missing_keys() {
             portcullis::audit::Actor::Cli,
         )
         .await;
-        assert!(result.is_err());
+        let err = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.ends_with(want), "{err:?} should say {want:?}");
     }
 }
