@@ -188,7 +188,11 @@ fn ip_key(ip: &str) -> String {
 /// The source of an attempt on `user_id`: its device, if the account knows the browser's
 /// cookie, else its address.
 pub fn source_for(c: &mut DbConn, user_id: &str, origin: &Origin) -> Result<Source, StoreError> {
-    if let Some(cookie) = origin.device.as_deref().filter(|c| token::is_well_formed(c)) {
+    if let Some(cookie) = origin
+        .device
+        .as_deref()
+        .filter(|c| token::is_well_formed(c))
+    {
         let hash = token::hash(cookie);
         if devices::is_known(c, user_id, &hash)? {
             return Ok(Source {

@@ -39,8 +39,8 @@ pub(crate) async fn check_password(
         .run(move |c| {
             let current = users::find_by_id(c, &user_id)?;
             let source = lockout::source_for(c, &user_id, &o)?;
-            let blocked = !source.is_known_device()
-                && lockout::address_blocked(c, &o, crate::time::now())?;
+            let blocked =
+                !source.is_known_device() && lockout::address_blocked(c, &o, crate::time::now())?;
             Ok::<_, StoreError>((current, source, blocked))
         })
         .await?;

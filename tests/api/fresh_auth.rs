@@ -65,7 +65,10 @@ async fn prompt_login_through_the_step_up_entry_still_needs_the_password() {
     let resp = step_up(&app, &params, &secret).await;
     assert_eq!(resp.status(), 303);
     let loc = location(&resp);
-    assert!(loc.starts_with("/login?request="), "back to the password: {loc}");
+    assert!(
+        loc.starts_with("/login?request="),
+        "back to the password: {loc}"
+    );
     assert!(!loc.starts_with(REDIRECT));
 }
 
@@ -78,7 +81,10 @@ async fn max_age_through_the_step_up_entry_still_needs_the_password() {
     let params = auth_params(&client, &[("max_age", "60")]);
     let resp = step_up(&app, &params, &secret).await;
     let loc = location(&resp);
-    assert!(loc.starts_with("/login?request="), "back to the password: {loc}");
+    assert!(
+        loc.starts_with("/login?request="),
+        "back to the password: {loc}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +103,9 @@ async fn auth_time_after_a_step_up_is_the_time_of_the_password() {
         .json()
         .await
         .unwrap();
-    let claims = verify_jwt(&app, tokens["id_token"].as_str().unwrap()).await.1;
+    let claims = verify_jwt(&app, tokens["id_token"].as_str().unwrap())
+        .await
+        .1;
     assert_eq!(claims["auth_time"], json!(signed_in_at));
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     let now_auth_time: i64 = app
@@ -123,7 +131,11 @@ async fn adding_a_factor_right_after_a_step_up_of_an_old_session_needs_the_passw
             .send()
     };
     let resp = begin(json!({})).await.unwrap();
-    assert_eq!(resp.status(), 400, "the second factor alone is not a recent sign-in");
+    assert_eq!(
+        resp.status(),
+        400,
+        "the second factor alone is not a recent sign-in"
+    );
     let resp = begin(json!({ "current_password": crate::helpers::PASSWORD }))
         .await
         .unwrap();

@@ -93,10 +93,7 @@ async fn concurrent_first_failures_from_one_address_all_answer_401() {
     let counted: i32 = app
         .db(|c| {
             use portcullis::store::schema::login_throttle as t;
-            Ok(t::table
-                .find("ip:127.0.0.1")
-                .select(t::failures)
-                .first(c)?)
+            Ok(t::table.find("ip:127.0.0.1").select(t::failures).first(c)?)
         })
         .await;
     assert_eq!(counted, CONCURRENT as i32);

@@ -88,7 +88,10 @@ async fn an_attacker_locking_the_address_out_does_not_stop_the_owners_known_brow
     assert!(app.cookie("portcullis_session").is_some());
     // ...and signing in there lifts nothing for the attacker.
     assert!(is_locked(&locks(&app, &alice).await, "ip"));
-    assert_eq!(app.login_with(&attacker, "alice", PASSWORD).await.status(), 401);
+    assert_eq!(
+        app.login_with(&attacker, "alice", PASSWORD).await.status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -177,7 +180,10 @@ async fn past_the_ceiling_unknown_sources_wait_and_the_known_browser_does_not() 
     // Slowed, not locked: the right password from an unknown browser still works...
     let (newcomer, _) = app.new_browser();
     let started = Instant::now();
-    assert_eq!(app.login_with(&newcomer, "alice", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login_with(&newcomer, "alice", PASSWORD).await.status(),
+        303
+    );
     assert!(started.elapsed() >= delay);
     // ...and the known browser is not made to wait.
     guess_from_elsewhere(&app, 3).await;
@@ -203,12 +209,23 @@ async fn a_burst_of_failures_mails_the_owner_once() {
     let mail = sink.wait_for(1).await;
     assert!(mail[0].contains("To: alice@example.com"), "{}", mail[0]);
     assert!(mail[0].contains("Failed attempts to sign in to your account"));
-    assert!(mail[0].contains("There were 3 failed attempts"), "{}", mail[0]);
+    assert!(
+        mail[0].contains("There were 3 failed attempts"),
+        "{}",
+        mail[0]
+    );
     // One notice per window: the next mail is the new-browser notice of a later sign-in.
     let (other, _) = app.new_browser();
-    assert_eq!(app.login_with(&other, "alice", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login_with(&other, "alice", PASSWORD).await.status(),
+        303
+    );
     let mail = sink.wait_for(2).await;
-    assert!(mail[1].contains("New sign-in to your account"), "{}", mail[1]);
+    assert!(
+        mail[1].contains("New sign-in to your account"),
+        "{}",
+        mail[1]
+    );
     assert_eq!(sink.count(), 2);
     let bursts: i64 = app
         .db(move |c| {
@@ -231,15 +248,25 @@ async fn unlock_clears_every_source_of_the_account() {
         assert_eq!(app.login("alice", WRONG).await.status(), 401);
     }
     let before = locks(&app, &alice).await;
-    assert!(is_locked(&before, "ip") && is_locked(&before, "dev"), "{before:?}");
+    assert!(
+        is_locked(&before, "ip") && is_locked(&before, "dev"),
+        "{before:?}"
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["user", "unlock", "alice"])
         .env("PORTCULLIS__DATABASE__URL", &app.settings.database.url)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(locks(&app, &alice).await.is_empty());
-    assert_eq!(app.login_with(&attacker, "alice", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login_with(&attacker, "alice", PASSWORD).await.status(),
+        303
+    );
     assert_eq!(app.login("alice", PASSWORD).await.status(), 303);
 }
 
@@ -271,14 +298,23 @@ async fn wrong_codes_count_per_source_too() {
     sign_out(&app).await;
     // Someone with the password guesses codes from another browser until locked out...
     let (attacker, _) = app.new_browser();
-    assert_eq!(app.login_with(&attacker, "alice", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login_with(&attacker, "alice", PASSWORD).await.status(),
+        303
+    );
     for _ in 0..3 {
         assert_eq!(code_from(&app, &attacker, "000000").await, 401);
     }
-    assert_eq!(code_from(&app, &attacker, &code_at(&secret, now() + 30)).await, 401);
+    assert_eq!(
+        code_from(&app, &attacker, &code_at(&secret, now() + 30)).await,
+        401
+    );
     // ...and the owner's browser signs in with both factors all the same.
     let resp = app.login("alice", PASSWORD).await;
     assert_eq!(location(&resp), "/login/mfa");
-    assert_eq!(code_from(&app, &app.client, &code_at(&secret, now() + 30)).await, 303);
+    assert_eq!(
+        code_from(&app, &app.client, &code_at(&secret, now() + 30)).await,
+        303
+    );
     assert!(app.cookie("portcullis_session").is_some());
 }

@@ -62,7 +62,11 @@ async fn finish(
 }
 
 /// Adds a passkey through the endpoints; returns its credential id.
-pub(crate) async fn add_passkey(app: &TestApp, authenticator: &mut SoftAuthenticator, name: &str) -> String {
+pub(crate) async fn add_passkey(
+    app: &TestApp,
+    authenticator: &mut SoftAuthenticator,
+    name: &str,
+) -> String {
     let begun = begin(app).await;
     let credential = authenticator.register(&begun["options"], &app.settings.issuer);
     let resp = finish(app, &begun["ceremony"], name, &credential).await;
