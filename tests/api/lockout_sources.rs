@@ -318,3 +318,24 @@ async fn wrong_codes_count_per_source_too() {
     );
     assert!(app.cookie("portcullis_session").is_some());
 }
+
+#[tokio::test]
+async fn a_password_reset_lets_the_owner_in_from_a_locked_out_address() {
+    let sink = SmtpSink::start();
+    let to_sink = mail_to(&sink);
+    let app = spawn_app_with(move |f| lockout(2)(to_sink(f))).await;
+    let alice = app.create_user("alice", PASSWORD).await;
+    guess_from_elsewhere(&app, 2).await;
+    // Alice, on a new browser behind the same address, is locked out with the guesser...
+    assert_eq!(app.login("alice", PASSWORD).await.status(), 401);
+    // ...until she proves her mailbox: the guesses were against the old password.
+    let (status, _) = crate::reset::request_reset(&app, "alice@example.com").await;
+    assert_eq!(status, 200);
+    let mail = sink.wait_for(1).await.remove(0);
+    let link = crate::reset::link_in(&mail, &app.address);
+    let new_password = "a brand new memorable passphrase";
+    let resp = crate::reset::set_password(&app, &link, new_password).await;
+    assert_eq!(resp.status(), 303);
+    assert!(locks(&app, &alice).await.is_empty());
+    assert_eq!(app.login("alice", new_password).await.status(), 303);
+}

@@ -232,7 +232,13 @@ pub(super) async fn sign_in(
         done.auth_time,
     )
     .await?;
-    crate::accounts::lockout::signed_in(&state.store, &session.user.id, &origin).await?;
+    // The session exists already: a failure to reset the failure counts is not worth an
+    // error page (they only ever err on the side of caution).
+    if let Err(e) =
+        crate::accounts::lockout::signed_in(&state.store, &session.user.id, &origin).await
+    {
+        tracing::warn!(error = %e, "could not reset the sign-in failure counts");
+    }
     if let (Some(request), None) = (done.for_request, done.auth_time) {
         // This sign-in answers that authorization request's prompt=login / max_age. A
         // step-up does not: a second factor alone is no fresh authentication.
