@@ -118,10 +118,24 @@ pub struct SessionSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockoutSettings {
+    /// Consecutive failures for one account from one source (a browser the account knows,
+    /// else a client address) before that source is locked out of that account.
     pub account_threshold: u32,
+    /// The first lock of a source, doubling with each further failure (at most a day).
     pub lock_secs: u64,
     pub ip_threshold: u32,
     pub ip_window_secs: u64,
+    /// Consecutive failures for one account from all sources together after which attempts
+    /// from sources the account does not know are slowed down (never locked).
+    pub account_ceiling: u32,
+    /// The first slow-down, in milliseconds, doubling with each further failure...
+    pub ceiling_delay_ms: u64,
+    /// ...up to this many milliseconds.
+    pub ceiling_max_delay_ms: u64,
+    /// Failures for one account within `burst_window_secs` that make a burst: its owner
+    /// is told by email, once per window.
+    pub burst_threshold: u32,
+    pub burst_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -366,6 +380,36 @@ impl Settings {
             self.lockout.ip_window_secs,
             1,
             86_400,
+        )?;
+        range(
+            "lockout.account_ceiling",
+            self.lockout.account_ceiling.into(),
+            1,
+            100_000,
+        )?;
+        range(
+            "lockout.ceiling_delay_ms",
+            self.lockout.ceiling_delay_ms,
+            1,
+            60_000,
+        )?;
+        range(
+            "lockout.ceiling_max_delay_ms",
+            self.lockout.ceiling_max_delay_ms,
+            self.lockout.ceiling_delay_ms,
+            60_000,
+        )?;
+        range(
+            "lockout.burst_threshold",
+            self.lockout.burst_threshold.into(),
+            1,
+            100_000,
+        )?;
+        range(
+            "lockout.burst_window_secs",
+            self.lockout.burst_window_secs,
+            60,
+            7 * 86_400,
         )?;
         range(
             "reset.token_lifetime_secs",

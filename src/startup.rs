@@ -148,7 +148,11 @@ impl Application {
             },
             settings: Arc::clone(&settings),
             provider,
-            lockout: crate::accounts::LockoutPolicy::from_settings(&settings.lockout),
+            lockout: crate::accounts::Lockout::new(
+                &settings.lockout,
+                mailer.clone(),
+                &settings.issuer,
+            ),
             mailer: mailer.clone(),
             mfa: crate::mfa::Mfa::new(kek, &settings.mfa, &settings.issuer),
             passkeys,
@@ -187,7 +191,12 @@ impl Application {
             tokio::spawn(purge_loop(
                 store.clone(),
                 session_policy,
-                crate::time::secs(settings.lockout.ip_window_secs),
+                crate::time::secs(
+                    settings
+                        .lockout
+                        .ip_window_secs
+                        .max(settings.lockout.burst_window_secs),
+                ),
                 Duration::from_secs(settings.session.purge_interval_secs),
             )),
             tokio::spawn(key_loop(
@@ -273,7 +282,12 @@ async fn purge_loop(store: Store, policy: SessionPolicy, throttle_window: i64, e
     loop {
         interval.tick().await;
         let throttles = store
-            .run(move |c| crate::store::throttle::purge(c, crate::time::now(), throttle_window))
+            .run(move |c| {
+                let now = crate::time::now();
+                // A source that has not failed for a day (and is not locked) starts over.
+                crate::store::login_sources::purge(c, now, now - 86_400)?;
+                crate::store::throttle::purge(c, now, throttle_window)
+            })
             .await;
         if let Err(e) = throttles {
             tracing::warn!(error = %e, "purging sign-in throttles failed");

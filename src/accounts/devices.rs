@@ -6,7 +6,9 @@
 //! while a well-formed one is kept even if unknown to this user, so a browser shared by
 //! several accounts keeps one identity. The first device an account ever signs in from is
 //! not "new" (there is nobody to warn about it); every later unknown one is. The cookie
-//! proves nothing and grants nothing: it only decides whether a notice is sent.
+//! never signs anyone in; besides the notice it only makes the browser a lock-out source of
+//! its own for the accounts that know it (see `lockout`): failures there count against it,
+//! not against its address, and it is not slowed by the account-wide ceiling.
 
 use crate::crypto::{random, token};
 use crate::store::{self, devices, Store, StoreError};

@@ -13,7 +13,7 @@
 
 use serde_json::json;
 
-use super::{lockout, normalize_email, AccountError, LockoutPolicy};
+use super::{lockout, normalize_email, AccountError, Lockout, Origin};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token, SecretString};
@@ -86,12 +86,13 @@ pub struct Changed {
 pub async fn request(
     store: &Store,
     hasher: &PasswordHasher,
-    lockout: &LockoutPolicy,
+    lockout: &Lockout,
     user: &UserRow,
     new_email: &str,
     current_password: SecretString,
-    ip: Option<String>,
+    origin: Origin,
 ) -> Result<Requested, RequestError> {
+    let ip = origin.ip.clone();
     if user.password_hash.is_none() {
         return Err(RequestError::NoPassword);
     }
@@ -104,7 +105,7 @@ pub async fn request(
             return Err(AccountError::TooManyAttempts.into());
         }
     }
-    if !super::reauth::confirm_password(store, hasher, lockout, user, current_password, ip.clone())
+    if !super::reauth::confirm_password(store, hasher, lockout, user, current_password, origin)
         .await?
     {
         return Err(RequestError::WrongPassword);

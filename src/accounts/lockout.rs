@@ -1,21 +1,45 @@
-//! Brute-force protection for sign-in.
+//! Brute-force protection for sign-in, after OWASP's "Slow Down Online Guessing Attacks with
+//! Device Cookies": lock out the guesser, never the owner.
 //!
-//! Invariants: failures are counted per account and per client IP. An account locks after
-//! `lockout.account_threshold` consecutive failures, for `lockout.lock_secs` doubling with
-//! each further failure (capped at a day); while locked even the right password fails with
-//! the same answer as a wrong one, so a response never tells whether an account exists or
-//! is locked, and failures during a lock do not extend it. An IP that fails
-//! `lockout.ip_threshold` times within `lockout.ip_window_secs` is refused until the window
-//! ends, whatever username it tries, before any password is checked. A successful sign-in
-//! resets the account's count; `portcullis user unlock` resets it by hand.
+//! Invariants:
+//! - Failures (wrong passwords and wrong second-factor codes) count per account AND per
+//!   source. A source is a browser whose device cookie is known to belong to *this*
+//!   account (`known_devices`), else the client address (IPv6 per /64). A source locks out
+//!   of that account after `lockout.account_threshold` consecutive failures, for
+//!   `lockout.lock_secs` doubling with each further failure (at most a day); other sources,
+//!   and so the owner's own browser, are unaffected. A known browser has a budget of its
+//!   own, so a stolen device cookie cannot guess freely either.
+//! - An attempt is reserved (counted) before its secret is checked and given back if it was
+//!   right, atomically (see `store::login_sources`): however many arrive at once, no more
+//!   are evaluated than the budget allows. A refused attempt checks nothing and answers
+//!   exactly like a wrong one, so a lock reveals neither itself nor the account.
+//! - The account as a whole never locks. Past `lockout.account_ceiling` consecutive
+//!   failures from all sources, attempts from sources the account does not know wait a
+//!   bounded, growing delay before they are answered.
+//! - Passkeys have nothing to guess and are phishing-resistant: password failures never
+//!   block a passkey sign-in, and a wrong password for an account without one counts
+//!   nothing against the account.
+//! - An address that fails `lockout.ip_threshold` times within `lockout.ip_window_secs`,
+//!   whatever the usernames, is refused before any password is checked, except from a
+//!   browser the account knows.
+//! - `lockout.burst_threshold` failures within `lockout.burst_window_secs` send the owner
+//!   one notice per window, decided in the transaction that audits the failure.
+//! - A completed sign-in clears its source and the account-wide count;
+//!   `portcullis user unlock` clears every source of the account.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::AccountError;
 use crate::audit::{self, Actor, Event};
 use crate::config::LockoutSettings;
+use crate::crypto::token;
+use crate::mail::{notices, Mailer};
+use crate::store::login_sources::{self, Reservation};
 use crate::store::users::{self, UserRow};
-use crate::store::{self, throttle, DbConn, Store, StoreError};
+use crate::store::{self, devices, throttle, DbConn, Store, StoreError};
 
 const MAX_LOCK_SECS: i64 = 86_400;
 
@@ -25,19 +49,33 @@ pub struct LockoutPolicy {
     pub lock_secs: i64,
     pub ip_threshold: i32,
     pub ip_window_secs: i64,
+    pub account_ceiling: i32,
+    pub ceiling_delay_ms: u64,
+    pub ceiling_max_delay_ms: u64,
+    pub burst_threshold: i32,
+    pub burst_window_secs: i64,
+}
+
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 impl LockoutPolicy {
     pub fn from_settings(s: &LockoutSettings) -> Self {
         LockoutPolicy {
-            account_threshold: i32::try_from(s.account_threshold).unwrap_or(i32::MAX),
+            account_threshold: int(s.account_threshold),
             lock_secs: crate::time::secs(s.lock_secs),
-            ip_threshold: i32::try_from(s.ip_threshold).unwrap_or(i32::MAX),
+            ip_threshold: int(s.ip_threshold),
             ip_window_secs: crate::time::secs(s.ip_window_secs),
+            account_ceiling: int(s.account_ceiling),
+            ceiling_delay_ms: s.ceiling_delay_ms,
+            ceiling_max_delay_ms: s.ceiling_max_delay_ms,
+            burst_threshold: int(s.burst_threshold),
+            burst_window_secs: crate::time::secs(s.burst_window_secs),
         }
     }
 
-    /// How long the account locks after its `failures`-th consecutive failure.
+    /// How long a source locks after its `failures`-th consecutive failure.
     fn lock_duration(&self, failures: i32) -> i64 {
         let doublings = u32::try_from(failures - self.account_threshold)
             .unwrap_or(0)
@@ -45,6 +83,90 @@ impl LockoutPolicy {
         self.lock_secs
             .saturating_mul(1 << doublings)
             .min(MAX_LOCK_SECS)
+    }
+
+    /// How long an attempt from an unknown source waits when the account has had
+    /// `failures` consecutive failures: nothing below the ceiling, then doubling, bounded.
+    pub fn ceiling_delay(&self, failures: i32) -> Duration {
+        let Ok(over) = u32::try_from(failures - self.account_ceiling) else {
+            return Duration::ZERO;
+        };
+        let ms = self
+            .ceiling_delay_ms
+            .saturating_mul(1u64 << over.min(20))
+            .min(self.ceiling_max_delay_ms);
+        Duration::from_millis(ms)
+    }
+}
+
+/// The lock-out rules and what they need to tell an owner about a burst of failures.
+#[derive(Clone)]
+pub struct Lockout {
+    pub policy: LockoutPolicy,
+    mailer: Mailer,
+    issuer: Arc<str>,
+}
+
+impl Lockout {
+    pub fn new(settings: &LockoutSettings, mailer: Mailer, issuer: &str) -> Self {
+        Lockout {
+            policy: LockoutPolicy::from_settings(settings),
+            mailer,
+            issuer: issuer.into(),
+        }
+    }
+
+    /// Queues the burst notice decided (and audited) by a committed transaction.
+    pub fn announce(&self, burst: Option<Burst>) {
+        let Some(burst) = burst else { return };
+        let window = self.policy.burst_window_secs;
+        match notices::failure_burst(&self.issuer, &burst.user, burst.failures, window) {
+            Ok(mail) => self.mailer.send(mail),
+            Err(e) => tracing::error!(error = %e, "could not render the failure-burst notice"),
+        }
+    }
+}
+
+/// Where an attempt comes from, as the HTTP layer saw it: the client address and the
+/// browser's device cookie, if any. The cookie is a secret of the browser: never logged.
+#[derive(Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub device: Option<String>,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin")
+            .field("ip", &self.ip)
+            .field("device", &self.device.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// The source an attempt counts against, for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    key: String,
+    known_device: bool,
+}
+
+impl Source {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// A browser that has signed in to this account before.
+    pub fn is_known_device(&self) -> bool {
+        self.known_device
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.known_device {
+            "device"
+        } else {
+            "address"
+        }
     }
 }
 
@@ -63,8 +185,34 @@ fn ip_key(ip: &str) -> String {
     }
 }
 
-pub fn is_locked(user: &UserRow, now: i64) -> bool {
-    user.locked_until.is_some_and(|until| until > now)
+/// The source of an attempt on `user_id`: its device, if the account knows the browser's
+/// cookie, else its address.
+pub fn source_for(c: &mut DbConn, user_id: &str, origin: &Origin) -> Result<Source, StoreError> {
+    if let Some(cookie) = origin
+        .device
+        .as_deref()
+        .filter(|c| token::is_well_formed(c))
+    {
+        let hash = token::hash(cookie);
+        if devices::is_known(c, user_id, &hash)? {
+            return Ok(Source {
+                key: format!("dev:{hash}"),
+                known_device: true,
+            });
+        }
+    }
+    Ok(Source {
+        key: ip_key(origin.ip.as_deref().unwrap_or("unknown")),
+        known_device: false,
+    })
+}
+
+/// Whether the address of `origin` is over its failure budget (whatever the account).
+pub fn address_blocked(c: &mut DbConn, origin: &Origin, now: i64) -> Result<bool, StoreError> {
+    match origin.ip.as_deref() {
+        Some(ip) => Ok(throttle::blocked_until(c, &ip_key(ip), now)?.is_some()),
+        None => Ok(false),
+    }
 }
 
 pub async fn ip_blocked(store: &Store, ip: &str) -> Result<bool, StoreError> {
@@ -74,18 +222,71 @@ pub async fn ip_blocked(store: &Store, ip: &str) -> Result<bool, StoreError> {
         .await
 }
 
-/// Records a failed sign-in step (`method`: pwd, otp, rec) against the IP and, if it exists
-/// and is not locked already, the account, with audit events. Wrong second-factor codes
-/// count like wrong passwords, so guessing codes locks the account just the same. Call
-/// inside a transaction.
+/// An attempt admitted for checking: its source and the reservation to give back if right.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub source: Source,
+    reservation: Reservation,
+}
+
+/// Reserves one attempt on `user` from `source`; `None` when the source is locked out of
+/// the account. Call inside a transaction.
+pub fn reserve(
+    c: &mut DbConn,
+    policy: &LockoutPolicy,
+    user_id: &str,
+    source: &Source,
+    now: i64,
+) -> Result<Option<Ticket>, StoreError> {
+    let reservation = login_sources::reserve(
+        c,
+        user_id,
+        source.key(),
+        now,
+        policy.account_threshold,
+        |failures| policy.lock_duration(failures),
+    )?;
+    Ok(reservation.map(|reservation| Ticket {
+        source: source.clone(),
+        reservation,
+    }))
+}
+
+/// Gives back the attempt of a right secret. Call inside a transaction.
+pub fn release(c: &mut DbConn, user_id: &str, ticket: &Ticket) -> Result<(), StoreError> {
+    login_sources::release(c, user_id, ticket.source.key(), ticket.reservation)
+}
+
+/// A burst of failures its owner is to hear of.
+#[derive(Debug)]
+pub struct Burst {
+    user: UserRow,
+    failures: i32,
+}
+
+/// What a failed attempt was.
+pub enum Failed<'a> {
+    /// Checked and wrong, against the reservation in the ticket.
+    Checked(&'a Ticket),
+    /// Refused unchecked: the source is locked out of the account.
+    Refused(&'a Source),
+    /// Counts against the address only: no such account, or one the secret cannot open
+    /// (no password), so there is nothing of the account's to protect.
+    Uncounted,
+}
+
+/// Records a failed sign-in step (`method`: pwd, otp, rec) with its audit event, against the
+/// address and, when it concerns an account, the account; returns the burst notice to send
+/// once the transaction commits, if this failure starts a burst. Call inside a transaction.
 pub fn record_failure(
     c: &mut DbConn,
     policy: &LockoutPolicy,
     user: Option<&UserRow>,
+    failed: Failed<'_>,
     ip: Option<&str>,
     method: &str,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<Burst>, StoreError> {
     if let Some(ip) = ip {
         throttle::record_failure(
             c,
@@ -95,6 +296,11 @@ pub fn record_failure(
             policy.ip_threshold,
         )?;
     }
+    let detail = match &failed {
+        Failed::Checked(t) => json!({ "method": method, "source": t.source.kind() }),
+        Failed::Refused(s) => json!({ "method": method, "source": s.kind(), "locked": true }),
+        Failed::Uncounted => json!({ "method": method }),
+    };
     let target = user.map(|u| u.id.as_str());
     audit::record(
         c,
@@ -103,34 +309,86 @@ pub fn record_failure(
             actor: &Actor::Anonymous,
             target,
             ip,
-            detail: json!({ "method": method }),
+            detail,
         },
     )?;
-    let Some(user) = user.filter(|u| !is_locked(u, now)) else {
-        return Ok(());
-    };
-    let failures = users::add_failure(c, &user.id)?;
-    let locked_until =
-        (failures >= policy.account_threshold).then(|| now + policy.lock_duration(failures));
-    if locked_until.is_some() {
-        users::set_lock(c, &user.id, locked_until)?;
+    let Some(user) = user else { return Ok(None) };
+    match failed {
+        Failed::Uncounted => return Ok(None),
+        Failed::Refused(_) => {}
+        Failed::Checked(ticket) => {
+            users::add_failure(c, &user.id)?;
+            if let Some(until) = ticket.reservation.locks_until {
+                audit::record(
+                    c,
+                    Event {
+                        action: "login.source_locked",
+                        actor: &Actor::System,
+                        target: Some(&user.id),
+                        ip,
+                        detail: json!({
+                            "source": ticket.source.kind(),
+                            "failures": ticket.reservation.failures,
+                            "until": until,
+                        }),
+                    },
+                )?;
+            }
+        }
     }
-    if let Some(until) = locked_until {
-        audit::record(
-            c,
-            Event {
-                action: "user.locked",
-                actor: &Actor::System,
-                target: Some(&user.id),
-                ip,
-                detail: json!({ "failures": failures, "until": until }),
-            },
-        )?;
+    let failures = throttle::record_failure(
+        c,
+        &format!("burst:{}", user.id),
+        now,
+        policy.burst_window_secs,
+        policy.burst_threshold,
+    )?;
+    if failures != policy.burst_threshold {
+        return Ok(None);
     }
-    Ok(())
+    audit::record(
+        c,
+        Event {
+            action: "login.failure_burst",
+            actor: &Actor::System,
+            target: Some(&user.id),
+            ip,
+            detail: json!({ "failures": failures, "window_secs": policy.burst_window_secs }),
+        },
+    )?;
+    Ok(Some(Burst {
+        user: user.clone(),
+        failures,
+    }))
 }
 
-/// Clears an account's failure count and lock (`portcullis user unlock`).
+/// After a completed sign-in (every factor passed) from `origin`: its source's failures and
+/// the account-wide count start over. Other sources keep theirs.
+pub async fn signed_in(store: &Store, user_id: &str, origin: &Origin) -> Result<(), StoreError> {
+    let (user_id, origin) = (user_id.to_owned(), origin.clone());
+    store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let source = source_for(c, &user_id, &origin)?;
+                login_sources::clear(c, &user_id, source.key())?;
+                users::clear_failures(c, &user_id)
+            })
+        })
+        .await
+}
+
+/// Whether `origin` is locked out of the account now.
+pub fn is_locked_out(
+    c: &mut DbConn,
+    user_id: &str,
+    origin: &Origin,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let source = source_for(c, user_id, origin)?;
+    Ok(login_sources::locked_until(c, user_id, source.key(), now)?.is_some())
+}
+
+/// Clears the account's failure count and every source's lock (`portcullis user unlock`).
 pub async fn unlock(store: &Store, username: &str, actor: Actor) -> Result<(), AccountError> {
     let username = super::normalize_username(username).map_err(|_| AccountError::UnknownUser)?;
     store
@@ -139,6 +397,7 @@ pub async fn unlock(store: &Store, username: &str, actor: Actor) -> Result<(), A
                 let user =
                     users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
                 users::set_failures(c, &user.id, 0, None)?;
+                let sources = login_sources::clear_all(c, &user.id)?;
                 audit::record(
                     c,
                     Event {
@@ -146,7 +405,7 @@ pub async fn unlock(store: &Store, username: &str, actor: Actor) -> Result<(), A
                         actor: &actor,
                         target: Some(&user.id),
                         ip: None,
-                        detail: json!({}),
+                        detail: json!({ "sources": sources }),
                     },
                 )?;
                 Ok(())
@@ -158,6 +417,20 @@ pub async fn unlock(store: &Store, username: &str, actor: Actor) -> Result<(), A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy() -> LockoutPolicy {
+        LockoutPolicy {
+            account_threshold: 5,
+            lock_secs: 300,
+            ip_threshold: 30,
+            ip_window_secs: 900,
+            account_ceiling: 20,
+            ceiling_delay_ms: 1000,
+            ceiling_max_delay_ms: 10_000,
+            burst_threshold: 10,
+            burst_window_secs: 3600,
+        }
+    }
 
     #[test]
     fn ipv6_clients_are_throttled_per_64_and_ipv4_per_address() {
@@ -172,15 +445,20 @@ mod tests {
 
     #[test]
     fn the_lock_doubles_with_each_failure_and_is_capped_at_a_day() {
-        let p = LockoutPolicy {
-            account_threshold: 5,
-            lock_secs: 300,
-            ip_threshold: 30,
-            ip_window_secs: 900,
-        };
+        let p = policy();
         assert_eq!(p.lock_duration(5), 300);
         assert_eq!(p.lock_duration(6), 600);
         assert_eq!(p.lock_duration(7), 1200);
         assert_eq!(p.lock_duration(40), 86_400);
+    }
+
+    #[test]
+    fn the_ceiling_delays_from_its_threshold_on_and_is_bounded() {
+        let p = policy();
+        assert_eq!(p.ceiling_delay(19), Duration::ZERO);
+        assert_eq!(p.ceiling_delay(20), Duration::from_secs(1));
+        assert_eq!(p.ceiling_delay(21), Duration::from_secs(2));
+        assert_eq!(p.ceiling_delay(24), Duration::from_secs(10));
+        assert_eq!(p.ceiling_delay(i32::MAX), Duration::from_secs(10));
     }
 }

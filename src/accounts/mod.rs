@@ -8,6 +8,7 @@
 pub mod devices;
 pub mod email_change;
 pub mod lockout;
+mod password_check;
 pub mod policy;
 pub mod reauth;
 pub mod reset;
@@ -19,11 +20,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::audit::{self, Actor, Event};
-use crate::crypto::password::{PasswordError, PasswordHasher, Verification};
+use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::SecretString;
 use crate::store::users::UserRow;
 use crate::store::{self, roles, users, Store, StoreError};
-pub use lockout::LockoutPolicy;
+pub use lockout::{Lockout, LockoutPolicy, Origin};
+use password_check::Checked;
 pub use policy::{PasswordPolicy, PolicyViolation};
 
 #[derive(Debug, thiserror::Error)]
@@ -264,71 +266,56 @@ pub(crate) fn find_login(
     }
 }
 
-/// Checks a username (or email) and password. Every failure costs one argon2 verification
-/// and returns [`AccountError::InvalidCredentials`], also for a locked account; an IP over
-/// its failure budget gets [`AccountError::TooManyAttempts`] before any password is checked.
+/// Checks a username (or email) and password from `origin` under the lock-out rules (see
+/// [`lockout`]). Every failure costs one argon2 verification and returns
+/// [`AccountError::InvalidCredentials`], also from a source locked out of the account; an
+/// address over its failure budget gets [`AccountError::TooManyAttempts`] before any
+/// password is checked, unless the browser is one the account knows.
 pub async fn authenticate(
     store: &Store,
     hasher: &PasswordHasher,
-    lockout: &LockoutPolicy,
+    lockout: &Lockout,
     login: &str,
     password: SecretString,
-    ip: Option<String>,
+    origin: Origin,
     allow_unconfirmed: bool,
 ) -> Result<UserRow, AccountError> {
-    if let Some(ip) = &ip {
-        if lockout::ip_blocked(store, ip).await? {
-            return Err(AccountError::TooManyAttempts);
-        }
-    }
     let login = login.to_owned();
     let user = store.run(move |c| find_login(c, &login)).await?;
-    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let rehash_source = password.clone();
-    let verdict = hasher.verify(password, stored).await?;
-    let now = crate::time::now();
-    let usable = user
-        .clone()
-        .filter(|u| !u.disabled && !lockout::is_locked(u, now));
-    match (usable, verdict) {
-        (Some(user), Verification::Match { .. }) if user.signup_pending && !allow_unconfirmed => {
-            Err(AccountError::Unconfirmed)
-        }
-        (Some(user), Verification::Match { needs_rehash }) => {
-            let new_hash = match needs_rehash {
-                true => Some(hasher.hash(rehash_source).await?),
-                false => None,
-            };
-            // The failure count is reset when the whole sign-in completes (the session
-            // starts), not here: a second factor may still be due, and a right password
-            // must not wipe the count of wrong codes before it.
-            if let Some(hash) = new_hash {
-                let id = user.id.clone();
-                store
-                    .run(move |c| users::set_password_hash(c, &id, &hash, now))
-                    .await?;
+    let Some(user) = user else {
+        if let Some(ip) = &origin.ip {
+            if lockout::ip_blocked(store, ip).await? {
+                return Err(AccountError::TooManyAttempts);
             }
-            Ok(user)
         }
-        _ => {
-            let policy = *lockout;
-            store
-                .run(move |conn| {
-                    store::transaction(conn, |c| {
-                        lockout::record_failure(
-                            c,
-                            &policy,
-                            user.as_ref(),
-                            ip.as_deref(),
-                            "pwd",
-                            now,
-                        )
-                    })
-                })
-                .await?;
-            Err(AccountError::InvalidCredentials)
-        }
+        hasher.verify(password, None).await?;
+        password_check::fail(store, lockout, None, None, &origin).await?;
+        return Err(AccountError::InvalidCredentials);
+    };
+    let rehash_source = password.clone();
+    let checked =
+        password_check::check_password(store, hasher, lockout, &user, password, &origin, true)
+            .await?;
+    let Checked::Right { needs_rehash } = checked else {
+        return Err(AccountError::InvalidCredentials);
+    };
+    if user.disabled {
+        return Err(AccountError::InvalidCredentials);
     }
+    if user.signup_pending && !allow_unconfirmed {
+        return Err(AccountError::Unconfirmed);
+    }
+    // The failure counts are reset when the whole sign-in completes (the session starts),
+    // not here: a second factor may still be due, and a right password must not wipe the
+    // count of wrong codes before it.
+    if needs_rehash {
+        let hash = hasher.hash(rehash_source).await?;
+        let (id, now) = (user.id.clone(), crate::time::now());
+        store
+            .run(move |c| users::set_password_hash(c, &id, &hash, now))
+            .await?;
+    }
+    Ok(user)
 }
 
 /// Disabling also ends every session of the user.

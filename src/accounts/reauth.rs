@@ -3,44 +3,36 @@
 //! here counts as a failed sign-in, so lock-out applies and guessing through this door is no
 //! cheaper than through the login form.
 
-use super::{AccountError, LockoutPolicy};
-use crate::crypto::password::{PasswordHasher, Verification};
+use super::lockout::{Lockout, Origin};
+use super::password_check::{check_password, Checked};
+use super::AccountError;
+use crate::crypto::password::PasswordHasher;
 use crate::crypto::SecretString;
 use crate::sessions::ActiveSession;
 use crate::store::users::UserRow;
-use crate::store::{self, Store};
+use crate::store::Store;
 
-/// Whether `password` is `user`'s current password (and the account is not locked).
+/// Whether `password` is `user`'s current password (and `origin` is not locked out of the
+/// account).
 pub async fn confirm_password(
     store: &Store,
     hasher: &PasswordHasher,
-    lockout: &LockoutPolicy,
+    lockout: &Lockout,
     user: &UserRow,
     password: SecretString,
-    ip: Option<String>,
+    origin: Origin,
 ) -> Result<bool, AccountError> {
-    let verdict = hasher.verify(password, user.password_hash.clone()).await?;
-    let now = crate::time::now();
-    if matches!(verdict, Verification::Match { .. }) && !super::lockout::is_locked(user, now) {
-        return Ok(true);
-    }
-    let policy = *lockout;
-    let user = user.clone();
-    store
-        .run(move |conn| {
-            store::transaction(conn, |c| {
-                super::lockout::record_failure(c, &policy, Some(&user), ip.as_deref(), "pwd", now)
-            })
-        })
-        .await?;
-    Ok(false)
+    let checked = check_password(store, hasher, lockout, user, password, &origin, false).await?;
+    Ok(matches!(checked, Checked::Right { .. }))
 }
 
 /// How long after signing in a session counts as freshly authenticated.
 pub const RECENT_SECS: i64 = 300;
 
 /// Whether the session signed in within the last [`RECENT_SECS`] (with every factor it
-/// needed): then a sensitive change needs no further proof.
+/// needed): then a sensitive change needs no further proof. `auth_time` is the time of the
+/// first factor: a step-up (a second factor added to an existing session) keeps the
+/// session's, so a second factor alone never makes a sign-in recent.
 pub fn is_recent(session: &ActiveSession, now: i64) -> bool {
     now - session.auth_time <= RECENT_SECS
 }
@@ -51,17 +43,17 @@ pub fn is_recent(session: &ActiveSession, now: i64) -> bool {
 pub async fn confirm_fresh(
     store: &Store,
     hasher: &PasswordHasher,
-    lockout: &LockoutPolicy,
+    lockout: &Lockout,
     session: &ActiveSession,
     password: Option<SecretString>,
-    ip: Option<String>,
+    origin: Origin,
 ) -> Result<bool, AccountError> {
     if is_recent(session, crate::time::now()) {
         return Ok(true);
     }
     match password {
         Some(p) if session.user.password_hash.is_some() => {
-            confirm_password(store, hasher, lockout, &session.user, p, ip).await
+            confirm_password(store, hasher, lockout, &session.user, p, origin).await
         }
         _ => Ok(false),
     }

@@ -123,6 +123,9 @@ pub async fn complete(
                 }
                 users::set_password_hash(c, &user.id, &hash, now)?;
                 users::set_failures(c, &user.id, 0, None)?;
+                // Guesses were against the old password: every source starts over, so an
+                // owner who shares an address with a guesser is not kept out after a reset.
+                crate::store::login_sources::clear_all(c, &user.id)?;
                 tokens::delete_for_user(c, &user.id, PURPOSE)?;
                 // An email change asked for under the old password must not outlive it.
                 tokens::delete_for_user(c, &user.id, super::email_change::PURPOSE)?;

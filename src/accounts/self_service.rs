@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{AccountError, LockoutPolicy, PasswordPolicy};
+use super::{AccountError, Lockout, Origin, PasswordPolicy};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::SecretString;
@@ -41,16 +41,17 @@ pub async fn change_password(
     store: &Store,
     hasher: &PasswordHasher,
     policy: &PasswordPolicy,
-    lockout: &LockoutPolicy,
+    lockout: &Lockout,
     session: &ActiveSession,
     change: PasswordChange,
-    ip: Option<String>,
+    origin: Origin,
 ) -> Result<(), ChangeError> {
+    let ip = origin.ip.clone();
     if change.new != change.confirm {
         return Err(ChangeError::Mismatch);
     }
     let user = session.user.clone();
-    if !super::reauth::confirm_password(store, hasher, lockout, &user, change.current, ip.clone())
+    if !super::reauth::confirm_password(store, hasher, lockout, &user, change.current, origin)
         .await?
     {
         return Err(ChangeError::WrongCurrent);

@@ -33,7 +33,7 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     pub cookies: cookies::CookieConfig,
     pub provider: crate::oauth::Provider,
-    pub lockout: crate::accounts::LockoutPolicy,
+    pub lockout: crate::accounts::Lockout,
     pub mailer: crate::mail::Mailer,
     pub mfa: crate::mfa::Mfa,
     pub passkeys: crate::mfa::passkeys::Passkeys,

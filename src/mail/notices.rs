@@ -2,12 +2,14 @@
 //! [`Mail`] for [`super::Mailer::send`], which queues it: no notice delays a request.
 
 mod email_change;
+mod lockout;
 mod security;
 
 use askama::Template;
 
 use super::Mail;
 pub use email_change::{email_change_link, email_change_requested, email_changed, email_in_use};
+pub use lockout::failure_burst;
 pub use security::{mfa_changed, new_device_sign_in, recovery_code_used};
 
 #[derive(Template)]

@@ -19,6 +19,17 @@ pub struct Challenge {
     pub return_to: String,
     /// The pending authorization request the sign-in is for.
     pub request: Option<String>,
+    /// For a step-up, when the session it adds a factor to authenticated; `None` when the
+    /// first factor was passed for this very sign-in.
+    pub auth_time: Option<i64>,
+}
+
+impl Challenge {
+    /// A step-up adds a second factor to an existing sign-in: it authenticates nobody
+    /// afresh, so it answers no `prompt=login` or `max_age`.
+    pub fn is_step_up(&self) -> bool {
+        self.auth_time.is_some()
+    }
 }
 
 pub struct NewChallenge {
@@ -26,6 +37,7 @@ pub struct NewChallenge {
     pub amr: Vec<String>,
     pub return_to: String,
     pub request: Option<String>,
+    pub auth_time: Option<i64>,
 }
 
 pub async fn start(
@@ -44,6 +56,7 @@ pub async fn start(
         failures: 0,
         created_at: now,
         expires_at: now + lifetime_secs,
+        auth_time: new.auth_time,
     };
     store.run(move |c| rows::insert(c, &row)).await?;
     Ok(SecretString::new(token))
@@ -56,6 +69,7 @@ pub fn from_row(row: ChallengeRow) -> Challenge {
         user_id: row.user_id,
         return_to: row.return_to,
         request: row.request,
+        auth_time: row.auth_time,
     }
 }
 

@@ -1,13 +1,14 @@
 //! Checking the second factor of a sign-in (TOTP code or recovery code).
 //!
-//! Invariants: wrong codes count toward the same account lock-out and per-IP throttle as
-//! wrong passwords, and a locked account's right code fails exactly like a wrong one; the
+//! Invariants: wrong codes count toward the same per-(account, source) lock-out and per-IP
+//! throttle as wrong passwords, and a locked-out source's right code fails exactly like a
+//! wrong one; the
 //! check, the spending of the code (TOTP step or recovery code) and the consumption of the
 //! challenge happen in one transaction.
 
 use super::challenge::Challenge;
 use super::{recovery, totp, Mfa, MfaError};
-use crate::accounts::lockout::{self, LockoutPolicy};
+use crate::accounts::lockout::{self, Burst, Failed, Lockout, Origin};
 use crate::crypto::SecretString;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, challenges, DbConn, Store};
@@ -44,7 +45,11 @@ pub struct Passed {
 
 enum Outcome {
     Passed(Box<Passed>),
-    Wrong { exhausted: bool },
+    Wrong {
+        exhausted: bool,
+        burst: Option<Burst>,
+    },
+    Throttled,
     Gone,
 }
 
@@ -112,24 +117,21 @@ fn check(
     })
 }
 
-/// Checks a second-factor code for a sign-in challenge and, when it passes, consumes the
-/// challenge. A wrong code counts toward the account lock-out, the per-IP throttle and the
-/// challenge's own attempt budget, and that counting is committed.
+/// Checks a second-factor code for a sign-in challenge from `origin` and, when it passes,
+/// consumes the challenge. The attempt is reserved against the account's budget for that
+/// source before the code is checked (a locked source is refused unchecked); a wrong code
+/// counts toward it, the address's throttle and the challenge's own attempt budget, and
+/// that counting is committed.
 pub async fn verify(
     store: &Store,
     mfa: &Mfa,
-    lockout_policy: &LockoutPolicy,
+    lockout: &Lockout,
     challenge: &Challenge,
     method: Method,
     code: SecretString,
-    ip: Option<String>,
+    origin: Origin,
 ) -> Result<Passed, MfaError> {
-    if let Some(ip) = &ip {
-        if lockout::ip_blocked(store, ip).await? {
-            return Err(MfaError::TooManyAttempts);
-        }
-    }
-    let (mfa, policy, challenge) = (mfa.clone(), *lockout_policy, challenge.clone());
+    let (mfa, policy, challenge) = (mfa.clone(), lockout.policy, challenge.clone());
     let outcome = store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -142,16 +144,26 @@ pub async fn verify(
                     // Set up elsewhere meanwhile: this sign-in starts over.
                     return Ok(Outcome::Gone);
                 }
-                let passed = match lockout::is_locked(&user, now) {
-                    true => None,
-                    false => check(c, &mfa, &user, &challenge, method, code.expose(), now)?,
+                let source = lockout::source_for(c, &user.id, &origin)?;
+                if !source.is_known_device() && lockout::address_blocked(c, &origin, now)? {
+                    return Ok(Outcome::Throttled);
+                }
+                let ticket = lockout::reserve(c, &policy, &user.id, &source, now)?;
+                let passed = match &ticket {
+                    None => None,
+                    Some(_) => check(c, &mfa, &user, &challenge, method, code.expose(), now)?,
                 };
-                let Some(checked) = passed else {
-                    lockout::record_failure(
+                let (Some(checked), Some(ticket)) = (passed, &ticket) else {
+                    let failed = match &ticket {
+                        Some(t) => Failed::Checked(t),
+                        None => Failed::Refused(&source),
+                    };
+                    let burst = lockout::record_failure(
                         c,
                         &policy,
                         Some(&user),
-                        ip.as_deref(),
+                        failed,
+                        origin.ip.as_deref(),
                         method.amr(),
                         now,
                     )?;
@@ -160,8 +172,9 @@ pub async fn verify(
                     if exhausted {
                         challenges::delete(c, &challenge.id_hash)?;
                     }
-                    return Ok(Outcome::Wrong { exhausted });
+                    return Ok(Outcome::Wrong { exhausted, burst });
                 };
+                lockout::release(c, &user.id, ticket)?;
                 if !challenges::delete(c, &challenge.id_hash)? {
                     return Ok(Outcome::Gone);
                 }
@@ -176,8 +189,14 @@ pub async fn verify(
         .await?;
     match outcome {
         Outcome::Passed(p) => Ok(*p),
-        Outcome::Wrong { exhausted: true } => Err(MfaError::ChallengeExhausted),
-        Outcome::Wrong { exhausted: false } => Err(MfaError::InvalidCode),
+        Outcome::Wrong { exhausted, burst } => {
+            lockout.announce(burst);
+            match exhausted {
+                true => Err(MfaError::ChallengeExhausted),
+                false => Err(MfaError::InvalidCode),
+            }
+        }
+        Outcome::Throttled => Err(MfaError::TooManyAttempts),
         Outcome::Gone => Err(MfaError::NoChallenge),
     }
 }

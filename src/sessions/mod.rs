@@ -55,9 +55,23 @@ pub async fn start(
     policy: SessionPolicy,
     new: NewSession,
 ) -> Result<(SecretString, ActiveSession), StoreError> {
+    start_at(store, policy, new, None).await
+}
+
+/// Starts a session whose user authenticated (passed a first factor) at `auth_time`, or
+/// now. A step-up, a second factor added to an existing session, passes that session's
+/// `auth_time`: a second factor alone is not a fresh authentication (`max_age`, recent
+/// sign-in), and the session ends when the one it replaces would have.
+pub async fn start_at(
+    store: &Store,
+    policy: SessionPolicy,
+    new: NewSession,
+    auth_time: Option<i64>,
+) -> Result<(SecretString, ActiveSession), StoreError> {
     let token = random::secret_token();
     let id_hash = token::hash(&token);
     let now = crate::time::now();
+    let auth_time = auth_time.map_or(now, |t| t.min(now));
     let amr_json =
         serde_json::to_string(&new.amr).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let row = SessionRow {
@@ -65,8 +79,8 @@ pub async fn start(
         user_id: new.user_id.clone(),
         created_at: now,
         last_seen_at: now,
-        expires_at: now.saturating_add(policy.absolute_secs),
-        auth_time: now,
+        expires_at: auth_time.saturating_add(policy.absolute_secs),
+        auth_time,
         amr: amr_json,
         ip: new.ip.clone(),
         user_agent: new.user_agent.map(|ua| ua.chars().take(256).collect()),
@@ -102,7 +116,7 @@ pub async fn start(
         id_hash,
         sid,
         user,
-        auth_time: now,
+        auth_time,
         amr,
         created_at: now,
     };

@@ -17,6 +17,8 @@ pub struct ChallengeRow {
     pub failures: i32,
     pub created_at: i64,
     pub expires_at: i64,
+    /// A step-up's session's time of authentication (`None`: the first factor just passed).
+    pub auth_time: Option<i64>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &ChallengeRow) -> Result<(), StoreError> {

@@ -42,3 +42,12 @@ pub fn count_for_user(conn: &mut DbConn, user_id: &str) -> Result<i64, StoreErro
         .count()
         .get_result(conn)?)
 }
+
+/// Whether the browser with this device cookie hash has signed in to the account before.
+pub fn is_known(conn: &mut DbConn, user_id: &str, device_hash: &str) -> Result<bool, StoreError> {
+    Ok(d::table
+        .find((user_id, device_hash))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}

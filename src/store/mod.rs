@@ -15,6 +15,7 @@ pub mod devices;
 mod error;
 pub mod grants;
 pub mod keys;
+pub mod login_sources;
 pub mod migrations;
 pub mod passkeys;
 pub mod recovery_codes;

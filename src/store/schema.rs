@@ -253,6 +253,7 @@ diesel::table! {
         failures -> Integer,
         created_at -> BigInt,
         expires_at -> BigInt,
+        auth_time -> Nullable<BigInt>,
     }
 }
 
@@ -262,6 +263,16 @@ diesel::table! {
         device_hash -> Text,
         first_seen -> BigInt,
         last_seen -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_sources (user_id, source) {
+        user_id -> Text,
+        source -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<BigInt>,
+        updated_at -> BigInt,
     }
 }
 
@@ -296,4 +307,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webauthn_ceremonies,
     login_challenges,
     known_devices,
+    login_sources,
 );

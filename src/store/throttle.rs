@@ -1,4 +1,5 @@
-//! Queries on `login_throttle`: fixed-window failure counters keyed by client IP.
+//! Queries on `login_throttle`: fixed-window failure counters, keyed by client address
+//! (`ip:...`) or by account (`burst:<user id>`, for the owner's notice of a burst).
 
 use diesel::prelude::*;
 
@@ -17,44 +18,54 @@ pub fn blocked_until(conn: &mut DbConn, key: &str, now: i64) -> Result<Option<i6
 }
 
 /// Counts a failure in the current window (a new window starts after `window` seconds);
-/// blocks the key until the window's end once `threshold` failures are reached. Returns
-/// whether the key is now blocked. Call inside a transaction.
+/// blocks the key until the window's end once `threshold` failures are reached. Returns the
+/// window's failure count with this one. Call inside a transaction.
+///
+/// Concurrent first failures for a key must not collide on its primary key, so the row is
+/// created with `INSERT ... ON CONFLICT DO NOTHING` (written per backend: the shared
+/// `MultiConnection` DSL has no upsert), and then counted with conditional `UPDATE`s, which
+/// hold the row lock until the transaction ends.
 pub fn record_failure(
     conn: &mut DbConn,
     key: &str,
     now: i64,
     window: i64,
     threshold: i32,
-) -> Result<bool, StoreError> {
-    let current: Option<(i32, i64)> = t::table
-        .find(key)
-        .select((t::failures, t::window_start))
-        .first(conn)
-        .optional()?;
-    let (failures, start) = match current {
-        Some((n, start)) if now - start < window => (n + 1, start),
-        _ => (1, now),
+) -> Result<i32, StoreError> {
+    let row = (
+        t::key.eq(key),
+        t::failures.eq(0),
+        t::window_start.eq(now),
+        t::blocked_until.eq(None::<i64>),
+    );
+    match conn {
+        DbConn::Pg(c) => diesel::insert_into(t::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(t::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
     };
-    let blocked = (failures >= threshold).then_some(start + window);
-    if current.is_some() {
+    // A window that is over starts again with this failure.
+    diesel::update(t::table.find(key).filter(t::window_start.le(now - window)))
+        .set((
+            t::failures.eq(0),
+            t::window_start.eq(now),
+            t::blocked_until.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    let (failures, start): (i32, i64) = diesel::update(t::table.find(key))
+        .set(t::failures.eq(t::failures + 1))
+        .returning((t::failures, t::window_start))
+        .get_result(conn)?;
+    if failures >= threshold {
         diesel::update(t::table.find(key))
-            .set((
-                t::failures.eq(failures),
-                t::window_start.eq(start),
-                t::blocked_until.eq(blocked),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::insert_into(t::table)
-            .values((
-                t::key.eq(key),
-                t::failures.eq(failures),
-                t::window_start.eq(start),
-                t::blocked_until.eq(blocked),
-            ))
+            .set(t::blocked_until.eq(Some(start + window)))
             .execute(conn)?;
     }
-    Ok(blocked.is_some())
+    Ok(failures)
 }
 
 /// Deletes counters whose window and block are both over.

@@ -32,7 +32,12 @@ async fn an_account_locks_after_the_threshold_and_the_answer_does_not_say_so() {
     let uid = id.clone();
     let user = app.db(move |c| users::find_by_id(c, &uid)).await.unwrap();
     assert_eq!(user.failed_logins, 3);
-    assert!(user.locked_until.unwrap() > portcullis::time::now() + 50);
+    // The lock is this address's, for this account (the account itself never locks).
+    let uid = id.clone();
+    let locks = app.db(move |c| source_locks(c, &uid)).await;
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0].0, "ip:127.0.0.1");
+    assert!(locks[0].1.unwrap() > portcullis::time::now() + 50);
 
     // The right password is refused now, with exactly the wrong-password answer.
     let (locked_status, locked_body) = attempt(&app, "alice", PASSWORD).await;
@@ -73,6 +78,21 @@ async fn an_account_locks_after_the_threshold_and_the_answer_does_not_say_so() {
     let uid = id.clone();
     let user = app.db(move |c| users::find_by_id(c, &uid)).await.unwrap();
     assert_eq!((user.failed_logins, user.locked_until), (0, None));
+    let uid = id.clone();
+    assert!(app.db(move |c| source_locks(c, &uid)).await.is_empty());
+}
+
+/// The sources with failures for the account, and their locks.
+fn source_locks(
+    c: &mut portcullis::store::DbConn,
+    user_id: &str,
+) -> Result<Vec<(String, Option<i64>)>, portcullis::store::StoreError> {
+    use diesel::prelude::*;
+    use portcullis::store::schema::login_sources as s;
+    Ok(s::table
+        .filter(s::user_id.eq(user_id))
+        .select((s::source, s::locked_until))
+        .load(c)?)
 }
 
 #[tokio::test]

@@ -174,12 +174,12 @@ async fn wrong_codes_count_toward_the_account_lock() {
     for _ in 0..3 {
         assert_eq!(second_step(&app, "totp", "000000").await.status(), 401);
     }
-    // Locked now: even the right code fails, and so does the right password.
+    // Locked now: even the right code fails, and so does the right password, from this
+    // browser (the lock is this source's for this account: see lockout_sources.rs).
     let resp = second_step(&app, "totp", &code_at(&secret, now() + 30)).await;
     assert_eq!(resp.status(), 401);
     assert!(app.cookie("portcullis_session").is_none());
-    let (browser, _) = app.new_browser();
-    let resp = app.login_with(&browser, "alice", PASSWORD).await;
+    let resp = app.login("alice", PASSWORD).await;
     assert_eq!(resp.status(), 401);
     let failures: Vec<String> = app
         .db(|c| {

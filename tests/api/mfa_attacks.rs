@@ -1,7 +1,7 @@
 //! Attacks on the second step found in review; each must fail.
 
 use diesel::prelude::*;
-use portcullis::store::schema::{audit_events, sessions, users};
+use portcullis::store::schema::{audit_events, login_sources, sessions};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -187,9 +187,9 @@ async fn adding_a_factor_to_an_old_session_needs_the_password() {
 }
 
 #[tokio::test]
-async fn a_locked_account_cannot_finish_the_second_step_with_a_passkey() {
+async fn a_locked_out_browser_cannot_finish_the_second_step_with_a_passkey() {
     let app = spawn_app_on_localhost().await;
-    app.create_user("alice", PASSWORD).await;
+    let alice = app.create_user("alice", PASSWORD).await;
     app.login("alice", PASSWORD).await;
     let csrf = app.csrf_token().await;
     let post = |path: &'static str, body: Value| {
@@ -217,11 +217,15 @@ async fn a_locked_account_cannot_finish_the_second_step_with_a_passkey() {
     );
     sign_out(&app).await;
     password_step(&app, "alice").await;
-    // Locked meanwhile (say, by wrong codes from elsewhere).
-    app.db(|c| {
-        diesel::update(users::table)
-            .set(users::locked_until.eq(Some(i64::MAX / 2)))
+    // This browser locked out of the account meanwhile (say, by wrong codes in another tab).
+    let device = app.cookie("portcullis_device").expect("a device cookie");
+    let source = format!("dev:{}", portcullis::crypto::token::hash(&device));
+    app.db(move |c| {
+        // The password step just now counted against (and gave back to) this source.
+        let n = diesel::update(login_sources::table.find((&alice, &source)))
+            .set(login_sources::locked_until.eq(Some(i64::MAX / 2)))
             .execute(c)?;
+        assert_eq!(n, 1);
         Ok(())
     })
     .await;

@@ -20,7 +20,7 @@ async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response
 }
 
 /// Alice (password and one passkey), signed out again; returns her authenticator.
-async fn alice_with_passkey(app: &TestApp) -> SoftAuthenticator {
+pub(crate) async fn alice_with_passkey(app: &TestApp) -> SoftAuthenticator {
     app.create_user("alice", PASSWORD).await;
     app.login("alice", PASSWORD).await;
     let mut authenticator = SoftAuthenticator::new();
@@ -42,7 +42,7 @@ async fn alice_with_passkey(app: &TestApp) -> SoftAuthenticator {
 }
 
 /// Runs a begin/finish pair the way webauthn.js does; returns the finish response.
-async fn assert_with(
+pub(crate) async fn assert_with(
     app: &TestApp,
     authenticator: &mut SoftAuthenticator,
     base: &str,

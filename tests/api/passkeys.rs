@@ -62,7 +62,11 @@ async fn finish(
 }
 
 /// Adds a passkey through the endpoints; returns its credential id.
-async fn add_passkey(app: &TestApp, authenticator: &mut SoftAuthenticator, name: &str) -> String {
+pub(crate) async fn add_passkey(
+    app: &TestApp,
+    authenticator: &mut SoftAuthenticator,
+    name: &str,
+) -> String {
     let begun = begin(app).await;
     let credential = authenticator.register(&begun["options"], &app.settings.issuer);
     let resp = finish(app, &begun["ceremony"], name, &credential).await;
@@ -479,7 +483,7 @@ async fn nobody_can_remove_someone_elses_passkey() {
 }
 
 /// Signs a browser in as a user without a password (as a passkey sign-in would).
-async fn passwordless_session(app: &TestApp, username: &str) -> String {
+pub(crate) async fn passwordless_session(app: &TestApp, username: &str) -> String {
     let hasher = password_hasher(&app.settings).unwrap();
     let user = accounts::create(
         &app.store,

@@ -149,7 +149,7 @@ pub async fn post_password(
         &state.lockout,
         &session,
         change,
-        client_ip(&req),
+        super::devices::origin(&req, &state),
     )
     .await;
     let message = match outcome {
@@ -201,7 +201,7 @@ pub async fn post_email(
         &session.user,
         &form.new_email,
         form.current_password,
-        client_ip(&req),
+        super::devices::origin(&req, &state),
     )
     .await;
     let issuer = &state.settings.issuer;

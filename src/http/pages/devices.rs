@@ -3,11 +3,22 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::accounts::devices;
+use crate::accounts::{devices, Origin};
 use crate::http::extract::{client_ip, user_agent};
 use crate::http::AppState;
 use crate::mail::notices;
 use crate::store::users::UserRow;
+
+/// Where a sign-in attempt comes from: the client address and the browser's device cookie
+/// (which, for an account that knows it, is a source of its own for lock-out).
+pub(super) fn origin(req: &HttpRequest, state: &AppState) -> Origin {
+    Origin {
+        ip: client_ip(req),
+        device: req
+            .cookie(state.cookies.device_name())
+            .map(|c| c.value().to_owned()),
+    }
+}
 
 /// Call on the response of every successful sign-in. Never fails the sign-in: the session
 /// exists already, and a notice is not worth turning it into an error page, so a failure

@@ -139,14 +139,13 @@ pub async fn post_login(
         // Only ever a random token; anything else would not find a request anyway.
         id => format!("/authorize/continue?request={}", percent_encode(id)),
     };
-    let ip = client_ip(&req);
     let outcome = accounts::authenticate(
         &state.store,
         &state.hasher,
         &state.lockout,
         &form.username,
         form.password,
-        ip.clone(),
+        super::devices::origin(&req, &state),
         state.settings.signup.allow_unverified_sign_in,
     )
     .await;
@@ -158,6 +157,7 @@ pub async fn post_login(
                 amr: vec!["pwd".into()],
                 replaces: current.cookie_token,
                 for_request,
+                auth_time: None,
             };
             let next = see_other(&return_to);
             super::mfa::after_first_factor(&req, &state, done, return_to, next).await
@@ -205,6 +205,9 @@ pub(super) struct SignIn<'a> {
     pub replaces: Option<SecretString>,
     /// The pending authorization request this sign-in was made for.
     pub for_request: Option<&'a str>,
+    /// For a step-up (a second factor added to an existing session), that session's time
+    /// of authentication; `None` when a first factor was just passed.
+    pub auth_time: Option<i64>,
 }
 
 /// Starts a session (ending the browser's previous one) and adds the session cookie and a
@@ -215,20 +218,30 @@ pub(super) async fn sign_in(
     done: SignIn<'_>,
     mut response: HttpResponse,
 ) -> Result<HttpResponse, AppError> {
-    let (token, session) = sessions::start(
+    let origin = super::devices::origin(req, state);
+    let (token, session) = sessions::start_at(
         &state.store,
         state.sessions,
         NewSession {
             user_id: done.user_id,
             amr: done.amr,
-            ip: client_ip(req),
+            ip: origin.ip.clone(),
             user_agent: user_agent(req),
             replaces: done.replaces,
         },
+        done.auth_time,
     )
     .await?;
-    if let Some(request) = done.for_request {
-        // This sign-in answers that authorization request's prompt=login / max_age.
+    // The session exists already: a failure to reset the failure counts is not worth an
+    // error page (they only ever err on the side of caution).
+    if let Err(e) =
+        crate::accounts::lockout::signed_in(&state.store, &session.user.id, &origin).await
+    {
+        tracing::warn!(error = %e, "could not reset the sign-in failure counts");
+    }
+    if let (Some(request), None) = (done.for_request, done.auth_time) {
+        // This sign-in answers that authorization request's prompt=login / max_age. A
+        // step-up does not: a second factor alone is no fresh authentication.
         crate::oauth::authorize::mark_authenticated(&state.store, request, &session.sid).await?;
     }
     let (_, csrf_cookie) = csrf::rotate(state);

@@ -1,6 +1,8 @@
 //! The second step of sign-in. `/login/mfa` asks for the second factor, or, for a user who
 //! must have one and has none, sets up an authenticator app first; `/login/mfa/start`
-//! begins a step-up from an existing session when a request needs a second factor.
+//! begins a step-up from an existing session when a request needs a second factor. A
+//! step-up keeps the session's time of authentication and never counts as a fresh sign-in
+//! for `prompt=login` or `max_age`: those need the first factor again.
 //!
 //! Nothing here hands out a session before the second factor has passed: the first factor
 //! only leaves a challenge (see `mfa::challenge`), held in its own cookie.
@@ -13,7 +15,7 @@ use serde::Deserialize;
 use super::login::{pending_client, sign_in, with_csp, SignIn};
 use super::{render, render_form, see_other};
 use crate::crypto::SecretString;
-use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::extract::{CsrfForm, CurrentSession};
 use crate::http::{AppError, AppState};
 use crate::mfa::challenge::{self, Challenge, NewChallenge};
 use crate::mfa::second_factor::{self, Method};
@@ -133,7 +135,12 @@ pub(super) async fn after_first_factor(
     match second_step_for(state, &done.user_id, done.for_request).await? {
         SecondStep::None => sign_in(req, state, done, response).await,
         SecondStep::Ask | SecondStep::Enrol => {
-            start_challenge(state, done.user_id, done.amr, return_to, done.for_request).await
+            let first = FirstFactor {
+                user_id: done.user_id,
+                amr: done.amr,
+                auth_time: done.auth_time,
+            };
+            start_challenge(state, first, return_to, done.for_request).await
         }
         SecondStep::Unavailable => set_up_first(),
     }
@@ -151,11 +158,18 @@ pub fn set_up_first() -> Result<HttpResponse, AppError> {
     )
 }
 
+/// What the sign-in has established before its second step.
+pub struct FirstFactor {
+    pub user_id: String,
+    pub amr: Vec<String>,
+    /// A step-up's session's time of authentication; `None`: the first factor just passed.
+    pub auth_time: Option<i64>,
+}
+
 /// Leaves a challenge for the second step and sends the browser there.
 pub async fn start_challenge(
     state: &AppState,
-    user_id: String,
-    amr: Vec<String>,
+    first: FirstFactor,
     return_to: String,
     for_request: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
@@ -163,10 +177,11 @@ pub async fn start_challenge(
         &state.store,
         state.mfa.policy.challenge_secs,
         NewChallenge {
-            user_id,
-            amr,
+            user_id: first.user_id,
+            amr: first.amr,
             return_to,
             request: for_request.map(str::to_owned),
+            auth_time: first.auth_time,
         },
     )
     .await?;
@@ -306,6 +321,7 @@ pub(super) async fn complete(
             amr,
             replaces: current.cookie_token,
             for_request: challenge.request.as_deref(),
+            auth_time: challenge.auth_time,
         },
         response,
     )
@@ -337,7 +353,7 @@ pub async fn post_second_step(
         &challenge,
         method,
         form.code,
-        client_ip(&req),
+        super::devices::origin(&req, &state),
     )
     .await;
     match outcome {
@@ -407,7 +423,7 @@ pub async fn post_enroll(
         &challenge,
         Method::TotpEnrolment,
         form.code,
-        client_ip(&req),
+        super::devices::origin(&req, &state),
     )
     .await;
     match outcome {
@@ -475,14 +491,14 @@ pub async fn get_start(
         // Nothing missing (set up meanwhile in another tab): back to the request.
         SecondStep::None => Ok(see_other(&continue_to)),
         SecondStep::Ask | SecondStep::Enrol => {
-            start_challenge(
-                &state,
-                session.user.id,
-                session.amr,
-                continue_to,
-                Some(&query.request),
-            )
-            .await
+            // A step-up: the second factor completes this session's sign-in, made at its
+            // auth_time; it does not make the sign-in fresh.
+            let first = FirstFactor {
+                user_id: session.user.id,
+                amr: session.amr,
+                auth_time: Some(session.auth_time),
+            };
+            start_challenge(&state, first, continue_to, Some(&query.request)).await
         }
         SecondStep::Unavailable => set_up_first(),
     }

@@ -3,8 +3,9 @@
 //! after the password (`/login/mfa/passkey/*`).
 //!
 //! A passkey verified with user verification (PIN or biometrics on the authenticator) is
-//! two factors in itself, so a passwordless sign-in carries `mfa`. A locked or disabled
-//! account gets the same refusal as a failed verification.
+//! two factors in itself, so a passwordless sign-in carries `mfa`. Password failures never
+//! block a passwordless sign-in (a passkey has nothing to guess); a disabled account gets
+//! the same refusal as a failed verification.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::login::{sign_in, SignIn};
 use super::{mfa as second_step, safe_return_to};
-use crate::accounts::lockout;
+use crate::accounts::{lockout, Origin};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, CsrfJson, CurrentSession};
 use crate::http::{AppError, AppState};
@@ -56,19 +57,12 @@ fn redirect(to: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "redirect": to }))
 }
 
+/// Passwordless sign-in is never held back by password failures, from any address: a
+/// passkey has nothing to guess, so the lock-out that stops guessing has nothing to stop.
 pub async fn post_begin(
-    req: HttpRequest,
     state: web::Data<AppState>,
     _: CsrfJson<Destination>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ip) = client_ip(&req) {
-        if lockout::ip_blocked(&state.store, &ip)
-            .await
-            .map_err(AppError::from)?
-        {
-            return Err(AppError::TooManyRequests.into());
-        }
-    }
     let (ceremony, options) = state
         .passkeys
         .begin_discoverable(&state.store)
@@ -77,29 +71,30 @@ pub async fn post_begin(
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
 }
 
-/// Refuses a client address over its failure budget, as the password form does.
-async fn throttled(state: &AppState, req: &HttpRequest) -> Result<(), AppError> {
-    match client_ip(req) {
-        Some(ip) if lockout::ip_blocked(&state.store, &ip).await? => Err(AppError::TooManyRequests),
-        _ => Ok(()),
-    }
-}
-
-/// The account a passkey proved, if it may sign in now: not disabled, not locked, and
-/// confirmed (unless unconfirmed sign-in is allowed). Anything else is refused exactly
-/// like an unknown credential, so the answer reveals nothing about the account.
-async fn usable_user(state: &AppState, user_id: &str) -> Result<UserRow, AppError> {
+/// The account a passkey proved, if it may sign in now: not disabled and confirmed
+/// (unless unconfirmed sign-in is allowed) and, for the second step after a password
+/// (`locked_out`), the browser's source not locked out of the account by wrong codes since.
+/// Anything else is refused exactly like an unknown credential, so the answer reveals
+/// nothing about the account.
+async fn usable_user(
+    state: &AppState,
+    user_id: &str,
+    locked_out: Option<Origin>,
+) -> Result<UserRow, AppError> {
     let user_id = user_id.to_owned();
     let user = state
         .store
-        .run(move |c| users::find_by_id(c, &user_id))
+        .run(move |c| {
+            let locked = match &locked_out {
+                Some(o) => lockout::is_locked_out(c, &user_id, o, crate::time::now())?,
+                None => false,
+            };
+            Ok::<_, crate::store::StoreError>(users::find_by_id(c, &user_id)?.filter(|_| !locked))
+        })
         .await?;
-    let now = crate::time::now();
     let allow_unconfirmed = state.settings.signup.allow_unverified_sign_in;
-    user.filter(|u| {
-        !u.disabled && !lockout::is_locked(u, now) && (!u.signup_pending || allow_unconfirmed)
-    })
-    .ok_or_else(|| PasskeyError::UnknownCredential.into())
+    user.filter(|u| !u.disabled && (!u.signup_pending || allow_unconfirmed))
+        .ok_or_else(|| PasskeyError::UnknownCredential.into())
 }
 
 pub async fn post_finish(
@@ -108,7 +103,6 @@ pub async fn post_finish(
     current: CurrentSession,
     CsrfJson(body): CsrfJson<Finish>,
 ) -> Result<HttpResponse, ApiError> {
-    throttled(&state, &req).await?;
     let auth = state
         .passkeys
         .finish_authentication(
@@ -125,13 +119,14 @@ pub async fn post_finish(
     if !auth.user_verified {
         return Err(AppError::from(PasskeyError::UnknownCredential).into());
     }
-    let user = usable_user(&state, &auth.user_id).await?;
+    let user = usable_user(&state, &auth.user_id, None).await?;
     let (location, for_request) = destination(&body.destination);
     let done = SignIn {
         user_id: user.id,
         amr: vec![auth.amr.to_owned(), "mfa".into()],
         replaces: current.cookie_token,
         for_request,
+        auth_time: None,
     };
     Ok(sign_in(&req, &state, done, redirect(&location)).await?)
 }
@@ -159,7 +154,6 @@ pub async fn post_second_finish(
     current: CurrentSession,
     CsrfJson(body): CsrfJson<Finish>,
 ) -> Result<HttpResponse, ApiError> {
-    throttled(&state, &req).await?;
     let challenge = second_step::current_challenge(&req, &state)
         .await?
         .ok_or(AppError::Unauthorized)?;
@@ -177,8 +171,10 @@ pub async fn post_second_finish(
     if auth.user_id != challenge.user_id {
         return Err(AppError::from(PasskeyError::UnknownCredential).into());
     }
-    // Locked or disabled since the password: refused like any other failure.
-    usable_user(&state, &challenge.user_id).await?;
+    // Locked out (by wrong codes from this browser) or disabled since the password:
+    // refused like any other failure.
+    let origin = super::devices::origin(&req, &state);
+    usable_user(&state, &challenge.user_id, Some(origin)).await?;
     let id_hash = challenge.id_hash.clone();
     let consumed = state
         .store

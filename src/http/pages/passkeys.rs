@@ -161,7 +161,7 @@ pub async fn post_register_begin(
         &state.lockout,
         &session,
         body.current_password,
-        client_ip(&req),
+        super::devices::origin(&req, &state),
     )
     .await
     .map_err(AppError::from)?;
@@ -251,7 +251,7 @@ pub async fn post_remove(
         &state.lockout,
         &session.user,
         form.current_password,
-        client_ip(&req),
+        super::devices::origin(&req, &state),
     )
     .await?;
     if !confirmed {

@@ -251,7 +251,7 @@ async fn reauthenticate(
                 &state.lockout,
                 &session.user,
                 password,
-                client_ip(req),
+                super::devices::origin(req, state),
             )
             .await?;
         if confirmed {

@@ -128,6 +128,7 @@ pub async fn post_setup(
             amr: vec!["pwd".into()],
             replaces: current.cookie_token,
             for_request: None,
+            auth_time: None,
         },
         see_other("/"),
     )

@@ -1,0 +1,130 @@
+//! Checking an account's password under the lock-out rules (see `lockout`): the one path
+//! for the login form and for proving the password again on the account pages.
+//!
+//! Order: the attempt's source is resolved; an unknown source past the account-wide
+//! ceiling waits; the attempt is reserved (a locked source is refused unchecked); only then
+//! is the password verified, and the reservation given back if it was right. Every refusal
+//! costs one argon2 verification, against a dummy hash when nothing is to be checked, so
+//! the timing says no more than the answer.
+
+use super::lockout::{self, Failed, Lockout, Origin, Ticket};
+use super::AccountError;
+use crate::crypto::password::{PasswordHasher, Verification};
+use crate::crypto::SecretString;
+use crate::store::users::{self, UserRow};
+use crate::store::{self, Store, StoreError};
+
+/// The verdict on a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checked {
+    Right { needs_rehash: bool },
+    Wrong,
+}
+
+/// Checks `password` for `user` from `origin`. With `throttle_address`, an address over its
+/// failure budget is refused with [`AccountError::TooManyAttempts`] unless the browser is
+/// one the account knows.
+pub(crate) async fn check_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    lockout: &Lockout,
+    user: &UserRow,
+    password: SecretString,
+    origin: &Origin,
+    throttle_address: bool,
+) -> Result<Checked, AccountError> {
+    let policy = lockout.policy;
+    let (user_id, o) = (user.id.clone(), origin.clone());
+    let (current, source, blocked) = store
+        .run(move |c| {
+            let current = users::find_by_id(c, &user_id)?;
+            let source = lockout::source_for(c, &user_id, &o)?;
+            let blocked =
+                !source.is_known_device() && lockout::address_blocked(c, &o, crate::time::now())?;
+            Ok::<_, StoreError>((current, source, blocked))
+        })
+        .await?;
+    if throttle_address && blocked {
+        return Err(AccountError::TooManyAttempts);
+    }
+    let Some(current) = current else {
+        hasher.verify(password, None).await?;
+        return Ok(Checked::Wrong);
+    };
+    let Some(hash) = current.password_hash.clone() else {
+        // Nothing to guess: refused, counted against the address only, never the account
+        // (whose passkeys are not affected by password failures anyway).
+        hasher.verify(password, None).await?;
+        fail(store, lockout, Some(current), None, origin).await?;
+        return Ok(Checked::Wrong);
+    };
+    if !source.is_known_device() {
+        let delay = policy.ceiling_delay(current.failed_logins);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    let (user_id, s) = (current.id.clone(), source.clone());
+    let ticket = store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                lockout::reserve(c, &policy, &user_id, &s, crate::time::now())
+            })
+        })
+        .await?;
+    let Some(ticket) = ticket else {
+        hasher.verify(password, None).await?;
+        fail(store, lockout, Some(current), Some(Err(source)), origin).await?;
+        return Ok(Checked::Wrong);
+    };
+    match hasher.verify(password, Some(hash)).await? {
+        Verification::Match { needs_rehash } => {
+            let user_id = current.id.clone();
+            store
+                .run(move |conn| {
+                    store::transaction(conn, |c| lockout::release(c, &user_id, &ticket))
+                })
+                .await?;
+            Ok(Checked::Right { needs_rehash })
+        }
+        _ => {
+            fail(store, lockout, Some(current), Some(Ok(ticket)), origin).await?;
+            Ok(Checked::Wrong)
+        }
+    }
+}
+
+/// Records a wrong password: `attempt` is the checked reservation (`Ok`), the locked
+/// source that was refused (`Err`), or nothing that concerns the account. Sends the
+/// burst notice once the failure is committed.
+pub(crate) async fn fail(
+    store: &Store,
+    lockout: &Lockout,
+    user: Option<UserRow>,
+    attempt: Option<Result<Ticket, lockout::Source>>,
+    origin: &Origin,
+) -> Result<(), StoreError> {
+    let (policy, ip) = (lockout.policy, origin.ip.clone());
+    let burst = store
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let failed = match &attempt {
+                    Some(Ok(ticket)) => Failed::Checked(ticket),
+                    Some(Err(source)) => Failed::Refused(source),
+                    None => Failed::Uncounted,
+                };
+                lockout::record_failure(
+                    c,
+                    &policy,
+                    user.as_ref(),
+                    failed,
+                    ip.as_deref(),
+                    "pwd",
+                    crate::time::now(),
+                )
+            })
+        })
+        .await?;
+    lockout.announce(burst);
+    Ok(())
+}
