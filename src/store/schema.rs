@@ -121,6 +121,7 @@ diesel::table! {
         params -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        source -> Nullable<Text>,
     }
 }
 
@@ -265,6 +266,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_counters (key) {
+        key -> Text,
+        hits -> Integer,
+        window_start -> BigInt,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(access_tokens -> grants (grant_id));
@@ -296,4 +305,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webauthn_ceremonies,
     login_challenges,
     known_devices,
+    rate_counters,
 );

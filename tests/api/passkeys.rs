@@ -576,7 +576,7 @@ async fn a_second_factor_assertion_succeeds_and_updates_the_credential() {
 
     for expected_counter in [1, 2] {
         let (ceremony, options) = passkeys
-            .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
+            .begin_authentication(&app.store, &user_id, Purpose::SecondFactor, None)
             .await
             .unwrap();
         let options = serde_json::to_value(&options).unwrap();
@@ -633,7 +633,7 @@ async fn a_discoverable_assertion_names_its_user() {
     let id = add_passkey(&app, &mut authenticator, "Synced").await;
     let passkeys = service(&app);
 
-    let (ceremony, options) = passkeys.begin_discoverable(&app.store).await.unwrap();
+    let (ceremony, options) = passkeys.begin_discoverable(&app.store, None).await.unwrap();
     let options = serde_json::to_value(&options).unwrap();
     assert!(options["publicKey"]["allowCredentials"]
         .as_array()
@@ -665,7 +665,7 @@ async fn a_discoverable_assertion_with_a_foreign_user_handle_is_refused() {
     add_passkey(&app, &mut authenticator, "Key").await;
     let passkeys = service(&app);
 
-    let (ceremony, options) = passkeys.begin_discoverable(&app.store).await.unwrap();
+    let (ceremony, options) = passkeys.begin_discoverable(&app.store, None).await.unwrap();
     let mut assertion = authenticator.authenticate(
         &serde_json::to_value(&options).unwrap(),
         &app.settings.issuer,
@@ -696,7 +696,7 @@ async fn second_factor(
     authenticator: &mut SoftAuthenticator,
 ) -> (String, Result<Authenticated, PasskeyError>) {
     let (ceremony, options) = passkeys
-        .begin_authentication(&app.store, user_id, Purpose::SecondFactor)
+        .begin_authentication(&app.store, user_id, Purpose::SecondFactor, None)
         .await
         .unwrap();
     let assertion = authenticator.authenticate(
@@ -759,7 +759,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
 
     // No passkey to offer.
     let none = passkeys
-        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
+        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor, None)
         .await;
     assert!(matches!(none, Err(PasskeyError::NoPasskeys)), "{none:?}");
 
@@ -769,7 +769,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
     // A registration ceremony is not a sign-in ceremony.
     let registration = begin(&app).await;
     let (_, options) = passkeys
-        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
+        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor, None)
         .await
         .unwrap();
     let assertion = authenticator.authenticate(
@@ -809,7 +809,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
             .await
             .unwrap();
         let (token, options) = passkeys
-            .begin_registration(&app.store, &bob_row)
+            .begin_registration(&app.store, &bob_row, None)
             .await
             .unwrap();
         let credential = bobs.register(
@@ -828,7 +828,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
             .await
             .unwrap();
         passkeys
-            .begin_authentication(&app.store, &bob_row.id, Purpose::SecondFactor)
+            .begin_authentication(&app.store, &bob_row.id, Purpose::SecondFactor, None)
             .await
             .unwrap()
     };
@@ -859,7 +859,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
         Purpose::Reauthentication,
     ] {
         let (ceremony, options) = passkeys
-            .begin_authentication(&app.store, &user_id, Purpose::Reauthentication)
+            .begin_authentication(&app.store, &user_id, Purpose::Reauthentication, None)
             .await
             .unwrap();
         let assertion = authenticator.authenticate(

@@ -71,7 +71,7 @@ pub async fn post_begin(
     }
     let (ceremony, options) = state
         .passkeys
-        .begin_discoverable(&state.store)
+        .begin_discoverable(&state.store, client_ip(&req).as_deref())
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
@@ -147,7 +147,12 @@ pub async fn post_second_begin(
         .ok_or(AppError::Unauthorized)?;
     let (ceremony, options) = state
         .passkeys
-        .begin_authentication(&state.store, &challenge.user_id, Purpose::SecondFactor)
+        .begin_authentication(
+            &state.store,
+            &challenge.user_id,
+            Purpose::SecondFactor,
+            client_ip(&req).as_deref(),
+        )
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
