@@ -83,6 +83,8 @@ pub struct UserSummary {
     pub has_password: bool,
     pub roles: Vec<String>,
     pub created_at: i64,
+    /// Why the username breaks today's rules (a legacy name, kept as it is), if it does.
+    pub username_problem: Option<String>,
 }
 
 /// A pragmatic check (one `@`, non-empty parts, a dot-free or dotted domain without
@@ -344,6 +346,11 @@ pub async fn set_disabled(
         .await
 }
 
+/// Stored usernames that break today's rules (see [`names`]).
+pub async fn legacy_usernames(store: &Store) -> Result<Vec<names::LegacyName>, AccountError> {
+    Ok(store.run(names::legacy_usernames).await?)
+}
+
 pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
     store
         .run(|conn| {
@@ -352,6 +359,7 @@ pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
                 .map(|u| {
                     let roles = roles::names_for_user(conn, &u.id)?;
                     Ok(UserSummary {
+                        username_problem: names::problem(&u.username),
                         has_password: u.password_hash.is_some(),
                         id: u.id,
                         username: u.username,

@@ -83,11 +83,25 @@ pub fn problem(username: &str) -> Option<String> {
     }
 }
 
-/// Stored usernames that break today's rules, with the reason, in name order.
-pub fn legacy_usernames(conn: &mut DbConn) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(users::usernames(conn)?
+/// A stored username that breaks today's rules.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LegacyName {
+    pub id: String,
+    pub username: String,
+    pub problem: String,
+}
+
+/// Every stored username that breaks today's rules, in name order.
+pub fn legacy_usernames(conn: &mut DbConn) -> Result<Vec<LegacyName>, StoreError> {
+    Ok(users::ids_and_usernames(conn)?
         .into_iter()
-        .filter_map(|name| problem(&name).map(|why| (name, why)))
+        .filter_map(|(id, username)| {
+            problem(&username).map(|problem| LegacyName {
+                id,
+                username,
+                problem,
+            })
+        })
         .collect())
 }
 

@@ -206,10 +206,10 @@ pub fn delete_unconfirmed(conn: &mut DbConn, id: &str, cutoff: i64) -> Result<bo
     Ok(n == 1)
 }
 
-/// Every stored username.
-pub fn usernames(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
+/// Every account's id and username, by username.
+pub fn ids_and_usernames(conn: &mut DbConn) -> Result<Vec<(String, String)>, StoreError> {
     Ok(users::table
         .order(users::username.asc())
-        .select(users::username)
+        .select((users::id, users::username))
         .load(conn)?)
 }

@@ -9,7 +9,7 @@ use crate::smtp_sink::{mail_to, SmtpSink};
 
 const NEW_PASSWORD: &str = "a brand new memorable passphrase";
 
-async fn request_reset(app: &TestApp, login: &str) -> (u16, String) {
+pub(crate) async fn request_reset(app: &TestApp, login: &str) -> (u16, String) {
     let csrf = crate::helpers::page_csrf(&app.client, &app.url("/reset")).await;
     let resp = app
         .post_form("/reset", &[("csrf_token", &csrf), ("login", login)])
@@ -17,7 +17,7 @@ async fn request_reset(app: &TestApp, login: &str) -> (u16, String) {
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-fn link_in(message: &str, issuer: &str) -> String {
+pub(crate) fn link_in(message: &str, issuer: &str) -> String {
     let start = message
         .find(&format!("{issuer}/reset/confirm?token="))
         .expect("a reset link");
