@@ -596,8 +596,18 @@ impl Settings {
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        range("limits.mail_window_secs", l.mail_window_secs, 60, 7 * 86_400)?;
-        range("limits.mails_per_address", l.mails_per_address.into(), 1, 1000)?;
+        range(
+            "limits.mail_window_secs",
+            l.mail_window_secs,
+            60,
+            7 * 86_400,
+        )?;
+        range(
+            "limits.mails_per_address",
+            l.mails_per_address.into(),
+            1,
+            1000,
+        )?;
         range(
             "limits.requests_per_source",
             l.requests_per_source.into(),

@@ -12,7 +12,6 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use anyhow::Context;
 
 use crate::accounts::{setup, signup, PasswordPolicy};
-use crate::limits::Limits;
 use crate::config::Settings;
 use crate::crypto::envelope::Kek;
 use crate::crypto::password::PasswordHasher;
@@ -20,6 +19,7 @@ use crate::http::cookies::CookieConfig;
 use crate::http::error::ApiError;
 use crate::http::{middleware, AppError, AppState};
 use crate::keys::{kek_source, KeyPolicy, KeyRing};
+use crate::limits::Limits;
 use crate::mfa::passkeys::Passkeys;
 use crate::oauth::{Lifetimes, Provider};
 use crate::sessions::{self, SessionPolicy};

@@ -36,7 +36,9 @@ pub fn normalize_username(raw: &str) -> Result<String, AccountError> {
         return Err(AccountError::InvalidUsername("it is empty"));
     }
     if name.chars().count() > MAX_CHARS || name.len() > MAX_BYTES {
-        return Err(AccountError::InvalidUsername("use at most 64 characters (128 bytes)"));
+        return Err(AccountError::InvalidUsername(
+            "use at most 64 characters (128 bytes)",
+        ));
     }
     if name.contains('@') {
         return Err(AccountError::InvalidUsername(
@@ -70,7 +72,9 @@ fn allowed(c: char) -> bool {
     matches!(c, '.' | '_' | '-')
         || matches!(
             c.general_category_group(),
-            GeneralCategoryGroup::Letter | GeneralCategoryGroup::Mark | GeneralCategoryGroup::Number
+            GeneralCategoryGroup::Letter
+                | GeneralCategoryGroup::Mark
+                | GeneralCategoryGroup::Number
         )
 }
 

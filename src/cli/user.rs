@@ -108,7 +108,10 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
             if json {
                 return print_json(&users);
             }
-            let legacy = users.iter().filter(|u| u.username_problem.is_some()).count();
+            let legacy = users
+                .iter()
+                .filter(|u| u.username_problem.is_some())
+                .count();
             let rows: Vec<Vec<String>> = users
                 .into_iter()
                 .map(|u| {

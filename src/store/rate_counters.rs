@@ -15,13 +15,9 @@ use super::{DbConn, StoreError};
 /// hits in that window, this one included. Call inside a transaction.
 pub fn hit(conn: &mut DbConn, key: &str, now: i64, window: i64) -> Result<i32, StoreError> {
     // A window that is over starts again at zero (the update below counts this hit).
-    diesel::update(
-        r::table
-            .find(key)
-            .filter(r::window_start.le(now - window)),
-    )
-    .set((r::hits.eq(0), r::window_start.eq(now)))
-    .execute(conn)?;
+    diesel::update(r::table.find(key).filter(r::window_start.le(now - window)))
+        .set((r::hits.eq(0), r::window_start.eq(now)))
+        .execute(conn)?;
     if let Some(hits) = increment(conn, key)? {
         return Ok(hits);
     }
@@ -33,8 +29,9 @@ pub fn hit(conn: &mut DbConn, key: &str, now: i64, window: i64) -> Result<i32, S
     });
     match inserted {
         Ok(_) => Ok(1),
-        Err(StoreError::Conflict(_)) => increment(conn, key)?
-            .ok_or_else(|| StoreError::Corrupt("rate counter vanished".into())),
+        Err(StoreError::Conflict(_)) => {
+            increment(conn, key)?.ok_or_else(|| StoreError::Corrupt("rate counter vanished".into()))
+        }
         Err(e) => Err(e),
     }
 }

@@ -5,7 +5,12 @@ use portcullis::store::users;
 use crate::helpers::{page_csrf, spawn_app, spawn_app_with, TestApp, PASSWORD};
 use crate::smtp_sink::{mail_to, SmtpSink};
 
-pub(crate) async fn sign_up(app: &TestApp, username: &str, email: &str, password: &str) -> (u16, String) {
+pub(crate) async fn sign_up(
+    app: &TestApp,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> (u16, String) {
     let csrf = page_csrf(&app.client, &app.url("/signup")).await;
     let resp = app
         .post_form(

@@ -48,10 +48,16 @@ async fn unconfirmed_sign_ups_are_purged_after_their_lifetime_and_free_the_addre
     age_accounts(&app, 86_400 + 5).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while user(&app, "carol").await.is_some() {
-        assert!(Instant::now() < deadline, "the purge job did not delete carol");
+        assert!(
+            Instant::now() < deadline,
+            "the purge job did not delete carol"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(user(&app, "olga").await.is_some(), "confirmed accounts stay");
+    assert!(
+        user(&app, "olga").await.is_some(),
+        "confirmed accounts stay"
+    );
     let events = app.db(|c| audit::recent(c, 50)).await;
     let expired: Vec<_> = events
         .iter()
@@ -108,9 +114,7 @@ async fn a_taken_username_gets_the_same_answer_and_only_the_address_is_told() {
             .replace("frank@example.com", "ADDRESS")
             .replace("frank", "NAME")
     );
-    let eve = app
-        .db(|c| users::find_by_email(c, "eve@example.com"))
-        .await;
+    let eve = app.db(|c| users::find_by_email(c, "eve@example.com")).await;
     assert!(eve.is_none(), "no account under a taken name");
 
     let mails = sink.wait_for(2).await;

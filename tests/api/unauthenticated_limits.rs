@@ -36,10 +36,19 @@ async fn mail_to_one_address_stops_at_its_limit_and_the_answer_stays_the_same() 
     assert_eq!(first.0, 200);
     assert_eq!(again.0, 200);
     assert_eq!(
-        first.1.replace("carol@example.com", "X").replace("carol", "N"),
-        again.1.replace("carol@example.com", "X").replace("carol2", "N")
+        first
+            .1
+            .replace("carol@example.com", "X")
+            .replace("carol", "N"),
+        again
+            .1
+            .replace("carol@example.com", "X")
+            .replace("carol2", "N")
     );
-    assert!(answers.iter().all(|a| *a == answers[0]), "identical answers");
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "identical answers"
+    );
     assert_eq!(answers[0].0, 200);
 
     // Mail leaves in order: once bob's arrives, anything queued for carol before it has too.
@@ -78,10 +87,7 @@ async fn requests_from_one_client_address_stop_sending_at_its_limit() {
     let links: i64 = app
         .db(move |c| {
             use portcullis::store::schema::one_time_tokens as t;
-            Ok(t::table
-                .filter(t::user_id.eq(u4))
-                .count()
-                .get_result(c)?)
+            Ok(t::table.filter(t::user_id.eq(u4)).count().get_result(c)?)
         })
         .await;
     assert_eq!(links, 0);
@@ -97,9 +103,7 @@ async fn passkey_ceremony_starts_beyond_the_limit_get_429() {
     }
     let resp = post_json(&app, "/login/passkey/begin", &body).await;
     assert_eq!(resp.status(), 429);
-    let stored: i64 = app
-        .db(|c| Ok(w::table.count().get_result(c)?))
-        .await;
+    let stored: i64 = app.db(|c| Ok(w::table.count().get_result(c)?)).await;
     assert_eq!(stored, 3, "a refused start stores nothing");
 }
 
@@ -142,7 +146,9 @@ async fn pending_requests_before_sign_in_are_short_lived_and_capped_per_source()
     .await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(request_id(&anonymous.get(app.url(&path)).send().await.unwrap()));
+        ids.push(request_id(
+            &anonymous.get(app.url(&path)).send().await.unwrap(),
+        ));
     }
     assert_eq!(stored(&app, &first).await, None, "the oldest was dropped");
     for id in &ids {
@@ -184,14 +190,51 @@ async fn pending_requests_before_sign_in_are_short_lived_and_capped_per_source()
     assert_eq!(resp.status(), 303);
     let resp = app.get(&location(&resp)).await;
     assert_eq!(resp.status(), 303);
-    assert!(location(&resp).starts_with("/consent"), "{}", location(&resp));
+    assert!(
+        location(&resp).starts_with("/consent"),
+        "{}",
+        location(&resp)
+    );
     assert_eq!(stored(&app, &newest).await, Some((1800, None)));
 
     // A signed-in browser's requests never count against the cap.
     let resp = app
-        .get(&authorize_path(&auth_params(&client, &[("prompt", "consent")])))
+        .get(&authorize_path(&auth_params(
+            &client,
+            &[("prompt", "consent")],
+        )))
         .await;
-    assert!(location(&resp).starts_with("/consent"), "{}", location(&resp));
+    assert!(
+        location(&resp).starts_with("/consent"),
+        "{}",
+        location(&resp)
+    );
     let id = location(&resp).split("request=").nth(1).unwrap().to_owned();
     assert_eq!(stored(&app, &id).await, Some((1800, None)));
+}
+
+#[tokio::test]
+async fn concurrent_first_hits_on_a_counter_all_count_once() {
+    let app = spawn_app_with(|f| f).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = app.store.clone();
+            tokio::spawn(async move {
+                store
+                    .run(|c| {
+                        portcullis::store::transaction(c, |c| {
+                            portcullis::store::rate_counters::hit(c, "test:race", 1_000, 3600)
+                        })
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut counts: Vec<i32> = Vec::new();
+    for task in tasks {
+        let hit: Result<i32, portcullis::store::StoreError> = task.await.unwrap();
+        counts.push(hit.expect("no conflict error"));
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<_>>());
 }

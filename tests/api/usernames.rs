@@ -72,7 +72,14 @@ async fn usernames_with_an_at_sign_are_refused_by_the_cli_signup_and_setup() {
 
     let out = cli(
         &app,
-        &["user", "add", "--username", "bob@corp", "--email", "bob@example.com"],
+        &[
+            "user",
+            "add",
+            "--username",
+            "bob@corp",
+            "--email",
+            "bob@example.com",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must not contain @"));
@@ -93,7 +100,12 @@ async fn usernames_with_an_at_sign_are_refused_by_the_cli_signup_and_setup() {
 #[tokio::test]
 async fn fullwidth_and_upper_case_spellings_are_the_same_name() {
     let app = spawn_app().await;
-    assert_eq!(create(&app, "Ａｌｉｃｅ", "alice@example.com").await.unwrap(), "alice");
+    assert_eq!(
+        create(&app, "Ａｌｉｃｅ", "alice@example.com")
+            .await
+            .unwrap(),
+        "alice"
+    );
     assert!(matches!(
         create(&app, "ALICE", "other@example.com").await,
         Err(AccountError::UsernameTaken)
@@ -105,8 +117,16 @@ async fn fullwidth_and_upper_case_spellings_are_the_same_name() {
     let resp = app.login("ＡＬＩＣＥ", PASSWORD).await;
     assert_eq!(resp.status(), 303);
     // Letters of other alphabets are names too, in their normal form.
-    assert_eq!(create(&app, "ÉLODIE", "elodie@example.com").await.unwrap(), "élodie");
-    assert_eq!(app.login_with(&app.new_browser().0, "e\u{301}lodie", PASSWORD).await.status(), 303);
+    assert_eq!(
+        create(&app, "ÉLODIE", "elodie@example.com").await.unwrap(),
+        "élodie"
+    );
+    assert_eq!(
+        app.login_with(&app.new_browser().0, "e\u{301}lodie", PASSWORD)
+            .await
+            .status(),
+        303
+    );
 }
 
 #[tokio::test]
@@ -169,7 +189,11 @@ async fn legacy_names_are_reported_never_changed_and_still_sign_in() {
     rename_in_db(&app, "carol", "carol@legacy.test").await;
 
     let out = cli(&app, &["user", "check-names", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -180,7 +204,8 @@ async fn legacy_names_are_reported_never_changed_and_still_sign_in() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("carol@legacy.test (!)"), "{table}");
     assert!(!table.contains("dave (!)"), "{table}");
-    let list: Value = serde_json::from_slice(&cli(&app, &["user", "list", "--json"]).stdout).unwrap();
+    let list: Value =
+        serde_json::from_slice(&cli(&app, &["user", "list", "--json"]).stdout).unwrap();
     assert!(list[0]["username_problem"].is_string());
     assert!(list[1]["username_problem"].is_null());
 
