@@ -238,3 +238,30 @@ async fn concurrent_first_hits_on_a_counter_all_count_once() {
     counts.sort_unstable();
     assert_eq!(counts, (1..=20).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn email_change_links_to_one_address_stop_at_its_limit() {
+    let sink = SmtpSink::start();
+    let mail = mail_to(&sink);
+    let app = spawn_app_with(move |f| mail(f).merge(("limits.mails_per_address", 2))).await;
+    app.create_user("alice", PASSWORD).await;
+    app.create_user("bob", PASSWORD).await;
+    assert_eq!(app.login("alice", PASSWORD).await.status(), 303);
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let resp = crate::email_change::request_change(&app, "target@example.org", PASSWORD).await;
+        answers.push((resp.status().as_u16(), location(&resp)));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(answers[0], (303, "/account?email_sent=1".to_owned()));
+
+    // Two links (each with a notice to alice's own address), then bob's reset link last.
+    request_reset(&app, "bob").await;
+    let mails = sink.wait_for(5).await;
+    assert!(mails[4].contains("To: bob@example.com"), "{}", mails[4]);
+    let to_target = mails
+        .iter()
+        .filter(|m| m.contains("To: target@example.org"))
+        .count();
+    assert_eq!(to_target, 2);
+}
