@@ -87,6 +87,9 @@ pub struct Changed {
 }
 
 /// Checks the request of the signed-in `user` and issues a link for the new address.
+/// (Two independent guards, the sign-in lock-out and the mail limits, make the eighth
+/// argument.)
+#[allow(clippy::too_many_arguments)]
 pub async fn request(
     store: &Store,
     hasher: &PasswordHasher,
