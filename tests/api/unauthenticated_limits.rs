@@ -216,14 +216,16 @@ async fn pending_requests_before_sign_in_are_short_lived_and_capped_per_source()
 #[tokio::test]
 async fn concurrent_first_hits_on_a_counter_all_count_once() {
     let app = spawn_app_with(|f| f).await;
+    // The current time: the purge job deletes counters whose window is long over.
+    let now = portcullis::time::now();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let store = app.store.clone();
             tokio::spawn(async move {
                 store
-                    .run(|c| {
+                    .run(move |c| {
                         portcullis::store::transaction(c, |c| {
-                            portcullis::store::rate_counters::hit(c, "test:race", 1_000, 3600)
+                            portcullis::store::rate_counters::hit(c, "test:race", now, 3600)
                         })
                     })
                     .await
@@ -236,6 +238,13 @@ async fn concurrent_first_hits_on_a_counter_all_count_once() {
         counts.push(hit.expect("no conflict error"));
     }
     counts.sort_unstable();
+    let stored: i32 = app
+        .db(|c| {
+            use portcullis::store::schema::rate_counters as rc;
+            Ok(rc::table.select(rc::hits).first(c)?)
+        })
+        .await;
+    assert_eq!(stored, 20, "{counts:?}");
     assert_eq!(counts, (1..=20).collect::<Vec<_>>());
 }
 
