@@ -319,8 +319,8 @@ fn warn_about_legacy_usernames(store: &Store) -> anyhow::Result<()> {
     if !legacy.is_empty() {
         tracing::warn!(
             count = legacy.len(),
-            "some usernames break the username rules (e.g. contain '@'); they still sign in, \
-             but list them with `portcullis user check-names` and consider renaming them"
+            "usernames stored before the username rules break them (e.g. contain '@'); they \
+             are kept and still sign in; list them with `portcullis user check-names`"
         );
     }
     Ok(())
