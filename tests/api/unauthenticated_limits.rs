@@ -107,6 +107,23 @@ async fn passkey_ceremony_starts_beyond_the_limit_get_429() {
     assert_eq!(stored, 3, "a refused start stores nothing");
 }
 
+#[tokio::test]
+async fn passkey_ceremonies_for_one_account_are_bounded_too() {
+    let app = spawn_app_on_localhost_with(|f| f.merge(("limits.ceremonies_per_user", 2))).await;
+    app.create_user("alice", PASSWORD).await;
+    assert_eq!(app.login("alice", PASSWORD).await.status(), 303);
+    // Alice has no passkey: each start is refused as such, but counts.
+    for _ in 0..2 {
+        let resp = post_json(&app, "/account/passkeys/remove/begin", &json!({})).await;
+        assert_eq!(resp.status(), 400);
+    }
+    let resp = post_json(&app, "/account/passkeys/remove/begin", &json!({})).await;
+    assert_eq!(resp.status(), 429);
+    // A passwordless start names no account, so it is not counted against hers.
+    let resp = post_json(&app, "/login/passkey/begin", &json!({})).await;
+    assert_eq!(resp.status(), 200);
+}
+
 /// The pending request id from a redirect to the login page.
 fn request_id(resp: &reqwest::Response) -> String {
     let loc = location(resp);
