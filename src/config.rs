@@ -48,6 +48,7 @@ pub struct Settings {
     pub mfa: MfaSettings,
     pub signup: SignupSettings,
     pub reset: ResetSettings,
+    pub limits: LimitSettings,
     pub mail: MailSettings,
     pub setup: SetupSettings,
     pub keys: KeySettings,
@@ -157,12 +158,30 @@ pub struct SignupSettings {
     pub enabled: bool,
     pub allow_unverified_sign_in: bool,
     pub verification_lifetime_secs: u64,
+    /// An unconfirmed self-registration is deleted this long after sign-up.
+    pub unconfirmed_lifetime_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetSettings {
     pub token_lifetime_secs: u64,
+}
+
+/// Bounds on unauthenticated work (see [`crate::limits`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub mail_window_secs: u64,
+    /// Mails to one address per window on unauthenticated requests.
+    pub mails_per_address: u32,
+    /// Sign-up and reset submissions per client address per window.
+    pub requests_per_source: u32,
+    pub ceremony_window_secs: u64,
+    /// Passkey ceremonies started per client address per window.
+    pub ceremonies_per_source: u32,
+    /// Passkey ceremonies started for one account per window.
+    pub ceremonies_per_user: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -219,6 +238,10 @@ pub struct OAuthSettings {
     pub refresh_token_idle_secs: u64,
     pub refresh_token_absolute_secs: u64,
     pub authorization_request_lifetime_secs: u64,
+    /// Lifetime of a pending request until someone signs in for it.
+    pub unauthenticated_request_lifetime_secs: u64,
+    /// Pending requests made before anyone signed in, per client address.
+    pub max_pending_requests_per_source: u32,
     pub allow_private_jwks_uri: bool,
 }
 
@@ -423,6 +446,13 @@ impl Settings {
             1,
             7 * 86_400,
         )?;
+        range(
+            "signup.unconfirmed_lifetime_secs",
+            self.signup.unconfirmed_lifetime_secs,
+            self.signup.verification_lifetime_secs.max(60),
+            30 * 86_400,
+        )?;
+        self.validate_limits()?;
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(invalid(
                 "mail.from",
@@ -605,6 +635,59 @@ impl Settings {
             o.authorization_request_lifetime_secs,
             60,
             86_400,
+        )?;
+        range(
+            "oauth.unauthenticated_request_lifetime_secs",
+            o.unauthenticated_request_lifetime_secs,
+            60,
+            o.authorization_request_lifetime_secs,
+        )?;
+        range(
+            "oauth.max_pending_requests_per_source",
+            o.max_pending_requests_per_source.into(),
+            1,
+            100_000,
+        )?;
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        range(
+            "limits.mail_window_secs",
+            l.mail_window_secs,
+            60,
+            7 * 86_400,
+        )?;
+        range(
+            "limits.mails_per_address",
+            l.mails_per_address.into(),
+            1,
+            1000,
+        )?;
+        range(
+            "limits.requests_per_source",
+            l.requests_per_source.into(),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "limits.ceremony_window_secs",
+            l.ceremony_window_secs,
+            60,
+            86_400,
+        )?;
+        range(
+            "limits.ceremonies_per_source",
+            l.ceremonies_per_source.into(),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "limits.ceremonies_per_user",
+            l.ceremonies_per_user.into(),
+            1,
+            100_000,
         )?;
         Ok(())
     }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod keys;
+pub mod limits;
 pub mod mail;
 pub mod mfa;
 pub mod oauth;

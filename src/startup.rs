@@ -11,7 +11,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use anyhow::Context;
 
-use crate::accounts::{setup, PasswordPolicy};
+use crate::accounts::{setup, signup, PasswordPolicy};
 use crate::config::Settings;
 use crate::crypto::envelope::Kek;
 use crate::crypto::password::PasswordHasher;
@@ -19,6 +19,7 @@ use crate::http::cookies::CookieConfig;
 use crate::http::error::ApiError;
 use crate::http::{middleware, AppError, AppState};
 use crate::keys::{kek_source, KeyPolicy, KeyRing};
+use crate::limits::Limits;
 use crate::mfa::passkeys::Passkeys;
 use crate::oauth::{Lifetimes, Provider};
 use crate::sessions::{self, SessionPolicy};
@@ -130,14 +131,19 @@ impl Application {
             idle_secs: crate::time::secs(settings.session.idle_timeout_secs),
             absolute_secs: crate::time::secs(settings.session.absolute_lifetime_secs),
         };
-        let passkeys = Passkeys::new(&settings.issuer).unwrap_or_else(|e| {
-            tracing::warn!(
-                issuer = %settings.issuer,
-                error = %e,
-                "passkeys are disabled: the issuer's host must be a domain name"
-            );
-            Passkeys::disabled()
-        });
+        let limits = Limits::from_settings(&settings.limits);
+        let passkeys = match Passkeys::new(&settings.issuer) {
+            Ok(passkeys) => passkeys.with_limits(limits),
+            Err(e) => {
+                tracing::warn!(
+                    issuer = %settings.issuer,
+                    error = %e,
+                    "passkeys are disabled: the issuer's host must be a domain name"
+                );
+                Passkeys::disabled()
+            }
+        };
+        warn_about_legacy_usernames(&store)?;
         let state = AppState {
             store: store.clone(),
             hasher: password_hasher(&settings)?,
@@ -156,6 +162,7 @@ impl Application {
             mailer: mailer.clone(),
             mfa: crate::mfa::Mfa::new(kek, &settings.mfa, &settings.issuer),
             passkeys,
+            limits,
         };
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;
@@ -190,13 +197,20 @@ impl Application {
             mail_worker,
             tokio::spawn(purge_loop(
                 store.clone(),
-                session_policy,
-                crate::time::secs(
-                    settings
-                        .lockout
-                        .ip_window_secs
-                        .max(settings.lockout.burst_window_secs),
-                ),
+                Purge {
+                    sessions: session_policy,
+                    // Burst counters live in the throttle table too and need their whole window.
+                    throttle_window: crate::time::secs(
+                        settings
+                            .lockout
+                            .ip_window_secs
+                            .max(settings.lockout.burst_window_secs),
+                    ),
+                    limits,
+                    unconfirmed_lifetime: crate::time::secs(
+                        settings.signup.unconfirmed_lifetime_secs,
+                    ),
+                },
                 Duration::from_secs(settings.session.purge_interval_secs),
             )),
             tokio::spawn(key_loop(
@@ -277,27 +291,61 @@ impl Application {
     }
 }
 
-async fn purge_loop(store: Store, policy: SessionPolicy, throttle_window: i64, every: Duration) {
+/// What the purge job clears, besides expired sessions and tokens.
+#[derive(Clone, Copy)]
+struct Purge {
+    sessions: SessionPolicy,
+    throttle_window: i64,
+    limits: Limits,
+    unconfirmed_lifetime: i64,
+}
+
+async fn purge_loop(store: Store, purge: Purge, every: Duration) {
     let mut interval = tokio::time::interval(every);
     loop {
         interval.tick().await;
+        let Purge {
+            throttle_window,
+            limits,
+            ..
+        } = purge;
         let throttles = store
             .run(move |c| {
                 let now = crate::time::now();
                 // A source that has not failed for a day (and is not locked) starts over.
                 crate::store::login_sources::purge(c, now, now - 86_400)?;
-                crate::store::throttle::purge(c, now, throttle_window)
+                crate::store::throttle::purge(c, now, throttle_window)?;
+                crate::limits::purge(c, &limits)
             })
             .await;
         if let Err(e) = throttles {
-            tracing::warn!(error = %e, "purging sign-in throttles failed");
+            tracing::warn!(error = %e, "purging sign-in throttles and rate counters failed");
         }
-        match sessions::purge_expired(&store, policy).await {
+        match sessions::purge_expired(&store, purge.sessions).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "purged expired sessions and tokens"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
         }
+        match signup::purge_unconfirmed(&store, purge.unconfirmed_lifetime).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(accounts = n, "deleted expired unconfirmed sign-ups"),
+            Err(e) => tracing::warn!(error = %e, "purging unconfirmed sign-ups failed"),
+        }
     }
+}
+
+/// Usernames stored before today's rules are kept as they are (their owners still sign
+/// in with them); the operator is told how many there are and how to list them.
+fn warn_about_legacy_usernames(store: &Store) -> anyhow::Result<()> {
+    let legacy = store.run_sync(crate::accounts::names::legacy_usernames)?;
+    if !legacy.is_empty() {
+        tracing::warn!(
+            count = legacy.len(),
+            "usernames stored before the username rules break them (e.g. contain '@'); they \
+             are kept and still sign in; list them with `portcullis user check-names`"
+        );
+    }
+    Ok(())
 }
 
 /// Rereads the signing keys and rotates them when due, on every instance.

@@ -9,7 +9,7 @@
 //! shows in the answer to the requester: that account's owner is told by mail instead, and
 //! the requester's state changes the same way (earlier links die) in both cases. The
 //! address changes only when the link is confirmed with a POST, and only if it is still
-//! free then.
+//! free then. Mail drawn to the new address counts against `limits.mails_per_address`.
 
 use serde_json::json;
 
@@ -17,6 +17,7 @@ use super::{lockout, normalize_email, AccountError, Lockout, Origin};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token, SecretString};
+use crate::limits::Limits;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, tokens, Store, StoreError};
 
@@ -68,6 +69,9 @@ pub enum Requested {
         new_email: String,
         owner: UserRow,
     },
+    /// The new address has had its share of mail (`limits.mails_per_address`): nothing is
+    /// sent, and the requester sees the same answer.
+    Limited,
 }
 
 /// An unused link: whose it is and the address it would set.
@@ -83,10 +87,14 @@ pub struct Changed {
 }
 
 /// Checks the request of the signed-in `user` and issues a link for the new address.
+/// (Two independent guards, the sign-in lock-out and the mail limits, make the eighth
+/// argument.)
+#[allow(clippy::too_many_arguments)]
 pub async fn request(
     store: &Store,
     hasher: &PasswordHasher,
     lockout: &Lockout,
+    limits: &Limits,
     user: &UserRow,
     new_email: &str,
     current_password: SecretString,
@@ -112,6 +120,7 @@ pub async fn request(
     }
     let now = crate::time::now();
     let user = user.clone();
+    let limits = *limits;
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -127,6 +136,10 @@ pub async fn request(
                         detail: json!({}),
                     },
                 )?;
+                // Any account can name any address: bound the mail it draws there.
+                if !limits.mail_to(c, &new_email)? {
+                    return Ok(Requested::Limited);
+                }
                 if let Some(owner) = owner {
                     return Ok(Requested::Taken {
                         user,

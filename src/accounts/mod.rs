@@ -1,13 +1,14 @@
 //! User accounts: creation, sign-in by password, enabling and disabling, the first
 //! administrator's setup link.
 //!
-//! Invariants: usernames and emails are stored lower-case and are unique; a password is
+//! Invariants: usernames (see [`names`]) and emails are stored normalised and are unique; a password is
 //! stored only as an argon2id hash; sign-in failure looks the same whether the account is
 //! unknown, disabled, has no password, or the password is wrong (same message, same work).
 
 pub mod devices;
 pub mod email_change;
 pub mod lockout;
+pub mod names;
 mod password_check;
 pub mod policy;
 pub mod reauth;
@@ -25,6 +26,8 @@ use crate::crypto::SecretString;
 use crate::store::users::UserRow;
 use crate::store::{self, roles, users, Store, StoreError};
 pub use lockout::{Lockout, LockoutPolicy, Origin};
+pub(crate) use names::find_login;
+pub use names::normalize_username;
 use password_check::Checked;
 pub use policy::{PasswordPolicy, PolicyViolation};
 
@@ -82,31 +85,8 @@ pub struct UserSummary {
     pub has_password: bool,
     pub roles: Vec<String>,
     pub created_at: i64,
-}
-
-/// Lower-case; letters, digits and `._-@`; 1 to 64 characters; starts with a letter or digit.
-pub fn normalize_username(raw: &str) -> Result<String, AccountError> {
-    let name = raw.trim().to_lowercase();
-    if name.is_empty() {
-        return Err(AccountError::InvalidUsername("it is empty"));
-    }
-    if name.chars().count() > 64 {
-        return Err(AccountError::InvalidUsername("use at most 64 characters"));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
-    {
-        return Err(AccountError::InvalidUsername(
-            "use only letters, digits and . _ - @",
-        ));
-    }
-    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(AccountError::InvalidUsername(
-            "it must start with a letter or digit",
-        ));
-    }
-    Ok(name)
+    /// Why the username breaks today's rules (a legacy name, kept as it is), if it does.
+    pub username_problem: Option<String>,
 }
 
 /// A pragmatic check (one `@`, non-empty parts, a dot-free or dotted domain without
@@ -154,6 +134,18 @@ fn normalize_display_name(raw: Option<String>) -> Result<Option<String>, Account
 pub struct PreparedUser {
     row: UserRow,
     admin: bool,
+}
+
+/// Every check [`prepare`] makes, without the expensive hash: lets a caller refuse bad
+/// input before spending a hash (or a rate-limit hit) on it.
+pub fn validate(policy: &PasswordPolicy, new: &NewUser) -> Result<(), AccountError> {
+    let username = normalize_username(&new.username)?;
+    let email = normalize_email(&new.email)?;
+    normalize_display_name(new.display_name.clone())?;
+    if let Some(password) = &new.password {
+        policy.check(password.expose(), &[&username, &email])?;
+    }
+    Ok(())
 }
 
 /// Validates and hashes; touches no database.
@@ -251,21 +243,6 @@ pub async fn create(
         .await
 }
 
-/// Looks a login name up as username, then as email.
-pub(crate) fn find_login(
-    conn: &mut store::DbConn,
-    login: &str,
-) -> Result<Option<UserRow>, StoreError> {
-    let login = login.trim().to_lowercase();
-    if login.is_empty() || login.len() > 254 {
-        return Ok(None);
-    }
-    match users::find_by_username(conn, &login)? {
-        Some(user) => Ok(Some(user)),
-        None => users::find_by_email(conn, &login),
-    }
-}
-
 /// Checks a username (or email) and password from `origin` under the lock-out rules (see
 /// [`lockout`]). Every failure costs one argon2 verification and returns
 /// [`AccountError::InvalidCredentials`], also from a source locked out of the account; an
@@ -325,12 +302,12 @@ pub async fn set_disabled(
     disabled: bool,
     actor: Actor,
 ) -> Result<(), AccountError> {
-    let username = normalize_username(username).map_err(|_| AccountError::UnknownUser)?;
+    let username = username.to_owned();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
                 let user =
-                    users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
+                    names::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
                 users::set_disabled(c, &user.id, disabled, crate::time::now())?;
                 if disabled {
                     crate::store::sessions::delete_for_user(c, &user.id)?;
@@ -356,6 +333,11 @@ pub async fn set_disabled(
         .await
 }
 
+/// Stored usernames that break today's rules (see [`names`]).
+pub async fn legacy_usernames(store: &Store) -> Result<Vec<names::LegacyName>, AccountError> {
+    Ok(store.run(names::legacy_usernames).await?)
+}
+
 pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
     store
         .run(|conn| {
@@ -364,6 +346,7 @@ pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
                 .map(|u| {
                     let roles = roles::names_for_user(conn, &u.id)?;
                     Ok(UserSummary {
+                        username_problem: names::problem(&u.username),
                         has_password: u.password_hash.is_some(),
                         id: u.id,
                         username: u.username,
@@ -383,16 +366,6 @@ pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usernames_are_normalised_and_checked() {
-        assert_eq!(normalize_username("  Alice ").unwrap(), "alice");
-        assert!(normalize_username("").is_err());
-        assert!(normalize_username("al ice").is_err());
-        assert!(normalize_username("-alice").is_err());
-        assert!(normalize_username(&"a".repeat(65)).is_err());
-        assert_eq!(normalize_username("a.b_c-d@e").unwrap(), "a.b_c-d@e");
-    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

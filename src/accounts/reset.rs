@@ -1,7 +1,9 @@
 //! Password reset by email.
 //!
 //! Invariants: the request answers the same whether or not the address belongs to an
-//! account; the link carries a 256-bit random token stored only as SHA-256, valid
+//! account, and beyond the limits of `[limits]` (then nothing is sent); an unconfirmed
+//! self-registration gets its confirmation link again instead of a reset link; the link
+//! carries a 256-bit random token stored only as SHA-256, valid
 //! `reset.token_lifetime_secs`, single use (consumed in the transaction that sets the new
 //! password), and invalidated by any password change; a completed reset ends every session
 //! and revokes every grant of the user, clears a lock-out, and kills pending email-change
@@ -13,6 +15,7 @@ use super::{find_login, AccountError, PasswordPolicy};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token, SecretString};
+use crate::limits::Limits;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, grants, sessions, tokens, Store, StoreError};
 
@@ -34,29 +37,62 @@ impl From<StoreError> for ResetError {
     }
 }
 
-/// For a known, enabled account: a fresh reset token and the account (to mail it to).
-/// `None` otherwise; the caller must answer the same in both cases.
+/// What a reset request should mail, if anything.
+pub enum Requested {
+    /// A reset link for a known, enabled account.
+    Reset(UserRow, String),
+    /// The account's self-registration is unconfirmed: a fresh confirmation link instead
+    /// (a reset would not help, and the owner may have lost the first mail).
+    Confirm(UserRow, String),
+}
+
+/// Looks the login up (an address or a username, see [`super::names`]) and issues the link
+/// to mail. `None` for an unknown or disabled account and beyond a limit (per client
+/// address, and per recipient address); the caller must answer the same in every case.
 pub async fn request(
     store: &Store,
+    limits: &Limits,
     login: &str,
-    lifetime_secs: i64,
-) -> Result<Option<(UserRow, String)>, StoreError> {
+    lifetimes: Lifetimes,
+    ip: Option<String>,
+) -> Result<Option<Requested>, StoreError> {
     let login = login.to_owned();
+    let limits = *limits;
     store
         .run(move |conn| {
-            let Some(user) = find_login(conn, &login)?.filter(|u| !u.disabled) else {
-                return Ok(None);
-            };
-            let token = random::secret_token();
-            let now = crate::time::now();
             store::transaction(conn, |c| {
+                if !limits.mail_request(c, ip.as_deref())? {
+                    return Ok(None);
+                }
+                let Some(user) = find_login(c, &login)?.filter(|u| !u.disabled) else {
+                    return Ok(None);
+                };
+                if !limits.mail_to(c, &user.email)? {
+                    return Ok(None);
+                }
+                if user.signup_pending {
+                    let token = super::signup::issue_confirmation(c, &user.id, lifetimes.confirm)?;
+                    audit::record(
+                        c,
+                        Event {
+                            action: "signup.confirmation_resent",
+                            actor: &Actor::Anonymous,
+                            target: Some(&user.id),
+                            ip: ip.as_deref(),
+                            detail: json!({}),
+                        },
+                    )?;
+                    return Ok(Some(Requested::Confirm(user, token)));
+                }
+                let token = random::secret_token();
+                let now = crate::time::now();
                 tokens::insert(
                     c,
                     &token::hash(&token),
                     PURPOSE,
                     Some(&user.id),
                     now,
-                    now + lifetime_secs,
+                    now + lifetimes.reset,
                 )?;
                 audit::record(
                     c,
@@ -64,14 +100,23 @@ pub async fn request(
                         action: "password_reset.requested",
                         actor: &Actor::Anonymous,
                         target: Some(&user.id),
-                        ip: None,
+                        ip: ip.as_deref(),
                         detail: json!({}),
                     },
-                )
-            })?;
-            Ok(Some((user, token)))
+                )?;
+                Ok(Some(Requested::Reset(user, token)))
+            })
         })
         .await
+}
+
+/// Link lifetimes for [`request`], in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// A reset link (`reset.token_lifetime_secs`).
+    pub reset: i64,
+    /// A re-sent confirmation link (`signup.verification_lifetime_secs`).
+    pub confirm: i64,
 }
 
 /// The account a live reset token belongs to.

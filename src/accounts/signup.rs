@@ -1,66 +1,87 @@
 //! Self-registration with email confirmation (off unless `signup.enabled`).
 //!
-//! Invariants: the answer to a sign-up is the same whether or not the email address already
-//! belongs to an account (the owner of an existing address is told by mail instead); the
-//! confirmation link carries a 256-bit token stored as SHA-256, single use, valid
-//! `signup.verification_lifetime_secs`; until the address is confirmed the account may sign
-//! in only if `signup.allow_unverified_sign_in`.
+//! Invariants:
+//! - The answer to a sign-up is the same whether or not the email address or the username
+//!   is taken: only the address learns what happened, by mail. A taken address tells its
+//!   owner that someone tried; a taken username tells the person at the new address that
+//!   they must choose another one (so learning that a name exists takes a mailbox, and
+//!   costs one of that address's mails in `[limits]`).
+//! - The confirmation link carries a 256-bit token stored as SHA-256, single use, valid
+//!   `signup.verification_lifetime_secs`; until the address is confirmed the account may
+//!   sign in only if `signup.allow_unverified_sign_in`.
+//! - An account still unconfirmed `signup.unconfirmed_lifetime_secs` after sign-up is
+//!   deleted by [`purge_unconfirmed`] (audited), which frees its address and username.
+//! - Sign-ups from one client address and mail to one address are bounded
+//!   ([`crate::limits`]); beyond a bound nothing is created and nothing is sent.
 
 use serde_json::json;
 
-use super::{insert_prepared, prepare, AccountError, NewUser, PasswordPolicy};
+use super::{insert_prepared, names, prepare, validate, AccountError, NewUser, PasswordPolicy};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token};
+use crate::limits::Limits;
 use crate::store::users::{self, UserRow};
-use crate::store::{self, tokens, Store, StoreError};
+use crate::store::{self, tokens, DbConn, Store, StoreError};
 
 pub const PURPOSE: &str = "email_verify";
 
-/// What happened, for the caller to mail; the visitor sees the same page either way.
+/// What happened, for the caller to mail; the visitor sees the same page every time.
 pub enum Outcome {
     /// A new account and its confirmation token.
     Created(UserRow, String),
     /// The address already has an account (whose owner should be told).
     EmailTaken(UserRow),
+    /// The username belongs to someone else: tell the (unproven) address to pick another.
+    UsernameTaken { username: String, email: String },
+    /// Over a limit: nothing was created and nothing is to be sent.
+    Throttled,
 }
 
 pub async fn sign_up(
     store: &Store,
     hasher: &PasswordHasher,
     policy: &PasswordPolicy,
+    limits: &Limits,
     new: NewUser,
     lifetime_secs: i64,
     ip: Option<String>,
 ) -> Result<Outcome, AccountError> {
-    let prepared = prepare(
-        hasher,
-        policy,
-        NewUser {
-            admin: false,
-            ..new
-        },
-    )
-    .await?
-    .pending_signup();
-    store
+    let new = NewUser {
+        admin: false,
+        ..new
+    };
+    validate(policy, &new)?;
+    // Counted before the password hash is spent on the request.
+    let (limits, source) = (*limits, ip.clone());
+    let allowed = store
+        .run(move |c| limits.mail_request(c, source.as_deref()))
+        .await?;
+    if !allowed {
+        return Ok(Outcome::Throttled);
+    }
+    let prepared = prepare(hasher, policy, new).await?.pending_signup();
+    let outcome = store
         .run(move |conn| {
             store::transaction(conn, |c| {
                 let row = prepared.row().clone();
-                if let Some(existing) = users::find_by_email(c, &row.email)? {
+                let existing = users::find_by_email(c, &row.email)?;
+                let name_taken =
+                    existing.is_none() && names::find_by_username(c, &row.username)?.is_some();
+                if !limits.mail_to(c, &row.email)? {
+                    return Ok(Outcome::Throttled);
+                }
+                if let Some(existing) = existing {
                     return Ok(Outcome::EmailTaken(existing));
                 }
+                if name_taken {
+                    return Ok(Outcome::UsernameTaken {
+                        username: row.username,
+                        email: row.email,
+                    });
+                }
                 insert_prepared(c, &prepared, &Actor::Anonymous)?;
-                let token = random::secret_token();
-                let now = crate::time::now();
-                tokens::insert(
-                    c,
-                    &token::hash(&token),
-                    PURPOSE,
-                    Some(&row.id),
-                    now,
-                    now + lifetime_secs,
-                )?;
+                let token = issue_confirmation(c, &row.id, lifetime_secs)?;
                 audit::record(
                     c,
                     Event {
@@ -73,6 +94,63 @@ pub async fn sign_up(
                 )?;
                 Ok(Outcome::Created(row, token))
             })
+        })
+        .await;
+    match outcome {
+        // Another sign-up took the name between the check and the insert: the same
+        // answer as a taken name, without its mail (that counter rolled back with it).
+        Err(AccountError::UsernameTaken) => Ok(Outcome::Throttled),
+        other => other,
+    }
+}
+
+/// A fresh confirmation token for a self-registered account; call inside a transaction.
+pub(super) fn issue_confirmation(
+    c: &mut DbConn,
+    user_id: &str,
+    lifetime_secs: i64,
+) -> Result<String, StoreError> {
+    let token = random::secret_token();
+    let now = crate::time::now();
+    tokens::insert(
+        c,
+        &token::hash(&token),
+        PURPOSE,
+        Some(user_id),
+        now,
+        now + lifetime_secs,
+    )?;
+    Ok(token)
+}
+
+/// Deletes self-registered accounts still unconfirmed `lifetime_secs` after sign-up (their
+/// tokens, sessions and grants go with them), one audit event each; returns how many.
+pub async fn purge_unconfirmed(store: &Store, lifetime_secs: i64) -> Result<usize, StoreError> {
+    store
+        .run(move |conn| {
+            let cutoff = crate::time::now() - lifetime_secs;
+            let expired = users::unconfirmed_before(conn, cutoff)?;
+            let mut purged = 0;
+            for user in expired {
+                store::transaction(conn, |c| {
+                    // Confirmed in the meantime: kept.
+                    if !users::delete_unconfirmed(c, &user.id, cutoff)? {
+                        return Ok::<_, StoreError>(());
+                    }
+                    purged += 1;
+                    audit::record(
+                        c,
+                        Event {
+                            action: "user.signup_expired",
+                            actor: &Actor::System,
+                            target: Some(&user.id),
+                            ip: None,
+                            detail: json!({ "username": user.username }),
+                        },
+                    )
+                })?;
+            }
+            Ok(purged)
         })
         .await
 }

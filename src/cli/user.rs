@@ -31,8 +31,14 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List users.
+    /// List users. A username that breaks today's rules is marked "(!)".
     List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the usernames that break today's rules (stored before them, e.g. with '@').
+    /// They still sign in; nothing is changed.
+    CheckNames {
         #[arg(long)]
         json: bool,
     },
@@ -102,11 +108,18 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
             if json {
                 return print_json(&users);
             }
+            let legacy = users
+                .iter()
+                .filter(|u| u.username_problem.is_some())
+                .count();
             let rows: Vec<Vec<String>> = users
                 .into_iter()
                 .map(|u| {
                     vec![
-                        u.username,
+                        match u.username_problem {
+                            Some(_) => format!("{} (!)", u.username),
+                            None => u.username,
+                        },
                         u.email,
                         u.roles.join(","),
                         if u.disabled { "disabled" } else { "active" }.into(),
@@ -115,6 +128,29 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
                 })
                 .collect();
             print_table(&["USERNAME", "EMAIL", "ROLES", "STATUS", "ID"], &rows);
+            if legacy > 0 {
+                eprintln!(
+                    "(!) {legacy} username(s) break the username rules; \
+                     see `portcullis user check-names`"
+                );
+            }
+            Ok(())
+        }
+        UserCommand::CheckNames { json } => {
+            let store = open_store(settings)?;
+            let legacy = accounts::legacy_usernames(&store).await?;
+            if json {
+                return print_json(&legacy);
+            }
+            if legacy.is_empty() {
+                println!("every username follows the rules");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = legacy
+                .into_iter()
+                .map(|l| vec![l.username, l.id, l.problem])
+                .collect();
+            print_table(&["USERNAME", "ID", "PROBLEM"], &rows);
             Ok(())
         }
         UserCommand::Disable { username }

@@ -207,3 +207,40 @@ fn trusted_proxies_are_cidrs_or_addresses() {
         .to_string();
     assert!(err.contains("trusted_proxies"), "{err}");
 }
+
+#[test]
+fn limits_and_unauthenticated_lifetimes_are_checked() {
+    for (toml, key) in [
+        (
+            "[signup]\nunconfirmed_lifetime_secs = 3600\n",
+            "signup.unconfirmed_lifetime_secs",
+        ),
+        (
+            "[limits]\nmails_per_address = 0\n",
+            "limits.mails_per_address",
+        ),
+        (
+            "[limits]\nmail_window_secs = 10\n",
+            "limits.mail_window_secs",
+        ),
+        (
+            "[limits]\nceremonies_per_source = 0\n",
+            "limits.ceremonies_per_source",
+        ),
+        (
+            "[oauth]\nunauthenticated_request_lifetime_secs = 3600\n",
+            "oauth.unauthenticated_request_lifetime_secs",
+        ),
+        (
+            "[oauth]\nmax_pending_requests_per_source = 0\n",
+            "oauth.max_pending_requests_per_source",
+        ),
+    ] {
+        let err = with(toml).unwrap_err().to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+    let s = with("[signup]\nverification_lifetime_secs = 600\nunconfirmed_lifetime_secs = 600\n")
+        .unwrap();
+    assert_eq!(s.signup.unconfirmed_lifetime_secs, 600);
+    assert_eq!(s.limits.mails_per_address, 5);
+}

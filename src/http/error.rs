@@ -215,6 +215,7 @@ impl From<PasskeyError> for AppError {
     fn from(e: PasskeyError) -> Self {
         match e {
             PasskeyError::Store(s) => s.into(),
+            PasskeyError::TooManyStarts => AppError::TooManyRequests,
             e @ (PasskeyError::Webauthn(_) | PasskeyError::State(_)) => AppError::unexpected(e),
             PasskeyError::Rejected(reason) => {
                 tracing::info!(%reason, "passkey ceremony refused");

@@ -37,6 +37,8 @@ pub struct AppState {
     pub mailer: crate::mail::Mailer,
     pub mfa: crate::mfa::Mfa,
     pub passkeys: crate::mfa::passkeys::Passkeys,
+    /// Bounds on unauthenticated work (mail, passkey ceremonies).
+    pub limits: crate::limits::Limits,
 }
 
 /// The route table.

@@ -132,3 +132,41 @@ pub fn signup_existing(issuer: &str, username: &str, email: &str) -> Result<Mail
         .render()?,
     })
 }
+
+#[derive(Template)]
+#[template(path = "email/signup_username_taken.txt")]
+struct NameTakenText<'a> {
+    username: &'a str,
+    signup_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/signup_username_taken.html")]
+struct NameTakenHtml<'a> {
+    username: &'a str,
+    signup_link: &'a str,
+}
+
+/// Told to the address of a sign-up whose username is taken: only someone who reads that
+/// mailbox learns that the name exists.
+pub fn signup_username_taken(
+    issuer: &str,
+    username: &str,
+    email: &str,
+) -> Result<Mail, askama::Error> {
+    let signup_link = format!("{issuer}/signup");
+    Ok(Mail {
+        to: email.to_owned(),
+        subject: "Choose another username".into(),
+        text: NameTakenText {
+            username,
+            signup_link: &signup_link,
+        }
+        .render()?,
+        html: NameTakenHtml {
+            username,
+            signup_link: &signup_link,
+        }
+        .render()?,
+    })
+}

@@ -158,11 +158,11 @@ pub async fn reset_all(
     username: &str,
     actor: Actor,
 ) -> Result<Option<Reset>, MfaError> {
-    let username = username.trim().to_lowercase();
+    let username = username.to_owned();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let Some(user) = crate::store::users::find_by_username(c, &username)? else {
+                let Some(user) = crate::accounts::names::find_by_username(c, &username)? else {
                     return Ok(None);
                 };
                 let reset = Reset {

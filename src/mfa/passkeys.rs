@@ -7,6 +7,8 @@
 //!   by the SHA-256 of a random token the browser holds; it is single use (consumed before
 //!   verification, so a failed finish cannot be retried with the same challenge), bound to its
 //!   kind and, except for a discoverable sign-in, to its user, and expires after five minutes.
+//!   Starts are bounded per client address and per account (`[limits]`), so nobody can fill
+//!   the table.
 //! - Registration and authentication require user verification (§6.2.3), so a passkey is a
 //!   multi-factor credential in itself and can sign in without a password.
 //! - The webauthn user handle is derived from the user id (no extra column), never the
@@ -33,6 +35,7 @@ use webauthn_rs_proto::ResidentKeyRequirement;
 
 use crate::audit::{self, Actor, Event};
 use crate::crypto::{random, token};
+use crate::limits::Limits;
 use crate::store::ceremonies::{self, CeremonyRow};
 use crate::store::passkeys::{self as rows, PasskeyRow};
 use crate::store::users::UserRow;
@@ -67,6 +70,19 @@ impl Purpose {
         }
     }
 }
+/// Counts a ceremony start against the limits (client address `ip`, account `user_id`).
+fn admit(
+    limits: Option<Limits>,
+    conn: &mut DbConn,
+    ip: Option<&str>,
+    user_id: Option<&str>,
+) -> Result<(), PasskeyError> {
+    match limits {
+        Some(l) if !l.ceremony(conn, ip, user_id)? => Err(PasskeyError::TooManyStarts),
+        _ => Ok(()),
+    }
+}
+
 /// Retries of the counter compare-and-swap before giving up on a credential in heavy use.
 const UPDATE_ATTEMPTS: usize = 3;
 
@@ -81,6 +97,9 @@ pub enum PasskeyError {
     CeremonyInvalid,
     #[error("There is no passkey registered for this account.")]
     NoPasskeys,
+    /// Too many ceremonies started from this client address or for this account.
+    #[error("Too many passkey requests. Wait a few minutes and try again.")]
+    TooManyStarts,
     #[error("This passkey is already registered.")]
     AlreadyRegistered,
     #[error("This passkey is not registered for this account.")]
@@ -116,6 +135,8 @@ pub struct Authenticated {
 #[derive(Clone)]
 pub struct Passkeys {
     webauthn: Option<Arc<Webauthn>>,
+    /// Bounds ceremony starts per client address and per account; none in bare test setups.
+    limits: Option<Limits>,
 }
 
 impl Passkeys {
@@ -134,12 +155,23 @@ impl Passkeys {
             .map_err(PasskeyError::Webauthn)?;
         Ok(Self {
             webauthn: Some(Arc::new(webauthn)),
+            limits: None,
         })
+    }
+
+    /// Bounds the ceremonies started per client address and per account: a start beyond a
+    /// limit is [`PasskeyError::TooManyStarts`] and stores nothing.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
     }
 
     /// A service that refuses every ceremony (issuer without a domain name).
     pub fn disabled() -> Self {
-        Self { webauthn: None }
+        Self {
+            webauthn: None,
+            limits: None,
+        }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -157,11 +189,14 @@ impl Passkeys {
         &self,
         store: &Store,
         user: &UserRow,
+        ip: Option<&str>,
     ) -> Result<(String, CreationChallengeResponse), PasskeyError> {
         let webauthn = self.webauthn()?;
         let user = user.clone();
+        let (limits, ip) = (self.limits, ip.map(str::to_owned));
         store
             .run(move |conn| {
+                admit(limits, conn, ip.as_deref(), Some(&user.id))?;
                 let exclude = rows::list_for_user(conn, &user.id)?
                     .iter()
                     .filter_map(|r| URL_SAFE_NO_PAD.decode(&r.id).ok())
@@ -262,11 +297,14 @@ impl Passkeys {
         store: &Store,
         user_id: &str,
         purpose: Purpose,
+        ip: Option<&str>,
     ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         let webauthn = self.webauthn()?;
         let user_id = user_id.to_owned();
+        let (limits, ip) = (self.limits, ip.map(str::to_owned));
         store
             .run(move |conn| {
+                admit(limits, conn, ip.as_deref(), Some(&user_id))?;
                 let passkeys = rows::list_for_user(conn, &user_id)?
                     .iter()
                     .map(parse_passkey)
@@ -290,10 +328,13 @@ impl Passkeys {
     pub async fn begin_discoverable(
         &self,
         store: &Store,
+        ip: Option<&str>,
     ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         let webauthn = self.webauthn()?;
+        let (limits, ip) = (self.limits, ip.map(str::to_owned));
         store
             .run(move |conn| {
+                admit(limits, conn, ip.as_deref(), None)?;
                 let (options, state) = webauthn
                     .start_discoverable_authentication()
                     .map_err(PasskeyError::Webauthn)?;

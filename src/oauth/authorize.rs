@@ -5,7 +5,8 @@
 //! Invariants: a code is issued only for a signed-in session that satisfies `prompt` and
 //! `max_age`, with consent given or remembered (or a first-party client); a pending request
 //! completes at most once; codes are 256-bit random and stored as SHA-256, bound to the
-//! client, redirect URI, PKCE challenge and nonce.
+//! client, redirect URI, PKCE challenge and nonce; requests kept for browsers nobody is
+//! signed in on are short-lived and capped per client address ([`save_pending`]).
 
 use serde_json::json;
 
@@ -14,6 +15,7 @@ use super::error::{ErrorCode, FlowError, OAuthError};
 use super::request::AuthorizationRequest;
 use super::Provider;
 use crate::crypto::{random, token};
+use crate::limits::source_key;
 use crate::mfa::{AcrDemand, SecondStep};
 use crate::sessions::ActiveSession;
 use crate::store::clients::Client;
@@ -122,23 +124,64 @@ pub async fn consented_scopes(
 }
 
 /// Keeps a validated request server-side; returns the random id for the browser.
+///
+/// A request from a browser nobody is signed in on (`signed_in` false) is the only state
+/// anyone can make us keep without an account: it lives `pending_unauthenticated` seconds
+/// and counts against its client address (`ip`, IPv6 per /64). Beyond
+/// `pending_per_source` live ones, that source's oldest are dropped, so a flood from one
+/// address cannot fill the table and the newest sign-in still proceeds.
 pub async fn save_pending(
     provider: &Provider,
     req: &AuthorizationRequest,
+    signed_in: bool,
+    ip: Option<&str>,
 ) -> Result<String, StoreError> {
     let id = random::secret_token();
     let hash = token::hash(&id);
     let params = serde_json::to_string(req).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let client_id = req.client_id.clone();
-    let lifetime = provider.lifetimes.pending_request;
+    let lifetimes = provider.lifetimes;
+    let source = (!signed_in).then(|| ip.map_or_else(|| "unknown".into(), source_key));
     provider
         .store
-        .run(move |c| {
-            let now = crate::time::now();
-            authz_requests::insert(c, &hash, &client_id, &params, now, now + lifetime)
+        .run(move |conn| {
+            store::transaction(conn, |c| {
+                let now = crate::time::now();
+                let lifetime = match &source {
+                    Some(source) => {
+                        let keep = lifetimes.pending_per_source - 1;
+                        authz_requests::trim_source(c, source, keep, now)?;
+                        lifetimes.pending_unauthenticated
+                    }
+                    None => lifetimes.pending_request,
+                };
+                authz_requests::insert(
+                    c,
+                    &hash,
+                    &client_id,
+                    &params,
+                    now,
+                    now + lifetime,
+                    source.as_deref(),
+                )
+            })
         })
         .await?;
     Ok(id)
+}
+
+/// A user is signed in for the pending request: from now on it has the full
+/// `pending_request` lifetime (from its creation) and no longer counts against its source.
+pub async fn promote(provider: &Provider, id: &str) -> Result<(), StoreError> {
+    if !token::is_well_formed(id) {
+        return Ok(());
+    }
+    let hash = token::hash(id);
+    let lifetime = provider.lifetimes.pending_request;
+    provider
+        .store
+        .run(move |c| authz_requests::promote(c, &hash, lifetime))
+        .await
 }
 
 /// A pending request and when it was made, if the id is live.

@@ -22,7 +22,7 @@ use crate::keys::KeyRing;
 use crate::store::Store;
 pub use error::{ErrorCode, FlowError, OAuthError};
 
-/// Token and request lifetimes, in seconds.
+/// Token and request lifetimes, in seconds, and the cap on pending requests per source.
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetimes {
     pub code: i64,
@@ -31,6 +31,10 @@ pub struct Lifetimes {
     pub refresh_idle: i64,
     pub refresh_absolute: i64,
     pub pending_request: i64,
+    /// A pending request nobody has signed in for yet.
+    pub pending_unauthenticated: i64,
+    /// Pending requests nobody has signed in for, per client address (a count).
+    pub pending_per_source: i64,
 }
 
 impl Lifetimes {
@@ -43,6 +47,8 @@ impl Lifetimes {
             refresh_idle: secs(s.oauth.refresh_token_idle_secs),
             refresh_absolute: secs(s.oauth.refresh_token_absolute_secs),
             pending_request: secs(s.oauth.authorization_request_lifetime_secs),
+            pending_unauthenticated: secs(s.oauth.unauthenticated_request_lifetime_secs),
+            pending_per_source: s.oauth.max_pending_requests_per_source.into(),
         }
     }
 }

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::schema::authorization_requests as r;
 use super::{DbConn, StoreError};
 
+/// `source`: the client address of a request made before anyone signed in.
 pub fn insert(
     conn: &mut DbConn,
     id_hash: &str,
@@ -13,6 +14,7 @@ pub fn insert(
     params: &str,
     now: i64,
     expires_at: i64,
+    source: Option<&str>,
 ) -> Result<(), StoreError> {
     diesel::insert_into(r::table)
         .values((
@@ -21,6 +23,42 @@ pub fn insert(
             r::params.eq(params),
             r::created_at.eq(now),
             r::expires_at.eq(expires_at),
+            r::source.eq(source),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes the oldest live requests of `source` until at most `keep` remain; returns how
+/// many went.
+pub fn trim_source(
+    conn: &mut DbConn,
+    source: &str,
+    keep: i64,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let live: Vec<String> = r::table
+        .filter(r::source.eq(source))
+        .filter(r::expires_at.gt(now))
+        .order((r::created_at.desc(), r::expires_at.desc()))
+        .select(r::id_hash)
+        .load(conn)?;
+    let Ok(keep) = usize::try_from(keep) else {
+        return Ok(0);
+    };
+    if live.len() <= keep {
+        return Ok(0);
+    }
+    Ok(diesel::delete(r::table.filter(r::id_hash.eq_any(&live[keep..]))).execute(conn)?)
+}
+
+/// A user signed in for the request: it no longer counts against its source and lives
+/// `lifetime` seconds from its creation.
+pub fn promote(conn: &mut DbConn, id_hash: &str, lifetime: i64) -> Result<(), StoreError> {
+    diesel::update(r::table.find(id_hash).filter(r::source.is_not_null()))
+        .set((
+            r::source.eq(None::<String>),
+            r::expires_at.eq(r::created_at + lifetime),
         ))
         .execute(conn)?;
     Ok(())

@@ -121,6 +121,7 @@ diesel::table! {
         params -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        source -> Nullable<Text>,
     }
 }
 
@@ -276,6 +277,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_counters (key) {
+        key -> Text,
+        hits -> Integer,
+        window_start -> BigInt,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(access_tokens -> grants (grant_id));
@@ -308,4 +317,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_challenges,
     known_devices,
     login_sources,
+    rate_counters,
 );

@@ -180,3 +180,36 @@ pub fn set_verified_email(
         .execute(conn)?;
     Ok(())
 }
+
+/// Self-registrations still unconfirmed that were created at or before `cutoff` (a bounded
+/// batch; the purge job comes back for the rest).
+pub fn unconfirmed_before(conn: &mut DbConn, cutoff: i64) -> Result<Vec<UserRow>, StoreError> {
+    Ok(users::table
+        .filter(users::signup_pending.eq(true))
+        .filter(users::created_at.le(cutoff))
+        .order(users::created_at.asc())
+        .limit(500)
+        .select(UserRow::as_select())
+        .load(conn)?)
+}
+
+/// Deletes the account if it is still an unconfirmed self-registration created at or before
+/// `cutoff`; returns whether it did.
+pub fn delete_unconfirmed(conn: &mut DbConn, id: &str, cutoff: i64) -> Result<bool, StoreError> {
+    let n = diesel::delete(
+        users::table
+            .find(id)
+            .filter(users::signup_pending.eq(true))
+            .filter(users::created_at.le(cutoff)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Every account's id and username, by username.
+pub fn ids_and_usernames(conn: &mut DbConn) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(users::table
+        .order(users::username.asc())
+        .select((users::id, users::username))
+        .load(conn)?)
+}

@@ -16,7 +16,11 @@ async fn app_with_alice(sink: &SmtpSink) -> (TestApp, String) {
     (app, id)
 }
 
-async fn request_change(app: &TestApp, new_email: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn request_change(
+    app: &TestApp,
+    new_email: &str,
+    password: &str,
+) -> reqwest::Response {
     let csrf = crate::helpers::page_csrf(&app.client, &app.url("/account")).await;
     app.post_form(
         "/account/email",

@@ -8,7 +8,7 @@ use crate::flow::*;
 use crate::helpers::{location, spawn_app_on_localhost, TestApp, PASSWORD};
 use crate::mfa_support::{password_step, sign_out};
 
-async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
     let csrf = app.csrf_token().await;
     app.client
         .post(app.url(path))

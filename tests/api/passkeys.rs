@@ -580,7 +580,7 @@ async fn a_second_factor_assertion_succeeds_and_updates_the_credential() {
 
     for expected_counter in [1, 2] {
         let (ceremony, options) = passkeys
-            .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
+            .begin_authentication(&app.store, &user_id, Purpose::SecondFactor, None)
             .await
             .unwrap();
         let options = serde_json::to_value(&options).unwrap();
@@ -637,7 +637,7 @@ async fn a_discoverable_assertion_names_its_user() {
     let id = add_passkey(&app, &mut authenticator, "Synced").await;
     let passkeys = service(&app);
 
-    let (ceremony, options) = passkeys.begin_discoverable(&app.store).await.unwrap();
+    let (ceremony, options) = passkeys.begin_discoverable(&app.store, None).await.unwrap();
     let options = serde_json::to_value(&options).unwrap();
     assert!(options["publicKey"]["allowCredentials"]
         .as_array()
@@ -669,7 +669,7 @@ async fn a_discoverable_assertion_with_a_foreign_user_handle_is_refused() {
     add_passkey(&app, &mut authenticator, "Key").await;
     let passkeys = service(&app);
 
-    let (ceremony, options) = passkeys.begin_discoverable(&app.store).await.unwrap();
+    let (ceremony, options) = passkeys.begin_discoverable(&app.store, None).await.unwrap();
     let mut assertion = authenticator.authenticate(
         &serde_json::to_value(&options).unwrap(),
         &app.settings.issuer,
@@ -700,7 +700,7 @@ async fn second_factor(
     authenticator: &mut SoftAuthenticator,
 ) -> (String, Result<Authenticated, PasskeyError>) {
     let (ceremony, options) = passkeys
-        .begin_authentication(&app.store, user_id, Purpose::SecondFactor)
+        .begin_authentication(&app.store, user_id, Purpose::SecondFactor, None)
         .await
         .unwrap();
     let assertion = authenticator.authenticate(
@@ -763,7 +763,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
 
     // No passkey to offer.
     let none = passkeys
-        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
+        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor, None)
         .await;
     assert!(matches!(none, Err(PasskeyError::NoPasskeys)), "{none:?}");
 
@@ -773,7 +773,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
     // A registration ceremony is not a sign-in ceremony.
     let registration = begin(&app).await;
     let (_, options) = passkeys
-        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor)
+        .begin_authentication(&app.store, &user_id, Purpose::SecondFactor, None)
         .await
         .unwrap();
     let assertion = authenticator.authenticate(
@@ -813,7 +813,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
             .await
             .unwrap();
         let (token, options) = passkeys
-            .begin_registration(&app.store, &bob_row)
+            .begin_registration(&app.store, &bob_row, None)
             .await
             .unwrap();
         let credential = bobs.register(
@@ -832,7 +832,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
             .await
             .unwrap();
         passkeys
-            .begin_authentication(&app.store, &bob_row.id, Purpose::SecondFactor)
+            .begin_authentication(&app.store, &bob_row.id, Purpose::SecondFactor, None)
             .await
             .unwrap()
     };
@@ -863,7 +863,7 @@ async fn sign_in_ceremonies_refuse_misuse() {
         Purpose::Reauthentication,
     ] {
         let (ceremony, options) = passkeys
-            .begin_authentication(&app.store, &user_id, Purpose::Reauthentication)
+            .begin_authentication(&app.store, &user_id, Purpose::Reauthentication, None)
             .await
             .unwrap();
         let assertion = authenticator.authenticate(

@@ -4,11 +4,11 @@ use portcullis::store::{roles, users};
 
 use crate::helpers::{location, spawn_app, spawn_app_on, PASSWORD};
 
-fn token_of(url: &str) -> String {
+pub(crate) fn token_of(url: &str) -> String {
     url.split("token=").nth(1).expect("token in url").to_owned()
 }
 
-async fn submit(
+pub(crate) async fn submit(
     app: &crate::helpers::TestApp,
     token: &str,
     username: &str,

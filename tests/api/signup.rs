@@ -5,7 +5,12 @@ use portcullis::store::users;
 use crate::helpers::{page_csrf, spawn_app, spawn_app_with, TestApp, PASSWORD};
 use crate::smtp_sink::{mail_to, SmtpSink};
 
-async fn sign_up(app: &TestApp, username: &str, email: &str, password: &str) -> (u16, String) {
+pub(crate) async fn sign_up(
+    app: &TestApp,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> (u16, String) {
     let csrf = page_csrf(&app.client, &app.url("/signup")).await;
     let resp = app
         .post_form(
@@ -22,7 +27,7 @@ async fn sign_up(app: &TestApp, username: &str, email: &str, password: &str) -> 
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-fn confirm_link(message: &str, issuer: &str) -> String {
+pub(crate) fn confirm_link(message: &str, issuer: &str) -> String {
     let start = message
         .find(&format!("{issuer}/signup/confirm?token="))
         .expect("a link");
@@ -33,7 +38,7 @@ fn confirm_link(message: &str, issuer: &str) -> String {
         .to_owned()
 }
 
-async fn signup_app(sink: &SmtpSink, allow_unverified: bool) -> TestApp {
+pub(crate) async fn signup_app(sink: &SmtpSink, allow_unverified: bool) -> TestApp {
     let mail = mail_to(sink);
     spawn_app_with(move |f| {
         mail(f)

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::response::{error_to_client, to_client};
-use crate::http::extract::CurrentSession;
+use crate::http::extract::{client_ip, CurrentSession};
 use crate::http::pages::see_other;
 use crate::http::{AppError, AppState};
 use crate::mfa::SecondStep;
@@ -18,11 +18,13 @@ use crate::sessions::ActiveSession;
 use crate::store::clients::{self as client_rows, Client};
 
 pub async fn get_authorize(
+    req: HttpRequest,
     state: web::Data<AppState>,
     current: CurrentSession,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
-    authorize(&state, current.session, Params::new(query.into_inner())).await
+    let ip = client_ip(&req);
+    authorize(&state, current.session, Params::new(query.into_inner()), ip).await
 }
 
 /// The same request as a form post (OIDC Core §3.1.2.1). No CSRF token: any site may start
@@ -44,7 +46,8 @@ pub async fn post_authorize(
         // out; the same request as a top-level GET does carry it.
         return Ok(resend_as_get("/authorize", &pairs));
     }
-    authorize(&state, current.session, Params::new(pairs)).await
+    let ip = client_ip(&req);
+    authorize(&state, current.session, Params::new(pairs), ip).await
 }
 
 /// 303 to `path` with `pairs` as the query string.
@@ -68,6 +71,7 @@ async fn authorize(
     state: &AppState,
     session: Option<ActiveSession>,
     params: Params,
+    ip: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let validated = match request::client_id(&params) {
         Ok(client_id) => match find_client(state, &client_id).await? {
@@ -96,7 +100,13 @@ async fn authorize(
             }
         }
     }
-    proceed(state, req, &client, session, None).await
+    proceed(state, req, &client, session, Pending::New { ip }).await
+}
+
+/// The stored request being resumed, or where a new one comes from.
+enum Pending {
+    New { ip: Option<String> },
+    Stored { id: String },
 }
 
 /// OIDC Core §3.1.2.2: a session of another user than the `id_token_hint` names does not
@@ -115,17 +125,19 @@ fn session_for_hint(
     }
 }
 
-/// Takes the request to its next step. `pending` is the id of the stored request when
-/// resuming one, with its creation time.
+/// Takes the request to its next step, storing it (a new one) or resuming it.
 async fn proceed(
     state: &AppState,
     req: AuthorizationRequest,
     client: &Client,
     session: Option<ActiveSession>,
-    pending: Option<(String, i64)>,
+    pending: Pending,
 ) -> Result<HttpResponse, AppError> {
     let provider = &state.provider;
     let session = session_for_hint(&req, client, session, &provider.pairwise_salt);
+    if let (Pending::Stored { id }, Some(_)) = (&pending, &session) {
+        authorize::promote(provider, id).await?;
+    }
     let consented = match &session {
         Some(s) => authorize::consented_scopes(&state.store, &s.user.id, &client.client_id).await?,
         None => Vec::new(),
@@ -142,11 +154,13 @@ async fn proceed(
         second,
         crate::time::now(),
     );
-    let pending_id = match (&next, &pending) {
-        (Ok(Next::Login) | Ok(Next::SecondFactor) | Ok(Next::Consent), None) => {
-            Some(authorize::save_pending(provider, &req).await?)
+    let pending_id = match (&next, pending) {
+        (Ok(Next::Login) | Ok(Next::SecondFactor) | Ok(Next::Consent), Pending::New { ip }) => {
+            let signed_in = session.is_some();
+            Some(authorize::save_pending(provider, &req, signed_in, ip.as_deref()).await?)
         }
-        _ => pending.map(|(id, _)| id),
+        (_, Pending::New { .. }) => None,
+        (_, Pending::Stored { id }) => Some(id),
     };
     match (next, session) {
         (Err(error), _) => {
@@ -241,13 +255,9 @@ pub async fn get_continue(
     current: CurrentSession,
     query: web::Query<ContinueQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (req, created, client) = load_pending(&state, &query.request).await?;
-    proceed(
-        &state,
-        req,
-        &client,
-        current.session,
-        Some((query.request.clone(), created)),
-    )
-    .await
+    let (req, _, client) = load_pending(&state, &query.request).await?;
+    let pending = Pending::Stored {
+        id: query.request.clone(),
+    };
+    proceed(&state, req, &client, current.session, pending).await
 }

@@ -198,6 +198,7 @@ pub async fn post_email(
         &state.store,
         &state.hasher,
         &state.lockout,
+        &state.limits,
         &session.user,
         &form.new_email,
         form.current_password,
@@ -232,6 +233,7 @@ pub async fn post_email(
                 .send(notices::email_change_requested(issuer, &user, &new_email)?);
             return Ok(see_other("/account?email_sent=1"));
         }
+        Ok(Requested::Limited) => return Ok(see_other("/account?email_sent=1")),
         Err(e @ RequestError::WrongPassword) => (StatusCode::UNAUTHORIZED, e.to_string()),
         Err(e @ (RequestError::NoPassword | RequestError::SameAddress)) => {
             (StatusCode::BAD_REQUEST, e.to_string())

@@ -59,13 +59,15 @@ fn redirect(to: &str) -> HttpResponse {
 
 /// Passwordless sign-in is never held back by password failures, from any address: a
 /// passkey has nothing to guess, so the lock-out that stops guessing has nothing to stop.
+/// Ceremony starts are still bounded per client address (they cost storage).
 pub async fn post_begin(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _: CsrfJson<Destination>,
 ) -> Result<HttpResponse, ApiError> {
     let (ceremony, options) = state
         .passkeys
-        .begin_discoverable(&state.store)
+        .begin_discoverable(&state.store, client_ip(&req).as_deref())
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
@@ -142,7 +144,12 @@ pub async fn post_second_begin(
         .ok_or(AppError::Unauthorized)?;
     let (ceremony, options) = state
         .passkeys
-        .begin_authentication(&state.store, &challenge.user_id, Purpose::SecondFactor)
+        .begin_authentication(
+            &state.store,
+            &challenge.user_id,
+            Purpose::SecondFactor,
+            client_ip(&req).as_deref(),
+        )
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))

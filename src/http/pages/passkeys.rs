@@ -173,7 +173,7 @@ pub async fn post_register_begin(
     }
     let (ceremony, options) = state
         .passkeys
-        .begin_registration(&state.store, &session.user)
+        .begin_registration(&state.store, &session.user, client_ip(&req).as_deref())
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
@@ -299,6 +299,7 @@ async fn remove(
 /// For accounts without a password: a passkey assertion stands in for it.
 /// `{"ceremony": "<token>", "options": <RequestChallengeResponse>}`.
 pub async fn post_remove_begin(
+    req: HttpRequest,
     state: web::Data<AppState>,
     current: CurrentSession,
     _: CsrfJson<EmptyJson>,
@@ -306,7 +307,12 @@ pub async fn post_remove_begin(
     let session = current.session.ok_or(AppError::Unauthorized)?;
     let (ceremony, options) = state
         .passkeys
-        .begin_authentication(&state.store, &session.user.id, Purpose::Reauthentication)
+        .begin_authentication(
+            &state.store,
+            &session.user.id,
+            Purpose::Reauthentication,
+            client_ip(&req).as_deref(),
+        )
         .await
         .map_err(AppError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))

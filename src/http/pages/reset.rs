@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{render_form, see_other};
-use crate::accounts::reset::{self, ResetError};
+use crate::accounts::reset::{self, Requested, ResetError};
 use crate::accounts::AccountError;
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm};
@@ -84,32 +84,58 @@ pub async fn get_reset(
     })
 }
 
-/// Answers the same whether or not the account exists; the mail goes out in the background.
+/// Answers the same whether or not the account exists (and beyond the limits); the mail
+/// goes out in the background.
 pub async fn post_reset(
     req: HttpRequest,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<RequestForm>,
 ) -> Result<HttpResponse, AppError> {
-    let lifetime = crate::time::secs(state.settings.reset.token_lifetime_secs);
-    if let Some((user, token)) = reset::request(&state.store, &form.login, lifetime).await? {
-        let link = format!("{}/reset/confirm?token={token}", state.settings.issuer);
-        let (username, minutes) = (user.username.as_str(), minutes(&state));
-        state.mailer.send(Mail {
-            to: user.email.clone(),
-            subject: "Reset your password".into(),
-            text: ResetText {
-                username,
-                link: &link,
-                minutes,
-            }
-            .render()?,
-            html: ResetHtml {
-                username,
-                link: &link,
-                minutes,
-            }
-            .render()?,
-        });
+    let lifetimes = reset::Lifetimes {
+        reset: crate::time::secs(state.settings.reset.token_lifetime_secs),
+        confirm: crate::time::secs(state.settings.signup.verification_lifetime_secs),
+    };
+    let requested = reset::request(
+        &state.store,
+        &state.limits,
+        &form.login,
+        lifetimes,
+        client_ip(&req),
+    )
+    .await?;
+    let issuer = &state.settings.issuer;
+    match requested {
+        Some(Requested::Reset(user, token)) => {
+            let link = format!("{issuer}/reset/confirm?token={token}");
+            let (username, minutes) = (user.username.as_str(), minutes(&state));
+            state.mailer.send(Mail {
+                to: user.email.clone(),
+                subject: "Reset your password".into(),
+                text: ResetText {
+                    username,
+                    link: &link,
+                    minutes,
+                }
+                .render()?,
+                html: ResetHtml {
+                    username,
+                    link: &link,
+                    minutes,
+                }
+                .render()?,
+            });
+        }
+        Some(Requested::Confirm(user, token)) => {
+            let link = format!("{issuer}/signup/confirm?token={token}");
+            let hours = (lifetimes.confirm + 3599) / 3600;
+            state.mailer.send(notices::signup_confirm(
+                &user.username,
+                &user.email,
+                &link,
+                hours,
+            )?);
+        }
+        None => {}
     }
     render_form(&req, &state, StatusCode::OK, |csrf_token| RequestPage {
         csrf_token,

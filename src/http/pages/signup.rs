@@ -118,6 +118,7 @@ pub async fn post_signup(
         &state.store,
         &state.hasher,
         &state.policy,
+        &state.limits,
         new,
         lifetime,
         client_ip(&req),
@@ -141,12 +142,17 @@ pub async fn post_signup(
                 &existing.email,
             )?);
         }
+        Ok(Outcome::UsernameTaken { username, email }) => {
+            state
+                .mailer
+                .send(notices::signup_username_taken(issuer, &username, &email)?);
+        }
+        Ok(Outcome::Throttled) => {}
         Err(
             e @ (AccountError::InvalidUsername(_)
             | AccountError::InvalidEmail
             | AccountError::InvalidDisplayName(_)
-            | AccountError::WeakPassword(_)
-            | AccountError::UsernameTaken),
+            | AccountError::WeakPassword(_)),
         ) => return rerender(StatusCode::BAD_REQUEST, Some(&e.to_string()), false),
         // Two sign-ups racing for one address: answer as for a taken address.
         Err(AccountError::EmailTaken) => {}
