@@ -173,16 +173,7 @@ impl Source {
 /// The throttle key for a client address. An IPv6 client usually holds a whole /64 and can
 /// pick a fresh address from it for every attempt, so IPv6 addresses count per /64.
 fn ip_key(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("ip:{v4}"),
-            None => {
-                let s = v6.segments();
-                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        _ => format!("ip:{ip}"),
-    }
+    format!("ip:{}", crate::limits::source_key(ip))
 }
 
 /// The source of an attempt on `user_id`: its device, if the account knows the browser's
@@ -390,12 +381,14 @@ pub fn is_locked_out(
 
 /// Clears the account's failure count and every source's lock (`portcullis user unlock`).
 pub async fn unlock(store: &Store, username: &str, actor: Actor) -> Result<(), AccountError> {
-    let username = super::normalize_username(username).map_err(|_| AccountError::UnknownUser)?;
+    let username = username.to_owned();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let user =
-                    users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
+                // Through the names module, so a legacy name that breaks today's rules can
+                // still be unlocked.
+                let user = super::names::find_by_username(c, &username)?
+                    .ok_or(AccountError::UnknownUser)?;
                 users::set_failures(c, &user.id, 0, None)?;
                 let sources = login_sources::clear_all(c, &user.id)?;
                 audit::record(
