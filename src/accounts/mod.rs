@@ -9,6 +9,7 @@ pub mod devices;
 pub mod email_change;
 pub mod lockout;
 pub mod policy;
+pub mod profile;
 pub mod reauth;
 pub mod reset;
 pub mod self_service;

@@ -3,6 +3,7 @@
 
 mod client;
 mod keys;
+mod profile_flags;
 mod user;
 
 use std::path::PathBuf;

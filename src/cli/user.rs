@@ -3,8 +3,11 @@
 use std::io::BufRead;
 
 use clap::Subcommand;
+use serde::Serialize;
 
+use super::profile_flags::ProfileFlags;
 use super::{print_json, print_table, CliError};
+use crate::accounts::profile::{self, Profile};
 use crate::accounts::{self, NewUser};
 use crate::audit::Actor;
 use crate::config::Settings;
@@ -19,8 +22,8 @@ pub enum UserCommand {
         username: String,
         #[arg(long)]
         email: String,
-        #[arg(long)]
-        display_name: Option<String>,
+        #[command(flatten)]
+        profile: ProfileFlags,
         /// Grant the admin role.
         #[arg(long)]
         admin: bool,
@@ -28,6 +31,14 @@ pub enum UserCommand {
         /// has no password and cannot sign in with one.
         #[arg(long)]
         password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's profile (standard claims) and verification flags.
+    Update {
+        username: String,
+        #[command(flatten)]
+        profile: ProfileFlags,
         #[arg(long)]
         json: bool,
     },
@@ -45,6 +56,16 @@ pub enum UserCommand {
     /// Remove every second factor (authenticator app, passkeys, recovery codes) of a user
     /// who lost them all.
     ResetMfa { username: String },
+}
+
+/// `user update --json`: who, and the whole profile after the change.
+#[derive(Serialize)]
+struct UpdatedView<'a> {
+    id: &'a str,
+    username: &'a str,
+    email: &'a str,
+    #[serde(flatten)]
+    profile: &'a Profile,
 }
 
 fn read_password_line() -> Result<SecretString, CliError> {
@@ -67,33 +88,66 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
         UserCommand::Add {
             username,
             email,
-            display_name,
+            profile: flags,
             admin,
             password_stdin,
             json,
         } => {
+            let change = flags.into_change()?;
             let password = password_stdin.then(read_password_line).transpose()?;
             let store = open_store(settings)?;
             let hasher = password_hasher(settings)?;
             let new = NewUser {
                 username,
                 email,
-                display_name,
+                display_name: None,
                 password,
                 admin,
             };
-            let user =
-                accounts::create(&store, &hasher, &password_policy(settings), new, Actor::Cli)
+            let policy = password_policy(settings);
+            let (user, profile) =
+                profile::create_with_profile(&store, &hasher, &policy, new, change, Actor::Cli)
                     .await?;
             if json {
                 let created = accounts::list(&store)
                     .await?
                     .into_iter()
                     .find(|u| u.id == user.id);
-                print_json(&created)?;
+                print_json(&serde_json::json!({ "user": created, "profile": profile }))?;
             } else {
                 println!("created user {} (id {})", user.username, user.id);
             }
+            Ok(())
+        }
+        UserCommand::Update {
+            username,
+            profile: flags,
+            json,
+        } => {
+            let change = flags.into_change()?;
+            if change.is_empty() {
+                return Err(CliError::Usage(
+                    "nothing to change: give a claim flag such as --given-name, or --clear CLAIM"
+                        .into(),
+                ));
+            }
+            let store = open_store(settings)?;
+            let (id, saved) =
+                profile::update_by_username(&store, &username, change, Actor::Cli).await?;
+            if json {
+                let user = accounts::list(&store)
+                    .await?
+                    .into_iter()
+                    .find(|u| u.id == id)
+                    .ok_or(accounts::AccountError::UnknownUser)?;
+                return print_json(&UpdatedView {
+                    id: &user.id,
+                    username: &user.username,
+                    email: &user.email,
+                    profile: &saved,
+                });
+            }
+            println!("updated the profile of {username}");
             Ok(())
         }
         UserCommand::List { json } => {

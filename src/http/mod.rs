@@ -77,6 +77,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(pages::account::post_password),
         )
         .route("/account/email", web::post().to(pages::account::post_email))
+        .route("/account/profile", web::get().to(pages::profile::get_profile))
+        .route(
+            "/account/profile",
+            web::post().to(pages::profile::post_profile),
+        )
         .route(
             "/account/email/confirm",
             web::get().to(pages::email_change::get_confirm),

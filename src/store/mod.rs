@@ -17,6 +17,7 @@ pub mod grants;
 pub mod keys;
 pub mod migrations;
 pub mod passkeys;
+pub mod profiles;
 pub mod recovery_codes;
 pub mod roles;
 pub mod schema;

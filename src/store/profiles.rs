@@ -1,0 +1,52 @@
+//! Queries on the standard-claim columns of `users` (OIDC Core §5.1). Kept apart from
+//! [`super::users::UserRow`] so that sign-in and sessions never load them; the values are
+//! validated by `accounts::profile` before they get here. `address` is a JSON object.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConn, StoreError};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+pub struct ProfileRow {
+    /// Released as `name`.
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub nickname: Option<String>,
+    pub preferred_username: Option<String>,
+    pub profile: Option<String>,
+    pub picture: Option<String>,
+    pub website: Option<String>,
+    pub gender: Option<String>,
+    pub birthdate: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub locale: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    pub address: Option<String>,
+    pub email_verified: bool,
+}
+
+pub fn find(conn: &mut DbConn, user_id: &str) -> Result<Option<ProfileRow>, StoreError> {
+    Ok(users::table
+        .find(user_id)
+        .select(ProfileRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Writes every profile column and `updated_at` (the `updated_at` claim).
+pub fn update(
+    conn: &mut DbConn,
+    user_id: &str,
+    row: &ProfileRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(user_id))
+        .set((row, users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
