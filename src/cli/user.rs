@@ -113,7 +113,16 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
                     .await?
                     .into_iter()
                     .find(|u| u.id == user.id);
-                print_json(&serde_json::json!({ "user": created, "profile": profile }))?;
+                // The summary as before, with the profile beside it.
+                let mut view = serde_json::to_value(&created)
+                    .map_err(|e| CliError::Failure(e.into()))?;
+                if let Some(object) = view.as_object_mut() {
+                    object.insert(
+                        "profile".into(),
+                        serde_json::to_value(&profile).map_err(|e| CliError::Failure(e.into()))?,
+                    );
+                }
+                print_json(&view)?;
             } else {
                 println!("created user {} (id {})", user.username, user.id);
             }
