@@ -40,6 +40,7 @@ mod sessions;
 mod setup;
 mod signup;
 mod smtp_sink;
+mod standard_claims;
 mod step_up;
 mod storage;
 mod token;
