@@ -32,6 +32,7 @@ mod oidc;
 mod passkey_login;
 mod passkeys;
 mod private_key_jwt;
+mod profile;
 mod refresh;
 mod registration;
 mod reset;
