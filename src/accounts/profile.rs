@@ -191,7 +191,10 @@ impl Profile {
             (Field::Zoneinfo, v.zoneinfo.as_ref()),
             (Field::Locale, v.locale.as_ref()),
             (Field::PhoneNumber, v.phone_number.as_ref()),
-            (Field::StreetAddress, a.and_then(|a| a.street_address.as_ref())),
+            (
+                Field::StreetAddress,
+                a.and_then(|a| a.street_address.as_ref()),
+            ),
             (Field::Locality, a.and_then(|a| a.locality.as_ref())),
             (Field::Region, a.and_then(|a| a.region.as_ref())),
             (Field::PostalCode, a.and_then(|a| a.postal_code.as_ref())),
@@ -223,7 +226,9 @@ pub struct ProfileChange {
 
 impl ProfileChange {
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.phone_number_verified.is_none() && self.email_verified.is_none()
+        self.fields.is_empty()
+            && self.phone_number_verified.is_none()
+            && self.email_verified.is_none()
     }
 }
 
@@ -396,7 +401,8 @@ pub async fn update_by_username(
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let user = users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
+                let user =
+                    users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
                 let profile = save_in(c, &user.id, &change, &actor, None)?;
                 Ok((user.id, profile))
             })

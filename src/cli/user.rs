@@ -114,8 +114,8 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
                     .into_iter()
                     .find(|u| u.id == user.id);
                 // The summary as before, with the profile beside it.
-                let mut view = serde_json::to_value(&created)
-                    .map_err(|e| CliError::Failure(e.into()))?;
+                let mut view =
+                    serde_json::to_value(&created).map_err(|e| CliError::Failure(e.into()))?;
                 if let Some(object) = view.as_object_mut() {
                     object.insert(
                         "profile".into(),

@@ -77,7 +77,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(pages::account::post_password),
         )
         .route("/account/email", web::post().to(pages::account::post_email))
-        .route("/account/profile", web::get().to(pages::profile::get_profile))
+        .route(
+            "/account/profile",
+            web::get().to(pages::profile::get_profile),
+        )
         .route(
             "/account/profile",
             web::post().to(pages::profile::post_profile),

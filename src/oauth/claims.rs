@@ -42,10 +42,7 @@ pub const DEFAULT_ID_TOKEN_CLAIMS: &str = "email";
 /// Normalises a client's ID-token policy: `all`, `none`, or scopes from
 /// [`CLAIM_SCOPES`] separated by spaces or commas. `Err` names the unknown word.
 pub fn normalize_id_token_claims(raw: &str) -> Result<String, String> {
-    let words: Vec<&str> = raw
-        .split([' ', ','])
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = raw.split([' ', ',']).filter(|w| !w.is_empty()).collect();
     match words.as_slice() {
         [] => Ok(DEFAULT_ID_TOKEN_CLAIMS.to_owned()),
         ["all"] => Ok("all".to_owned()),
@@ -101,9 +98,7 @@ pub fn subject(client: &Client, user_id: &str, salt: &[u8; 32]) -> String {
 /// OIDC Core §5.3.2). `name` and `preferred_username` fall back to the username.
 fn value_of(user: &UserRow, profile: &Profile, claim: &str) -> Option<Value> {
     match claim {
-        "name" => Some(json!(profile
-            .get(Field::Name)
-            .unwrap_or(&user.username))),
+        "name" => Some(json!(profile.get(Field::Name).unwrap_or(&user.username))),
         "preferred_username" => Some(json!(profile
             .get(Field::PreferredUsername)
             .unwrap_or(&user.username))),

@@ -9,6 +9,7 @@ mod authenticator;
 mod authorize;
 mod browser;
 mod cli;
+mod cli_profile;
 mod csrf;
 mod devices;
 mod discovery;

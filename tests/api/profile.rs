@@ -75,7 +75,10 @@ async fn the_owner_edits_the_profile_and_the_change_is_audited() {
     let id = app.create_user("alice", PASSWORD).await;
     app.login("alice", PASSWORD).await;
     let account = app.get("/account").await.text().await.unwrap();
-    assert!(account.contains(r#"<a href="/account/profile">"#), "{account}");
+    assert!(
+        account.contains(r#"<a href="/account/profile">"#),
+        "{account}"
+    );
     app.db({
         let id = id.clone();
         move |c| {
@@ -118,16 +121,25 @@ async fn the_owner_edits_the_profile_and_the_change_is_audited() {
     assert_eq!(saved.get(Field::Birthdate), Some("0000-05-04"));
     assert_eq!(saved.get(Field::PhoneNumber), Some("+441865270000"));
     assert!(!saved.phone_number_verified());
-    assert_eq!(saved.get(Field::StreetAddress), Some("Christ Church\nSt Aldates"));
+    assert_eq!(
+        saved.get(Field::StreetAddress),
+        Some("Christ Church\nSt Aldates")
+    );
     assert_eq!(saved.get(Field::FamilyName), None);
     assert!(updated_at > 1, "updated_at is set");
 
     let events = profile_events(&app).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].actor.as_deref(), Some(format!("user:{id}").as_str()));
+    assert_eq!(
+        events[0].actor.as_deref(),
+        Some(format!("user:{id}").as_str())
+    );
     assert_eq!(events[0].target.as_deref(), Some(id.as_str()));
     let detail: Value = serde_json::from_str(&events[0].detail).unwrap();
-    assert!(detail["claims"].as_array().unwrap().contains(&"locale".into()));
+    assert!(detail["claims"]
+        .as_array()
+        .unwrap()
+        .contains(&"locale".into()));
     assert!(
         !events[0].detail.contains("Liddell") && !events[0].detail.contains("+44"),
         "the audit trail names claims, not values: {}",
@@ -135,11 +147,20 @@ async fn the_owner_edits_the_profile_and_the_change_is_audited() {
     );
 
     // The page shows the saved values; emptying a field removes the claim.
-    let page = app.get("/account/profile?saved=1").await.text().await.unwrap();
+    let page = app
+        .get("/account/profile?saved=1")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Your profile was saved."));
     let current = form(&app).await;
     assert!(current.contains(&("locale".into(), "en-GB".into())));
-    let resp = post(&app, &with(current, &[("locality", ""), ("street_address", "")])).await;
+    let resp = post(
+        &app,
+        &with(current, &[("locality", ""), ("street_address", "")]),
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     assert!(stored(&app, &id).await.0.address.is_none());
 }
@@ -148,7 +169,12 @@ async fn the_owner_edits_the_profile_and_the_change_is_audited() {
 async fn each_bad_value_is_refused_under_its_field_and_nothing_is_saved() {
     let app = spawn_app().await;
     let id = app.create_user("alice", PASSWORD).await;
-    set_profile(&app, "alice", &[(Field::GivenName, "Alice"), (Field::Locale, "en-GB")]).await;
+    set_profile(
+        &app,
+        "alice",
+        &[(Field::GivenName, "Alice"), (Field::Locale, "en-GB")],
+    )
+    .await;
     app.login("alice", PASSWORD).await;
     let before = stored(&app, &id).await;
     let events = profile_events(&app).await.len();
@@ -173,7 +199,11 @@ async fn each_bad_value_is_refused_under_its_field_and_nothing_is_saved() {
         ("postal_code", "1234567890123456789012345678901234"),
     ] {
         let current = form(&app).await;
-        let resp = post(&app, &with(current, &[("given_name", "Changed"), (field, bad)])).await;
+        let resp = post(
+            &app,
+            &with(current, &[("given_name", "Changed"), (field, bad)]),
+        )
+        .await;
         assert_eq!(resp.status(), 400, "{field}={bad:?}");
         let html = resp.text().await.unwrap();
         assert!(
@@ -183,8 +213,15 @@ async fn each_bad_value_is_refused_under_its_field_and_nothing_is_saved() {
         assert!(html.contains(r#"aria-invalid="true""#));
         assert!(html.contains("nothing was saved"));
         // The form keeps what was typed, so the person can correct it.
-        assert!(html.contains(r#"name="given_name" value="Changed""#), "{html}");
-        assert_eq!(stored(&app, &id).await, before, "{field}={bad:?} changed the profile");
+        assert!(
+            html.contains(r#"name="given_name" value="Changed""#),
+            "{html}"
+        );
+        assert_eq!(
+            stored(&app, &id).await,
+            before,
+            "{field}={bad:?} changed the profile"
+        );
     }
     assert_eq!(profile_events(&app).await.len(), events);
 }
@@ -195,7 +232,10 @@ async fn the_profile_form_needs_the_csrf_token_and_a_session() {
     let id = app.create_user("alice", PASSWORD).await;
     app.login("alice", PASSWORD).await;
     let before = stored(&app, &id).await;
-    let forged = with(form(&app).await, &[("csrf_token", "forged"), ("given_name", "Mallory")]);
+    let forged = with(
+        form(&app).await,
+        &[("csrf_token", "forged"), ("given_name", "Mallory")],
+    );
     assert_eq!(post(&app, &forged).await.status(), 403);
     let missing: Vec<(String, String)> = form(&app)
         .await
@@ -207,7 +247,11 @@ async fn the_profile_form_needs_the_csrf_token_and_a_session() {
     assert_eq!(stored(&app, &id).await, before);
 
     let (stranger, _) = app.new_browser();
-    let resp = stranger.get(app.url("/account/profile")).send().await.unwrap();
+    let resp = stranger
+        .get(app.url("/account/profile"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), "/login?return_to=/account/profile");
 }
@@ -221,7 +265,10 @@ async fn the_owner_cannot_set_preferred_username_or_verify_a_phone_number() {
     app.login("alice", PASSWORD).await;
 
     let page = app.get("/account/profile").await.text().await.unwrap();
-    assert!(!page.contains("preferred_username"), "operator-only field on the page");
+    assert!(
+        !page.contains("preferred_username"),
+        "operator-only field on the page"
+    );
     let resp = post(
         &app,
         &with(
@@ -240,10 +287,17 @@ async fn the_owner_cannot_set_preferred_username_or_verify_a_phone_number() {
     assert_eq!(saved.get(Field::GivenName), Some("Alice"));
     assert_eq!(saved.get(Field::PreferredUsername), None);
     assert!(!saved.email_verified());
-    assert!(saved.phone_number_verified(), "an unchanged number stays verified");
+    assert!(
+        saved.phone_number_verified(),
+        "an unchanged number stays verified"
+    );
 
     // A new number is not verified any more.
-    let resp = post(&app, &with(form(&app).await, &[("phone_number", "+441865270001")])).await;
+    let resp = post(
+        &app,
+        &with(form(&app).await, &[("phone_number", "+441865270001")]),
+    )
+    .await;
     assert_eq!(resp.status(), 303);
     let (saved, _) = stored(&app, &id).await;
     assert_eq!(saved.get(Field::PhoneNumber), Some("+441865270001"));

@@ -8,8 +8,8 @@ use portcullis::clients::NewClient;
 use serde_json::{json, Map, Value};
 
 use crate::flow::{
-    auth_params, authorize, confidential, param, redirect_params, register, tokens_for,
-    verify_jwt, RpClient, REDIRECT,
+    auth_params, authorize, confidential, param, redirect_params, register, tokens_for, verify_jwt,
+    RpClient, REDIRECT,
 };
 use crate::helpers::{location, spawn_app, TestApp, PASSWORD};
 
@@ -64,7 +64,9 @@ async fn userinfo(app: &TestApp, tokens: &Value) -> Map<String, Value> {
 }
 
 async fn id_token(app: &TestApp, tokens: &Value) -> Map<String, Value> {
-    verify_jwt(app, tokens["id_token"].as_str().unwrap()).await.1
+    verify_jwt(app, tokens["id_token"].as_str().unwrap())
+        .await
+        .1
 }
 
 const PROFILE_CLAIMS: [&str; 14] = [
@@ -104,23 +106,39 @@ async fn userinfo_releases_each_scopes_claims_and_nothing_else() {
     alice_with_profile(&app).await;
     let client = confidential(&app).await;
 
-    let profile = userinfo(&app, &tokens_for(&app, &client, &[("scope", "openid profile")]).await).await;
+    let profile = userinfo(
+        &app,
+        &tokens_for(&app, &client, &[("scope", "openid profile")]).await,
+    )
+    .await;
     assert_keys(
         &profile,
         &PROFILE_CLAIMS,
-        &["email", "email_verified", "phone_number", "phone_number_verified", "address"],
+        &[
+            "email",
+            "email_verified",
+            "phone_number",
+            "phone_number_verified",
+            "address",
+        ],
     );
     assert_eq!(profile["name"], "Ada Lovelace");
     assert_eq!(profile["given_name"], "Ada");
-    assert_eq!(profile["preferred_username"], "alice", "the username unless set");
+    assert_eq!(
+        profile["preferred_username"], "alice",
+        "the username unless set"
+    );
     assert_eq!(profile["birthdate"], "1815-12-10");
     assert_eq!(profile["zoneinfo"], "Europe/London");
     assert_eq!(profile["locale"], "en-GB");
     assert_eq!(profile["picture"], "https://people.example.com/ada.png");
     assert!(profile["updated_at"].as_i64().unwrap() > 0);
 
-    let contact =
-        userinfo(&app, &tokens_for(&app, &client, &[("scope", "openid phone address")]).await).await;
+    let contact = userinfo(
+        &app,
+        &tokens_for(&app, &client, &[("scope", "openid phone address")]).await,
+    )
+    .await;
     assert_keys(
         &contact,
         &["sub", "phone_number", "phone_number_verified", "address"],
@@ -140,8 +158,16 @@ async fn userinfo_releases_each_scopes_claims_and_nothing_else() {
         })
     );
 
-    let email = userinfo(&app, &tokens_for(&app, &client, &[("scope", "openid email")]).await).await;
-    assert_keys(&email, &["sub", "email", "email_verified"], &["name", "phone_number", "address"]);
+    let email = userinfo(
+        &app,
+        &tokens_for(&app, &client, &[("scope", "openid email")]).await,
+    )
+    .await;
+    assert_keys(
+        &email,
+        &["sub", "email", "email_verified"],
+        &["name", "phone_number", "address"],
+    );
 }
 
 #[tokio::test]
@@ -157,7 +183,14 @@ async fn claims_the_user_has_not_set_are_left_out() {
     assert_keys(
         &info,
         &["name", "preferred_username", "updated_at"],
-        &["given_name", "locale", "zoneinfo", "phone_number", "phone_number_verified", "address"],
+        &[
+            "given_name",
+            "locale",
+            "zoneinfo",
+            "phone_number",
+            "phone_number_verified",
+            "address",
+        ],
     );
     assert_eq!(info["name"], "alice");
     assert_eq!(info["preferred_username"], "alice");
@@ -187,7 +220,14 @@ async fn the_id_token_carries_email_claims_by_default_and_what_the_client_chose(
     assert_keys(
         &id,
         &["email", "email_verified"],
-        &["name", "given_name", "locale", "phone_number", "address", "updated_at"],
+        &[
+            "name",
+            "given_name",
+            "locale",
+            "phone_number",
+            "address",
+            "updated_at",
+        ],
     );
     assert_eq!(id["email"], "alice@example.com");
 
@@ -195,7 +235,15 @@ async fn the_id_token_carries_email_claims_by_default_and_what_the_client_chose(
     let id = id_token(&app, &tokens_for(&app, &all, &all_scopes).await).await;
     assert_keys(
         &id,
-        &["email", "given_name", "locale", "zoneinfo", "phone_number", "address", "updated_at"],
+        &[
+            "email",
+            "given_name",
+            "locale",
+            "zoneinfo",
+            "phone_number",
+            "address",
+            "updated_at",
+        ],
         &[],
     );
     assert_eq!(id["given_name"], "Ada");
@@ -203,16 +251,28 @@ async fn the_id_token_carries_email_claims_by_default_and_what_the_client_chose(
     let none = client_with_id_token_claims(&app, Some("none")).await;
     let tokens = tokens_for(&app, &none, &all_scopes).await;
     let id = id_token(&app, &tokens).await;
-    assert_keys(&id, &["sub", "nonce"], &["email", "given_name", "phone_number"]);
+    assert_keys(
+        &id,
+        &["sub", "nonce"],
+        &["email", "given_name", "phone_number"],
+    );
     // ... and userinfo still has them all.
-    assert_keys(&userinfo(&app, &tokens).await, &["email", "given_name", "phone_number"], &[]);
+    assert_keys(
+        &userinfo(&app, &tokens).await,
+        &["email", "given_name", "phone_number"],
+        &[],
+    );
 
     let chosen = client_with_id_token_claims(&app, Some("profile,phone")).await;
     let id = id_token(&app, &tokens_for(&app, &chosen, &all_scopes).await).await;
     assert_keys(&id, &["given_name", "phone_number"], &["email", "address"]);
 
     // Only scopes that were granted: asking for openid email alone adds no profile claims.
-    let id = id_token(&app, &tokens_for(&app, &all, &[("scope", "openid email")]).await).await;
+    let id = id_token(
+        &app,
+        &tokens_for(&app, &all, &[("scope", "openid email")]).await,
+    )
+    .await;
     assert_keys(&id, &["email"], &["given_name", "phone_number", "address"]);
 }
 
@@ -253,11 +313,21 @@ async fn the_claims_parameter_releases_single_claims_at_userinfo_and_in_the_id_t
     assert_keys(
         &info,
         &["sub", "given_name", "phone_number"],
-        &["family_name", "locale", "address", "email", "phone_number_verified"],
+        &[
+            "family_name",
+            "locale",
+            "address",
+            "email",
+            "phone_number_verified",
+        ],
     );
     assert_eq!(info["given_name"], "Ada");
     let id = id_token(&app, &tokens).await;
-    assert_keys(&id, &["locale", "address"], &["given_name", "phone_number", "email"]);
+    assert_keys(
+        &id,
+        &["locale", "address"],
+        &["given_name", "phone_number", "email"],
+    );
     assert_eq!(id["locale"], "en-GB");
     assert_eq!(id["address"]["locality"], "London");
 }
@@ -293,7 +363,10 @@ async fn the_claims_parameter_cannot_reach_beyond_the_clients_scopes() {
     }
     let params = auth_params(&client, &[("scope", "openid phone")]);
     let resp = authorize(&app, &params, "allow").await;
-    assert_eq!(param(&redirect_params(&resp), "error"), Some("invalid_scope"));
+    assert_eq!(
+        param(&redirect_params(&resp), "error"),
+        Some("invalid_scope")
+    );
 }
 
 #[tokio::test]
@@ -324,7 +397,9 @@ async fn the_consent_page_names_the_claims_the_app_will_see() {
     let resp = app.get(&crate::flow::authorize_path(&params)).await;
     let html = app.get(&location(&resp)).await.text().await.unwrap();
     assert!(
-        html.contains("It will see your full name, family name, given name, middle name, nickname, username,"),
+        html.contains(
+            "It will see your full name, family name, given name, middle name, nickname, username,"
+        ),
         "{html}"
     );
     assert!(html.contains("It will see your postal address."), "{html}");
@@ -348,14 +423,24 @@ async fn discovery_lists_the_claim_scopes_and_every_standard_claim() {
             .collect()
     };
     let scopes = list("scopes_supported");
-    for s in ["openid", "profile", "email", "address", "phone", "offline_access"] {
+    for s in [
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ] {
         assert!(scopes.iter().any(|x| x == s), "{s} not in {scopes:?}");
     }
     let claims = list("claims_supported");
-    for c in PROFILE_CLAIMS
-        .iter()
-        .chain(&["email", "email_verified", "address", "phone_number", "phone_number_verified"])
-    {
+    for c in PROFILE_CLAIMS.iter().chain(&[
+        "email",
+        "email_verified",
+        "address",
+        "phone_number",
+        "phone_number_verified",
+    ]) {
         assert!(claims.iter().any(|x| x == c), "{c} not in {claims:?}");
     }
     assert_eq!(meta["claims_parameter_supported"], true);
@@ -377,7 +462,8 @@ async fn dynamic_registration_accepts_and_reports_the_id_token_choice() {
     assert_eq!(error["error"], "invalid_client_metadata");
 
     let default = json!({ "redirect_uris": [REDIRECT] });
-    let resp = crate::registration::register(&app, Some(crate::registration::INITIAL), default).await;
+    let resp =
+        crate::registration::register(&app, Some(crate::registration::INITIAL), default).await;
     let registered: Value = resp.json().await.unwrap();
     assert_eq!(registered["id_token_claims"], "email");
     assert_eq!(app.db(portcullis::store::clients::list).await.len(), 2);

@@ -203,8 +203,17 @@ impl Field {
         if value.is_empty() {
             return Ok(None);
         }
-        let multiline = matches!(self.rule(), Rule::Text { multiline: true, .. });
-        if value.chars().any(|c| forbidden(c) && !(multiline && c == '\n')) {
+        let multiline = matches!(
+            self.rule(),
+            Rule::Text {
+                multiline: true,
+                ..
+            }
+        );
+        if value
+            .chars()
+            .any(|c| forbidden(c) && !(multiline && c == '\n'))
+        {
             return Err("control characters are not allowed");
         }
         let checked = match self.rule() {
@@ -257,7 +266,12 @@ fn birthdate(value: &str, today: &str) -> Result<String, &'static str> {
     let parts: Vec<&str> = value.split('-').collect();
     let (year, month_day) = match parts.as_slice() {
         [y] if y.len() == 4 && digits(y) => (*y, None),
-        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 && [y, m, d].iter().all(|p| digits(p)) => {
+        [y, m, d]
+            if y.len() == 4
+                && m.len() == 2
+                && d.len() == 2
+                && [y, m, d].iter().all(|p| digits(p)) =>
+        {
             (*y, Some((*m, *d)))
         }
         _ => return Err(BAD),
@@ -354,33 +368,76 @@ mod tests {
         assert!(Field::Nickname.check("a\u{7}b", TODAY).is_err());
         assert!(Field::Name.check("evil\u{202E}gnp", TODAY).is_err());
         assert!(Field::Locality.check("two\nlines", TODAY).is_err());
-        assert_eq!(ok(Field::StreetAddress, "1 Main St\r\nApt 2"), "1 Main St\nApt 2");
+        assert_eq!(
+            ok(Field::StreetAddress, "1 Main St\r\nApt 2"),
+            "1 Main St\nApt 2"
+        );
     }
 
     #[test]
     fn urls_are_https_only() {
-        assert_eq!(ok(Field::Picture, "https://example.com/a.png"), "https://example.com/a.png");
-        for bad in ["http://example.com/", "javascript:alert(1)", "example.com", "https://u:p@example.com/", "data:image/png;base64,AAAA"] {
+        assert_eq!(
+            ok(Field::Picture, "https://example.com/a.png"),
+            "https://example.com/a.png"
+        );
+        for bad in [
+            "http://example.com/",
+            "javascript:alert(1)",
+            "example.com",
+            "https://u:p@example.com/",
+            "data:image/png;base64,AAAA",
+        ] {
             assert!(Field::Website.check(bad, TODAY).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn birthdates_are_real_past_dates() {
-        for good in ["1990-02-28", "2000-02-29", "0000-02-29", "1984", "2026-12-07"] {
+        for good in [
+            "1990-02-28",
+            "2000-02-29",
+            "0000-02-29",
+            "1984",
+            "2026-12-07",
+        ] {
             assert_eq!(ok(Field::Birthdate, good), good);
         }
-        for bad in ["1990-02-29", "1900-02-29", "1990-13-01", "1990-04-31", "1990-1-1", "90-01-01", "0000", "2027", "2026-12-08", "1700-01-01", "1990-00-10", "1990-01-00", "1990/01/01"] {
+        for bad in [
+            "1990-02-29",
+            "1900-02-29",
+            "1990-13-01",
+            "1990-04-31",
+            "1990-1-1",
+            "90-01-01",
+            "0000",
+            "2027",
+            "2026-12-08",
+            "1700-01-01",
+            "1990-00-10",
+            "1990-01-00",
+            "1990/01/01",
+        ] {
             assert!(Field::Birthdate.check(bad, TODAY).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn zones_come_from_the_tz_database() {
-        for good in ["Europe/Paris", "America/Argentina/Buenos_Aires", "UTC", "Asia/Kolkata"] {
+        for good in [
+            "Europe/Paris",
+            "America/Argentina/Buenos_Aires",
+            "UTC",
+            "Asia/Kolkata",
+        ] {
             assert_eq!(ok(Field::Zoneinfo, good), good);
         }
-        for bad in ["Europe/Pariss", "europe/paris", "Mars/Olympus", "../etc/passwd", "+01:00"] {
+        for bad in [
+            "Europe/Pariss",
+            "europe/paris",
+            "Mars/Olympus",
+            "../etc/passwd",
+            "+01:00",
+        ] {
             assert!(Field::Zoneinfo.check(bad, TODAY).is_err(), "{bad}");
         }
     }
@@ -391,7 +448,15 @@ mod tests {
         for good in ["fr-CA", "zh-Hant-TW", "de", "sl-rozaj", "es-419"] {
             assert!(Field::Locale.check(good, TODAY).is_ok(), "{good}");
         }
-        for bad in ["en_US", "english", "en-", "xx-ZZ-1", "x-private", "en-US-US-US-US", "123"] {
+        for bad in [
+            "en_US",
+            "english",
+            "en-",
+            "xx-ZZ-1",
+            "x-private",
+            "en-US-US-US-US",
+            "123",
+        ] {
             assert!(Field::Locale.check(bad, TODAY).is_err(), "{bad}");
         }
     }
@@ -399,7 +464,14 @@ mod tests {
     #[test]
     fn phone_numbers_are_e164() {
         assert_eq!(ok(Field::PhoneNumber, "+44 20 7183-8750"), "+442071838750");
-        for bad in ["02071838750", "+0123456789", "+1234567", "+1234567890123456", "+1 555 CALL NOW", "+44 20 7183 8750;ext=1"] {
+        for bad in [
+            "02071838750",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "+1 555 CALL NOW",
+            "+44 20 7183 8750;ext=1",
+        ] {
             assert!(Field::PhoneNumber.check(bad, TODAY).is_err(), "{bad}");
         }
     }

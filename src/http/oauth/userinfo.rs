@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 
 use super::response::{bearer_error, json_no_store};
 use super::token::{flow_error, form_params};
+use crate::accounts::profile;
 use crate::http::AppState;
 use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
 use crate::oauth::{claims, scope};
-use crate::accounts::profile;
 use crate::store::{clients, grants, users};
 
 fn invalid_token(description: &'static str) -> OAuthError {
