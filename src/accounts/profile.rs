@@ -38,18 +38,6 @@ pub struct Address {
 }
 
 impl Address {
-    fn slot(&mut self, field: Field) -> Option<&mut Option<String>> {
-        Some(match field {
-            Field::Formatted => &mut self.formatted,
-            Field::StreetAddress => &mut self.street_address,
-            Field::Locality => &mut self.locality,
-            Field::Region => &mut self.region,
-            Field::PostalCode => &mut self.postal_code,
-            Field::Country => &mut self.country,
-            _ => return None,
-        })
-    }
-
     fn is_empty(&self) -> bool {
         *self == Address::default()
     }
@@ -140,31 +128,40 @@ impl Profile {
         }
     }
 
+    /// Where a field is kept; an address part creates the address (an empty one is
+    /// dropped again by [`apply`]).
     fn slot(&mut self, field: Field) -> &mut Option<String> {
-        let v = &mut self.row;
         match field {
-            Field::Name => &mut v.name,
-            Field::GivenName => &mut v.given_name,
-            Field::FamilyName => &mut v.family_name,
-            Field::MiddleName => &mut v.middle_name,
-            Field::Nickname => &mut v.nickname,
-            Field::PreferredUsername => &mut v.preferred_username,
-            Field::Profile => &mut v.profile,
-            Field::Picture => &mut v.picture,
-            Field::Website => &mut v.website,
-            Field::Gender => &mut v.gender,
-            Field::Birthdate => &mut v.birthdate,
-            Field::Zoneinfo => &mut v.zoneinfo,
-            Field::Locale => &mut v.locale,
-            Field::PhoneNumber => &mut v.phone_number,
-            address_part => {
-                let address = self.address.get_or_insert_with(Address::default);
-                match address.slot(address_part) {
-                    Some(slot) => slot,
-                    // Unreachable: every other field is matched above.
-                    None => &mut v.nickname,
-                }
+            Field::Name => &mut self.row.name,
+            Field::GivenName => &mut self.row.given_name,
+            Field::FamilyName => &mut self.row.family_name,
+            Field::MiddleName => &mut self.row.middle_name,
+            Field::Nickname => &mut self.row.nickname,
+            Field::PreferredUsername => &mut self.row.preferred_username,
+            Field::Profile => &mut self.row.profile,
+            Field::Picture => &mut self.row.picture,
+            Field::Website => &mut self.row.website,
+            Field::Gender => &mut self.row.gender,
+            Field::Birthdate => &mut self.row.birthdate,
+            Field::Zoneinfo => &mut self.row.zoneinfo,
+            Field::Locale => &mut self.row.locale,
+            Field::PhoneNumber => &mut self.row.phone_number,
+            Field::StreetAddress => {
+                &mut self
+                    .address
+                    .get_or_insert_with(Address::default)
+                    .street_address
             }
+            Field::Locality => &mut self.address.get_or_insert_with(Address::default).locality,
+            Field::Region => &mut self.address.get_or_insert_with(Address::default).region,
+            Field::PostalCode => {
+                &mut self
+                    .address
+                    .get_or_insert_with(Address::default)
+                    .postal_code
+            }
+            Field::Country => &mut self.address.get_or_insert_with(Address::default).country,
+            Field::Formatted => &mut self.address.get_or_insert_with(Address::default).formatted,
         }
     }
 
@@ -434,4 +431,73 @@ pub async fn create_with_profile(
             })
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(fields: &[(Field, Option<&str>)], verified: Option<bool>) -> ProfileChange {
+        ProfileChange {
+            fields: fields
+                .iter()
+                .map(|(f, v)| (*f, v.map(str::to_owned)))
+                .collect(),
+            phone_number_verified: verified,
+            email_verified: None,
+        }
+    }
+
+    #[test]
+    fn a_new_phone_number_is_unverified_unless_the_change_says_so() {
+        let phone = |n| change(&[(Field::PhoneNumber, Some(n))], None);
+        let (verified, _) = apply(
+            &Profile::default(),
+            &change(&[(Field::PhoneNumber, Some("+15555550100"))], Some(true)),
+        )
+        .unwrap();
+        assert!(verified.phone_number_verified());
+        let (same, changed) = apply(&verified, &phone("+1 555 555 0100")).unwrap();
+        assert!(same.phone_number_verified() && changed.is_empty());
+        let (other, changed) = apply(&verified, &phone("+15555550101")).unwrap();
+        assert!(!other.phone_number_verified());
+        assert_eq!(changed, ["phone_number", "phone_number_verified"]);
+        let (cleared, _) = apply(
+            &verified,
+            &change(&[(Field::PhoneNumber, None)], Some(true)),
+        )
+        .unwrap();
+        assert!(
+            !cleared.phone_number_verified(),
+            "no number, nothing verified"
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_and_an_emptied_address_disappears() {
+        let errors = apply(
+            &Profile::default(),
+            &change(
+                &[
+                    (Field::Locale, Some("en_US")),
+                    (Field::GivenName, Some("Ada")),
+                    (Field::Zoneinfo, Some("Nowhere")),
+                ],
+                None,
+            ),
+        )
+        .unwrap_err();
+        let fields: Vec<Field> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, [Field::Locale, Field::Zoneinfo]);
+
+        let (with, changed) = apply(
+            &Profile::default(),
+            &change(&[(Field::Locality, Some("Oxford"))], None),
+        )
+        .unwrap();
+        assert_eq!(changed, ["address"]);
+        let (without, _) = apply(&with, &change(&[(Field::Locality, Some(" "))], None)).unwrap();
+        assert_eq!(without.address, None);
+        assert_eq!(without.into_row().address, None);
+    }
 }

@@ -14,6 +14,8 @@ use crate::config::Settings;
 use crate::crypto::SecretString;
 use crate::startup::{open_store, password_hasher, password_policy};
 
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user.

@@ -187,3 +187,30 @@ pub fn scopes_for_consent(scopes: &[String], claims_request: Option<&Value>) -> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_token_choices_are_normalised_and_unknown_words_refused() {
+        assert_eq!(normalize_id_token_claims("").unwrap(), "email");
+        assert_eq!(normalize_id_token_claims(" all ").unwrap(), "all");
+        assert_eq!(normalize_id_token_claims("none").unwrap(), "none");
+        assert_eq!(
+            normalize_id_token_claims("phone,profile phone").unwrap(),
+            "phone profile"
+        );
+        for bad in ["openid", "all email", "none,none", "Profile"] {
+            assert!(normalize_id_token_claims(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_claim_scope_is_a_known_scope() {
+        for (_, scope) in SUPPORTED {
+            assert!(CLAIM_SCOPES.contains(&scope));
+            assert!(crate::oauth::scope::KNOWN.iter().any(|(s, _)| *s == scope));
+        }
+    }
+}

@@ -283,7 +283,8 @@ fn birthdate(value: &str, today: &str) -> Result<String, &'static str> {
     if let Some((m, d)) = month_day {
         let (m, d): (u32, u32) = (m.parse().map_err(|_| BAD)?, d.parse().map_err(|_| BAD)?);
         // Year 0000 withholds the year: 29 February is then a possible birthday.
-        let leap = y == 0 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+        let leap =
+            y == 0 || (y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400)));
         let days = match m {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
