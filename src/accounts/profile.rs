@@ -336,6 +336,9 @@ pub fn save_in(
         return Ok(next);
     }
     profiles::update(conn, user_id, &next.clone().into_row(), crate::time::now())?;
+    if let Some(verified) = change.email_verified {
+        profiles::set_email_verified(conn, user_id, verified)?;
+    }
     audit::record(
         conn,
         Event {

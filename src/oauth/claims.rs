@@ -1,4 +1,11 @@
 //! Claims about the user (OIDC Core §5.1, §5.4, §5.5) and subject identifiers (§8).
+//!
+//! Release rules: userinfo gets every claim of the scopes the access token carries; the ID
+//! token only those of the scopes the client chose (`clients.id_token_claims`, default
+//! `email`), because ID tokens travel through browsers and logs. Either gets, besides, the
+//! claims named in its member of the `claims` request parameter, but only when the client
+//! may ask for the scope behind them (checked again here, not only when the request was
+//! made). A claim the user has not set is left out, never sent as null.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -27,6 +27,9 @@ pub struct ProfileRow {
     pub phone_number: Option<String>,
     pub phone_number_verified: bool,
     pub address: Option<String>,
+    /// Read here, written only by [`set_email_verified`]: a profile save must never undo a
+    /// confirmation that happened while the form was open.
+    #[diesel(skip_update)]
     pub email_verified: bool,
 }
 
@@ -38,7 +41,8 @@ pub fn find(conn: &mut DbConn, user_id: &str) -> Result<Option<ProfileRow>, Stor
         .optional()?)
 }
 
-/// Writes every profile column and `updated_at` (the `updated_at` claim).
+/// Writes every profile column except `email_verified`, and `updated_at` (the `updated_at`
+/// claim).
 pub fn update(
     conn: &mut DbConn,
     user_id: &str,
@@ -47,6 +51,17 @@ pub fn update(
 ) -> Result<(), StoreError> {
     diesel::update(users::table.find(user_id))
         .set((row, users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_email_verified(
+    conn: &mut DbConn,
+    user_id: &str,
+    verified: bool,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(user_id))
+        .set(users::email_verified.eq(verified))
         .execute(conn)?;
     Ok(())
 }
