@@ -20,3 +20,8 @@ ALTER TABLE users ADD COLUMN address TEXT;
 -- Which scopes' claims also go into the ID token: "email" (default), "all", "none", or
 -- a space-separated list of scopes.
 ALTER TABLE clients ADD COLUMN id_token_claims TEXT NOT NULL DEFAULT 'email';
+
+-- Clients on the old default scope list get the new default (address and phone added);
+-- users still consent to each scope. A list chosen by hand is left alone.
+UPDATE clients SET allowed_scopes = '["openid","profile","email","address","phone","offline_access"]'
+WHERE allowed_scopes = '["openid","profile","email","offline_access"]';

@@ -1,3 +1,5 @@
+UPDATE clients SET allowed_scopes = '["openid","profile","email","offline_access"]'
+WHERE allowed_scopes = '["openid","profile","email","address","phone","offline_access"]';
 ALTER TABLE clients DROP COLUMN id_token_claims;
 ALTER TABLE users DROP COLUMN address;
 ALTER TABLE users DROP COLUMN phone_number_verified;
