@@ -261,7 +261,7 @@ fn user_add_takes_the_profile_flags() {
 #[test]
 fn client_add_takes_the_id_token_claims_choice() {
     let cli = Cli::new();
-    let add = |choice: Option<&str>| {
+    let add = |choice: &[&str]| -> Vec<String> {
         let mut args = vec![
             "client",
             "add",
@@ -269,27 +269,35 @@ fn client_add_takes_the_id_token_claims_choice() {
             "App",
             "--redirect-uri",
             "https://app.example.com/cb",
+            "--json",
         ];
-        if let Some(c) = choice {
-            args.extend(["--id-token-claims", c]);
-        }
-        args.push("--json");
-        cli.run(&args)
+        args.extend(choice);
+        args.into_iter().map(str::to_owned).collect()
     };
-    let parse = |out: std::process::Output| -> Value {
-        assert!(out.status.success(), "{}", crate::cli::stderr(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
+    let json = |choice: &[&str]| {
+        let args = add(choice);
+        cli.json(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
-    assert_eq!(parse(add(None))["id_token_claims"], "email");
-    assert_eq!(parse(add(Some("all")))["id_token_claims"], "all");
+    let default = json(&[]);
+    assert_eq!(default["id_token_claims"], "email");
+    for s in ["address", "phone"] {
+        assert!(
+            default["allowed_scopes"]
+                .as_array()
+                .unwrap()
+                .contains(&s.into()),
+            "{s} is allowed by default"
+        );
+    }
     assert_eq!(
-        parse(add(Some("profile,phone")))["id_token_claims"],
+        json(&["--id-token-claims", "all"])["id_token_claims"],
+        "all"
+    );
+    assert_eq!(
+        json(&["--id-token-claims", "profile,phone"])["id_token_claims"],
         "profile phone"
     );
-    let default = parse(add(None));
-    let scopes = default["allowed_scopes"].as_array().unwrap();
-    for s in ["address", "phone"] {
-        assert!(scopes.contains(&s.into()), "{s} is allowed by default");
-    }
-    assert_exit(&add(Some("secrets")), 2, "invalid ID token claims");
+    let refused = add(&["--id-token-claims", "secrets"]);
+    let out = cli.run(&refused.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_exit(&out, 2, "invalid ID token claims");
 }

@@ -52,13 +52,7 @@ pub(crate) async fn set_profile(app: &TestApp, username: &str, fields: &[(Field,
 }
 
 async fn userinfo(app: &TestApp, tokens: &Value) -> Map<String, Value> {
-    let resp = app
-        .client
-        .get(app.url("/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::userinfo::userinfo(app, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
