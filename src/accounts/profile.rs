@@ -43,109 +43,54 @@ impl Address {
     }
 }
 
-/// A user's stored profile, decoded.
+/// A user's stored profile, with the address decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Profile {
+    /// Every column but `address`, which lives (decoded) beside it.
     #[serde(flatten)]
-    row: ProfileView,
+    row: ProfileRow,
     pub address: Option<Address>,
 }
 
-/// The columns as stored, minus the address JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-struct ProfileView {
-    name: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    middle_name: Option<String>,
-    nickname: Option<String>,
-    preferred_username: Option<String>,
-    profile: Option<String>,
-    picture: Option<String>,
-    website: Option<String>,
-    gender: Option<String>,
-    birthdate: Option<String>,
-    zoneinfo: Option<String>,
-    locale: Option<String>,
-    phone_number: Option<String>,
-    phone_number_verified: bool,
-    email_verified: bool,
-}
-
 impl Profile {
-    pub fn from_row(row: ProfileRow) -> Self {
+    pub fn from_row(mut row: ProfileRow) -> Self {
         let address = row
             .address
-            .as_deref()
-            .and_then(|a| serde_json::from_str::<Address>(a).ok())
+            .take()
+            .and_then(|a| serde_json::from_str::<Address>(&a).ok())
             .filter(|a| !a.is_empty());
-        Profile {
-            row: ProfileView {
-                name: row.display_name,
-                given_name: row.given_name,
-                family_name: row.family_name,
-                middle_name: row.middle_name,
-                nickname: row.nickname,
-                preferred_username: row.preferred_username,
-                profile: row.profile,
-                picture: row.picture,
-                website: row.website,
-                gender: row.gender,
-                birthdate: row.birthdate,
-                zoneinfo: row.zoneinfo,
-                locale: row.locale,
-                phone_number: row.phone_number,
-                phone_number_verified: row.phone_number_verified,
-                email_verified: row.email_verified,
-            },
-            address,
-        }
+        Profile { row, address }
     }
 
     fn into_row(self) -> ProfileRow {
-        let v = self.row;
         ProfileRow {
-            display_name: v.name,
-            given_name: v.given_name,
-            family_name: v.family_name,
-            middle_name: v.middle_name,
-            nickname: v.nickname,
-            preferred_username: v.preferred_username,
-            profile: v.profile,
-            picture: v.picture,
-            website: v.website,
-            gender: v.gender,
-            birthdate: v.birthdate,
-            zoneinfo: v.zoneinfo,
-            locale: v.locale,
-            phone_number: v.phone_number,
-            phone_number_verified: v.phone_number_verified,
             address: self
                 .address
                 .filter(|a| !a.is_empty())
                 .and_then(|a| serde_json::to_string(&a).ok()),
-            email_verified: v.email_verified,
+            ..self.row
         }
     }
 
     /// Where a field is kept; an address part creates the address (an empty one is
     /// dropped again by [`apply`]).
     fn slot(&mut self, field: Field) -> &mut Option<String> {
+        let row = &mut self.row;
         match field {
-            Field::Name => &mut self.row.name,
-            Field::GivenName => &mut self.row.given_name,
-            Field::FamilyName => &mut self.row.family_name,
-            Field::MiddleName => &mut self.row.middle_name,
-            Field::Nickname => &mut self.row.nickname,
-            Field::PreferredUsername => &mut self.row.preferred_username,
-            Field::Profile => &mut self.row.profile,
-            Field::Picture => &mut self.row.picture,
-            Field::Website => &mut self.row.website,
-            Field::Gender => &mut self.row.gender,
-            Field::Birthdate => &mut self.row.birthdate,
-            Field::Zoneinfo => &mut self.row.zoneinfo,
-            Field::Locale => &mut self.row.locale,
-            Field::PhoneNumber => &mut self.row.phone_number,
+            Field::Name => &mut row.display_name,
+            Field::GivenName => &mut row.given_name,
+            Field::FamilyName => &mut row.family_name,
+            Field::MiddleName => &mut row.middle_name,
+            Field::Nickname => &mut row.nickname,
+            Field::PreferredUsername => &mut row.preferred_username,
+            Field::Profile => &mut row.profile,
+            Field::Picture => &mut row.picture,
+            Field::Website => &mut row.website,
+            Field::Gender => &mut row.gender,
+            Field::Birthdate => &mut row.birthdate,
+            Field::Zoneinfo => &mut row.zoneinfo,
+            Field::Locale => &mut row.locale,
+            Field::PhoneNumber => &mut row.phone_number,
             Field::StreetAddress => {
                 &mut self
                     .address
@@ -174,7 +119,7 @@ impl Profile {
         let v = &self.row;
         let a = self.address.as_ref();
         let pairs: [(Field, Option<&String>); 20] = [
-            (Field::Name, v.name.as_ref()),
+            (Field::Name, v.display_name.as_ref()),
             (Field::GivenName, v.given_name.as_ref()),
             (Field::FamilyName, v.family_name.as_ref()),
             (Field::MiddleName, v.middle_name.as_ref()),

@@ -7,10 +7,14 @@ use diesel::prelude::*;
 use super::schema::users;
 use super::{DbConn, StoreError};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, AsChangeset)]
+/// Serialises with the claim names (`address` is decoded by the domain).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable, AsChangeset, serde::Serialize,
+)]
 #[diesel(table_name = users, treat_none_as_null = true)]
 pub struct ProfileRow {
     /// Released as `name`.
+    #[serde(rename = "name")]
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -26,6 +30,7 @@ pub struct ProfileRow {
     pub locale: Option<String>,
     pub phone_number: Option<String>,
     pub phone_number_verified: bool,
+    #[serde(skip)]
     pub address: Option<String>,
     /// Read here, written only by [`set_email_verified`]: a profile save must never undo a
     /// confirmation that happened while the form was open.
