@@ -36,7 +36,7 @@ pub enum ClientCommand {
         #[arg(long)]
         skip_consent: bool,
         /// A scope the client may request (repeatable); default: openid profile email
-        /// offline_access for sign-in clients, none for client_credentials-only clients.
+        /// address phone offline_access for sign-in clients, none for client_credentials-only clients.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// ID token signing algorithm.

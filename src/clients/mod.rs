@@ -73,7 +73,7 @@ pub struct NewClient {
     pub public: bool,
     pub skip_consent: bool,
     /// Scopes the client may request; empty means the user scopes (openid profile email
-    /// offline_access) for clients with a user-facing grant, none otherwise.
+    /// address phone offline_access) for clients with a user-facing grant, none otherwise.
     pub scopes: Vec<String>,
     /// RS256 (default) or ES256.
     pub id_token_alg: Option<String>,
