@@ -11,6 +11,7 @@ pub mod lockout;
 pub mod names;
 mod password_check;
 pub mod policy;
+pub mod profile;
 pub mod reauth;
 pub mod reset;
 pub mod self_service;

@@ -36,7 +36,7 @@ pub enum ClientCommand {
         #[arg(long)]
         skip_consent: bool,
         /// A scope the client may request (repeatable); default: openid profile email
-        /// offline_access for sign-in clients, none for client_credentials-only clients.
+        /// address phone offline_access for sign-in clients, none for client_credentials-only clients.
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// ID token signing algorithm.
@@ -60,6 +60,11 @@ pub enum ClientCommand {
         /// Where to fetch the client's public keys (https), for --auth-method private_key_jwt.
         #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
         jwks_uri: Option<String>,
+        /// Which scopes' claims also go into the ID token (they always go to userinfo):
+        /// email (default), all, none, or a comma-separated list of profile, email,
+        /// address, phone.
+        #[arg(long, value_name = "SCOPES")]
+        id_token_claims: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -88,6 +93,7 @@ struct ClientView<'a> {
     refresh_grace_secs: i64,
     may_introspect_any: bool,
     require_mfa: bool,
+    id_token_claims: &'a str,
     created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<&'a str>,
@@ -110,6 +116,7 @@ impl<'a> ClientView<'a> {
             refresh_grace_secs: c.refresh_grace_secs,
             may_introspect_any: c.may_introspect_any,
             require_mfa: c.require_mfa,
+            id_token_claims: &c.id_token_claims,
             created_at: c.created_at,
             client_secret: secret,
         }
@@ -134,6 +141,7 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
             require_mfa,
             jwks_file,
             jwks_uri,
+            id_token_claims,
             json,
         } => {
             let jwks = jwks_file
@@ -159,6 +167,7 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
                 require_mfa,
                 jwks,
                 jwks_uri,
+                id_token_claims,
             };
             let store = open_store(settings)?;
             let registered = clients::register(&store, new, Actor::Cli).await?;

@@ -3,14 +3,19 @@
 use std::io::BufRead;
 
 use clap::Subcommand;
+use serde::Serialize;
 
+use super::profile_flags::ProfileFlags;
 use super::{print_json, print_table, CliError};
+use crate::accounts::profile::{self, Profile};
 use crate::accounts::{self, NewUser};
 use crate::audit::Actor;
 use crate::config::Settings;
 use crate::crypto::SecretString;
 use crate::startup::{open_store, password_hasher, password_policy};
 
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user.
@@ -19,8 +24,8 @@ pub enum UserCommand {
         username: String,
         #[arg(long)]
         email: String,
-        #[arg(long)]
-        display_name: Option<String>,
+        #[command(flatten)]
+        profile: ProfileFlags,
         /// Grant the admin role.
         #[arg(long)]
         admin: bool,
@@ -28,6 +33,14 @@ pub enum UserCommand {
         /// has no password and cannot sign in with one.
         #[arg(long)]
         password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's profile (standard claims) and verification flags.
+    Update {
+        username: String,
+        #[command(flatten)]
+        profile: ProfileFlags,
         #[arg(long)]
         json: bool,
     },
@@ -53,6 +66,16 @@ pub enum UserCommand {
     ResetMfa { username: String },
 }
 
+/// `user update --json`: who, and the whole profile after the change.
+#[derive(Serialize)]
+struct UpdatedView<'a> {
+    id: &'a str,
+    username: &'a str,
+    email: &'a str,
+    #[serde(flatten)]
+    profile: &'a Profile,
+}
+
 fn read_password_line() -> Result<SecretString, CliError> {
     let mut line = String::new();
     std::io::stdin()
@@ -73,33 +96,75 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
         UserCommand::Add {
             username,
             email,
-            display_name,
+            profile: flags,
             admin,
             password_stdin,
             json,
         } => {
+            let change = flags.into_change()?;
             let password = password_stdin.then(read_password_line).transpose()?;
             let store = open_store(settings)?;
             let hasher = password_hasher(settings)?;
             let new = NewUser {
                 username,
                 email,
-                display_name,
+                display_name: None,
                 password,
                 admin,
             };
-            let user =
-                accounts::create(&store, &hasher, &password_policy(settings), new, Actor::Cli)
+            let policy = password_policy(settings);
+            let (user, profile) =
+                profile::create_with_profile(&store, &hasher, &policy, new, change, Actor::Cli)
                     .await?;
             if json {
                 let created = accounts::list(&store)
                     .await?
                     .into_iter()
                     .find(|u| u.id == user.id);
-                print_json(&created)?;
+                // The summary as before, with the profile beside it.
+                let mut view =
+                    serde_json::to_value(&created).map_err(|e| CliError::Failure(e.into()))?;
+                if let Some(object) = view.as_object_mut() {
+                    object.insert(
+                        "profile".into(),
+                        serde_json::to_value(&profile).map_err(|e| CliError::Failure(e.into()))?,
+                    );
+                }
+                print_json(&view)?;
             } else {
                 println!("created user {} (id {})", user.username, user.id);
             }
+            Ok(())
+        }
+        UserCommand::Update {
+            username,
+            profile: flags,
+            json,
+        } => {
+            let change = flags.into_change()?;
+            if change.is_empty() {
+                return Err(CliError::Usage(
+                    "nothing to change: give a claim flag such as --given-name, or --clear CLAIM"
+                        .into(),
+                ));
+            }
+            let store = open_store(settings)?;
+            let (id, saved) =
+                profile::update_by_username(&store, &username, change, Actor::Cli).await?;
+            if json {
+                let user = accounts::list(&store)
+                    .await?
+                    .into_iter()
+                    .find(|u| u.id == id)
+                    .ok_or(accounts::AccountError::UnknownUser)?;
+                return print_json(&UpdatedView {
+                    id: &user.id,
+                    username: &user.username,
+                    email: &user.email,
+                    profile: &saved,
+                });
+            }
+            println!("updated the profile of {username}");
             Ok(())
         }
         UserCommand::List { json } => {

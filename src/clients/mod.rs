@@ -31,6 +31,8 @@ pub enum ClientError {
     InvalidScope(String),
     #[error("invalid JWK Set: {0}")]
     InvalidJwks(&'static str),
+    #[error("invalid ID token claims {0}: use email, all, none, or scopes among profile, email, address, phone")]
+    InvalidIdTokenClaims(String),
     #[error("no client with id {0}")]
     NotFound(String),
     #[error(transparent)]
@@ -44,7 +46,15 @@ pub const AUTH_METHODS: [&str; 4] = [
     "private_key_jwt",
     "none",
 ];
-pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+/// What a sign-in client may ask for unless told otherwise; the user still consents to each.
+pub const DEFAULT_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 mod validate;
 
@@ -63,7 +73,7 @@ pub struct NewClient {
     pub public: bool,
     pub skip_consent: bool,
     /// Scopes the client may request; empty means the user scopes (openid profile email
-    /// offline_access) for clients with a user-facing grant, none otherwise.
+    /// address phone offline_access) for clients with a user-facing grant, none otherwise.
     pub scopes: Vec<String>,
     /// RS256 (default) or ES256.
     pub id_token_alg: Option<String>,
@@ -79,6 +89,9 @@ pub struct NewClient {
     pub jwks: Option<String>,
     /// ...or where to fetch them (https).
     pub jwks_uri: Option<String>,
+    /// Which scopes' claims also go into the ID token: `email` (when `None`), `all`,
+    /// `none`, or scopes separated by spaces or commas.
+    pub id_token_claims: Option<String>,
 }
 
 /// A freshly registered client and, for confidential clients, its secret (never stored).
@@ -98,6 +111,10 @@ fn build(
 ) -> Result<Client, ClientError> {
     let (grant_types, method) = validate(new)?;
     let allowed_scopes = allowed_scopes(new, &grant_types)?;
+    let id_token_claims = crate::oauth::claims::normalize_id_token_claims(
+        new.id_token_claims.as_deref().unwrap_or_default(),
+    )
+    .map_err(ClientError::InvalidIdTokenClaims)?;
     let now = crate::time::now();
     Ok(Client {
         client_id,
@@ -120,6 +137,7 @@ fn build(
         may_introspect_any: new.introspect_any,
         registration_token_hash: None,
         require_mfa: new.require_mfa,
+        id_token_claims,
     })
 }
 
@@ -287,6 +305,7 @@ pub fn example_client() -> Client {
         may_introspect_any: false,
         registration_token_hash: None,
         require_mfa: false,
+        id_token_claims: "email".into(),
     }
 }
 

@@ -81,6 +81,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/account/email", web::post().to(pages::account::post_email))
         .route(
+            "/account/profile",
+            web::get().to(pages::profile::get_profile),
+        )
+        .route(
+            "/account/profile",
+            web::post().to(pages::profile::post_profile),
+        )
+        .route(
             "/account/email/confirm",
             web::get().to(pages::email_change::get_confirm),
         )

@@ -1,21 +1,85 @@
 //! Claims about the user (OIDC Core §5.1, §5.4, §5.5) and subject identifiers (§8).
+//!
+//! Release rules: userinfo gets every claim of the scopes the access token carries; the ID
+//! token only those of the scopes the client chose (`clients.id_token_claims`, default
+//! `email`), because ID tokens travel through browsers and logs. Either gets, besides, the
+//! claims named in its member of the `claims` request parameter, but only when the client
+//! may ask for the scope behind them (checked again here, not only when the request was
+//! made). A claim the user has not set is left out, never sent as null.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::accounts::profile::{Field, Profile};
 use crate::store::clients::Client;
 use crate::store::users::UserRow;
 
-/// Claims this provider can release, by the scope that releases them.
-pub const SUPPORTED: [(&str, &str); 5] = [
+/// The scopes that release claims about the user (OIDC Core §5.4).
+pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "address", "phone"];
+
+/// Claims this provider can release, by the scope that releases them (OIDC Core §5.4).
+pub const SUPPORTED: [(&str, &str); 19] = [
     ("name", "profile"),
+    ("family_name", "profile"),
+    ("given_name", "profile"),
+    ("middle_name", "profile"),
+    ("nickname", "profile"),
     ("preferred_username", "profile"),
+    ("profile", "profile"),
+    ("picture", "profile"),
+    ("website", "profile"),
+    ("gender", "profile"),
+    ("birthdate", "profile"),
+    ("zoneinfo", "profile"),
+    ("locale", "profile"),
     ("updated_at", "profile"),
     ("email", "email"),
     ("email_verified", "email"),
+    ("address", "address"),
+    ("phone_number", "phone"),
+    ("phone_number_verified", "phone"),
 ];
+
+/// The ID-token policy a client has when it says nothing: the `email` scope's claims,
+/// which Kubernetes and many relying parties read from the ID token.
+pub const DEFAULT_ID_TOKEN_CLAIMS: &str = "email";
+
+/// Normalises a client's ID-token policy: `all`, `none`, or scopes from
+/// [`CLAIM_SCOPES`] separated by spaces or commas. `Err` names the unknown word.
+pub fn normalize_id_token_claims(raw: &str) -> Result<String, String> {
+    let words: Vec<&str> = raw.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    match words.as_slice() {
+        [] => Ok(DEFAULT_ID_TOKEN_CLAIMS.to_owned()),
+        ["all"] => Ok("all".to_owned()),
+        ["none"] => Ok("none".to_owned()),
+        _ => {
+            let mut out: Vec<&str> = Vec::new();
+            for w in words {
+                let Some(scope) = CLAIM_SCOPES.iter().find(|s| **s == w) else {
+                    return Err(w.to_owned());
+                };
+                if !out.contains(scope) {
+                    out.push(scope);
+                }
+            }
+            Ok(out.join(" "))
+        }
+    }
+}
+
+/// The scopes whose claims also go into this client's ID tokens.
+pub fn id_token_scopes(client: &Client) -> Vec<&'static str> {
+    match client.id_token_claims.as_str() {
+        "all" => CLAIM_SCOPES.to_vec(),
+        "none" => Vec::new(),
+        list => CLAIM_SCOPES
+            .into_iter()
+            .filter(|s| list.split(' ').any(|w| w == *s))
+            .collect(),
+    }
+}
 
 /// `sub` for this user at this client: the user id, or for pairwise clients a value that
 /// differs per sector (the redirect URIs' host) so that clients cannot correlate users.
@@ -37,40 +101,77 @@ pub fn subject(client: &Client, user_id: &str, salt: &[u8; 32]) -> String {
     URL_SAFE_NO_PAD.encode(h.finalize())
 }
 
-fn value_of(user: &UserRow, claim: &str) -> Option<Value> {
+/// A claim's value, or `None` when the user has not set it (the claim is then left out,
+/// OIDC Core §5.3.2). `name` and `preferred_username` fall back to the username.
+fn value_of(user: &UserRow, profile: &Profile, claim: &str) -> Option<Value> {
     match claim {
-        "name" => Some(json!(user
-            .display_name
-            .clone()
-            .unwrap_or_else(|| user.username.clone()))),
-        "preferred_username" => Some(json!(user.username)),
+        "name" => Some(json!(profile.get(Field::Name).unwrap_or(&user.username))),
+        "preferred_username" => Some(json!(profile
+            .get(Field::PreferredUsername)
+            .unwrap_or(&user.username))),
         "updated_at" => Some(json!(user.updated_at)),
         "email" => Some(json!(user.email)),
         "email_verified" => Some(json!(user.email_verified)),
-        _ => None,
+        "address" => profile.address.as_ref().map(|a| json!(a)),
+        "phone_number_verified" => profile
+            .get(Field::PhoneNumber)
+            .map(|_| json!(profile.phone_number_verified())),
+        other => Field::from_claim(other)
+            .and_then(|f| profile.get(f))
+            .map(|v| json!(v)),
     }
 }
 
-/// The user's claims for the granted `scopes`, plus those named in the `claims` request
-/// member (`userinfo` or `id_token`); the user consented to both (see
+/// The user's claims: those of `scopes`, plus those named in one member (`userinfo` or
+/// `id_token`) of the `claims` request parameter. A claim named there is released only if
+/// the client may ask for its scope (`allowed`); the user consented to it (see
 /// [`scopes_for_consent`]).
 pub fn for_user(
     user: &UserRow,
-    scopes: &[String],
+    profile: &Profile,
+    scopes: &[&str],
     requested: Option<&Value>,
+    allowed: &[String],
 ) -> Map<String, Value> {
     let mut out = Map::new();
     for (claim, scope) in SUPPORTED {
         let asked = requested
             .and_then(Value::as_object)
-            .is_some_and(|r| r.contains_key(claim));
-        if asked || scopes.iter().any(|s| s == scope) {
-            if let Some(v) = value_of(user, claim) {
+            .is_some_and(|r| r.contains_key(claim))
+            && allowed.iter().any(|s| s == scope);
+        if asked || scopes.contains(&scope) {
+            if let Some(v) = value_of(user, profile, claim) {
                 out.insert(claim.to_owned(), v);
             }
         }
     }
     out
+}
+
+/// A claim in words, for the consent page.
+pub fn describe(claim: &str) -> &'static str {
+    match claim {
+        "name" => "full name",
+        "preferred_username" => "username",
+        "updated_at" => "when your profile last changed",
+        "email" => "email address",
+        "email_verified" => "whether your email address is verified",
+        "address" => "postal address",
+        "phone_number_verified" => "whether your phone number is verified",
+        other => Field::from_claim(other).map_or("other details", |f| f.label()),
+    }
+}
+
+/// What the consent page lists for each scope the user is asked for: the scope and, in
+/// words, every claim it releases (consent is remembered per scope, so the whole scope is
+/// shown even when the `claims` parameter named only one of its claims).
+pub fn consent_claims(scope: &str) -> String {
+    let words: Vec<String> = SUPPORTED
+        .iter()
+        .filter(|(_, s)| *s == scope)
+        .map(|(c, _)| describe(c).to_lowercase())
+        .collect();
+    words.join(", ")
 }
 
 /// The scopes a user must consent to for a request: those asked for, plus the scope behind
@@ -92,4 +193,31 @@ pub fn scopes_for_consent(scopes: &[String], claims_request: Option<&Value>) -> 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_token_choices_are_normalised_and_unknown_words_refused() {
+        assert_eq!(normalize_id_token_claims("").unwrap(), "email");
+        assert_eq!(normalize_id_token_claims(" all ").unwrap(), "all");
+        assert_eq!(normalize_id_token_claims("none").unwrap(), "none");
+        assert_eq!(
+            normalize_id_token_claims("phone,profile phone").unwrap(),
+            "phone profile"
+        );
+        for bad in ["openid", "all email", "none,none", "Profile"] {
+            assert!(normalize_id_token_claims(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_claim_scope_is_a_known_scope() {
+        for (_, scope) in SUPPORTED {
+            assert!(CLAIM_SCOPES.contains(&scope));
+            assert!(crate::oauth::scope::KNOWN.iter().any(|(s, _)| *s == scope));
+        }
+    }
 }

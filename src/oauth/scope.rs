@@ -7,10 +7,15 @@ pub const OPENID: &str = "openid";
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// The scopes this provider knows, with their meaning in plain words.
-pub const KNOWN: [(&str, &str); 4] = [
+pub const KNOWN: [(&str, &str); 6] = [
     ("openid", "Confirm who you are (your account identifier)"),
-    ("profile", "See your name and username"),
+    (
+        "profile",
+        "See your name, username and other profile details",
+    ),
     ("email", "See your email address and whether it is verified"),
+    ("address", "See your postal address"),
+    ("phone", "See your phone number and whether it is verified"),
     (
         "offline_access",
         "Stay connected while you are away (until you revoke it)",

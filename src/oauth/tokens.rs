@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{FlowError, OAuthError};
 use super::{claims, scope, Provider};
+use crate::accounts::profile;
 use crate::crypto::{random, token};
 use crate::keys::Alg;
 use crate::store::clients::Client;
@@ -108,10 +109,21 @@ pub fn mint(
                 .claims
                 .as_deref()
                 .and_then(|c| serde_json::from_str::<Value>(c).ok());
+            // Scope claims go to userinfo; into the ID token only those of the scopes the
+            // client chose (default: email), plus what the claims parameter asks for there.
+            let in_id_token = claims::id_token_scopes(client);
+            let released: Vec<&str> = scopes
+                .iter()
+                .map(String::as_str)
+                .filter(|s| in_id_token.contains(s))
+                .collect();
+            let profile = profile::load(conn, &user.id)?.unwrap_or_default();
             let mut id = claims::for_user(
                 user,
-                &scopes,
+                &profile,
+                &released,
                 requested.as_ref().and_then(|c| c.get("id_token")),
+                &client.allowed_scopes,
             );
             id.extend(object(json!({
                 "iss": provider.issuer,

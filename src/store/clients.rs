@@ -37,6 +37,9 @@ pub struct Client {
     pub require_mfa: bool,
     /// SHA-256 of the RFC 7592 registration access token, for dynamically registered clients.
     pub registration_token_hash: Option<String>,
+    /// Which scopes' claims also go into ID tokens: `email`, `all`, `none` or a list of
+    /// scopes (see `oauth::claims::id_token_scopes`).
+    pub id_token_claims: String,
 }
 
 impl std::fmt::Debug for Client {
@@ -72,6 +75,7 @@ struct ClientRow {
     may_introspect_any: bool,
     registration_token_hash: Option<String>,
     require_mfa: bool,
+    id_token_claims: String,
 }
 
 fn encode(list: &[String]) -> Result<String, StoreError> {
@@ -109,6 +113,7 @@ impl TryFrom<ClientRow> for Client {
             may_introspect_any: r.may_introspect_any,
             require_mfa: r.require_mfa,
             registration_token_hash: r.registration_token_hash,
+            id_token_claims: r.id_token_claims,
         })
     }
 }
@@ -137,6 +142,7 @@ impl TryFrom<&Client> for ClientRow {
             may_introspect_any: c.may_introspect_any,
             require_mfa: c.require_mfa,
             registration_token_hash: c.registration_token_hash.clone(),
+            id_token_claims: c.id_token_claims.clone(),
         })
     }
 }

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod login_sources;
 pub mod migrations;
 pub mod passkeys;
+pub mod profiles;
 pub mod rate_counters;
 pub mod recovery_codes;
 pub mod roles;

@@ -15,6 +15,21 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         signup_pending -> Bool,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        middle_name -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        preferred_username -> Nullable<Text>,
+        profile -> Nullable<Text>,
+        picture -> Nullable<Text>,
+        website -> Nullable<Text>,
+        gender -> Nullable<Text>,
+        birthdate -> Nullable<Text>,
+        zoneinfo -> Nullable<Text>,
+        locale -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        phone_number_verified -> Bool,
+        address -> Nullable<Text>,
     }
 }
 
@@ -58,6 +73,7 @@ diesel::table! {
         may_introspect_any -> Bool,
         registration_token_hash -> Nullable<Text>,
         require_mfa -> Bool,
+        id_token_claims -> Text,
     }
 }
 

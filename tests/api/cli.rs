@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use crate::helpers::{TestDb, PASSWORD};
 
-struct Cli {
+pub(crate) struct Cli {
     url: String,
     _db: TestDb,
 }
 
 impl Cli {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (db, url) = TestDb::create();
         Cli { url, _db: db }
     }
@@ -27,11 +27,11 @@ impl Cli {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run portcullis")
     }
 
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+    pub(crate) fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -48,7 +48,7 @@ impl Cli {
         child.wait_with_output().unwrap()
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_slice(&out.stdout).expect("valid JSON on stdout")
@@ -56,17 +56,17 @@ impl Cli {
 }
 
 /// The command exited with `code` and said something containing `needle` on stderr.
-fn assert_exit(out: &Output, code: i32, needle: &str) {
+pub(crate) fn assert_exit(out: &Output, code: i32, needle: &str) {
     assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
     assert!(stderr(out).contains(needle), "{}", stderr(out));
     assert!(!stderr(out).contains("panicked"), "{}", stderr(out));
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

@@ -79,6 +79,17 @@ struct SignedIn {
 /// authorization URL, the browser's part, and the code exchange.
 async fn sign_in(app: &TestApp) -> SignedIn {
     let user_id = app.create_user("alice", PASSWORD).await;
+    sign_in_with(app, user_id, &["profile", "email"], None).await
+}
+
+/// [`sign_in`] for an existing alice (`user_id`), asking for `scopes` besides openid and,
+/// with `claims`, sending the OIDC `claims` request parameter (§5.5).
+async fn sign_in_with(
+    app: &TestApp,
+    user_id: String,
+    scopes: &[&str],
+    claims: Option<&str>,
+) -> SignedIn {
     let registered = confidential(app).await;
     let http = BackChannel::new();
 
@@ -94,16 +105,18 @@ async fn sign_in(app: &TestApp) -> SignedIn {
     .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).expect("redirect URL"));
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, state, nonce) = rp
+    let mut request = rp
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .add_scope(Scope::new("profile".to_owned()))
-        .add_scope(Scope::new("email".to_owned()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .add_scopes(scopes.iter().map(|s| Scope::new((*s).to_owned())))
+        .set_pkce_challenge(challenge);
+    if let Some(claims) = claims {
+        request = request.add_extra_param("claims", claims);
+    }
+    let (auth_url, state, nonce) = request.url();
     assert!(
         auth_url.as_str().starts_with(&app.url("/authorize?")),
         "{auth_url}"
@@ -355,4 +368,105 @@ async fn the_relying_party_asks_for_acr_values_and_verifies_the_acr_achieved() {
         Err(ClaimsVerificationError::InvalidAuthContext(_)) => {}
         other => panic!("an ID token at loa:1 passed as loa:2: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_relying_party_reads_standard_claims_by_scope_and_through_the_claims_parameter() {
+    use portcullis::accounts::profile::Field;
+
+    let app = spawn_app().await;
+    let user_id = app.create_user("alice", PASSWORD).await;
+    crate::standard_claims::set_profile(&app, "alice", &crate::standard_claims::FULL).await;
+    let claims = serde_json::json!({
+        "id_token": { "given_name": null, "locale": null, "zoneinfo": { "essential": true } },
+        "userinfo": { "birthdate": null },
+    })
+    .to_string();
+    let SignedIn {
+        http,
+        rp,
+        nonce,
+        tokens,
+        user_id,
+    } = sign_in_with(
+        &app,
+        user_id,
+        &["profile", "email", "phone", "address"],
+        Some(&claims),
+    )
+    .await;
+
+    // The ID token: the email claims (the default for every client) and what the claims
+    // parameter asked for there, typed by the library.
+    let id_token = tokens.id_token().expect("an ID token");
+    let verifier = rp.id_token_verifier();
+    let id: &CoreIdTokenClaims = id_token
+        .claims(&verifier, &nonce)
+        .unwrap_or_else(|e| panic!("ID token rejected: {e} ({e:?})"));
+    assert_eq!(id.subject().as_str(), user_id);
+    assert_eq!(id.email_verified(), Some(false));
+    assert_eq!(
+        id.given_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Ada")
+    );
+    assert_eq!(id.locale().map(|l| l.as_str()), Some("en-GB"));
+    assert_eq!(id.zoneinfo().map(|z| z.as_str()), Some("Europe/London"));
+    assert!(id.phone_number().is_none(), "phone stays at userinfo");
+    assert!(id.address().is_none(), "address stays at userinfo");
+    assert!(id.family_name().is_none(), "not asked for in the ID token");
+
+    // Userinfo: every claim of the four scopes.
+    let info: CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().to_owned(), Some(id.subject().clone()))
+        .expect("discovery names a userinfo endpoint")
+        .request_async(&http)
+        .await
+        .unwrap_or_else(|e| panic!("userinfo failed: {e} ({e:?})"));
+    assert_eq!(info.subject().as_str(), user_id);
+    assert_eq!(
+        info.given_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Ada")
+    );
+    assert_eq!(
+        info.family_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Lovelace")
+    );
+    assert_eq!(info.locale().map(|l| l.as_str()), Some("en-GB"));
+    assert_eq!(info.zoneinfo().map(|z| z.as_str()), Some("Europe/London"));
+    assert_eq!(
+        info.phone_number().map(|p| p.as_str()),
+        Some("+442071838750")
+    );
+    assert_eq!(info.phone_number_verified(), Some(true));
+    assert_eq!(info.email_verified(), Some(false));
+    assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"));
+    let address = info.address().expect("the address claim");
+    assert_eq!(
+        address.locality.as_ref().map(|l| l.as_str()),
+        Some("London")
+    );
+    assert_eq!(
+        address.postal_code.as_ref().map(|p| p.as_str()),
+        Some("SW1Y 4LB")
+    );
+    assert_eq!(
+        address.street_address.as_ref().map(|s| s.as_str()),
+        crate::standard_claims::FULL
+            .iter()
+            .find(|(f, _)| *f == Field::StreetAddress)
+            .map(|(_, v)| *v)
+    );
+    let updated = info.updated_at().expect("updated_at");
+    let id_of_alice = user_id.clone();
+    let stored = app
+        .db(move |c| portcullis::store::users::find_by_id(c, &id_of_alice))
+        .await
+        .expect("alice");
+    assert_eq!(updated.timestamp(), stored.updated_at);
 }

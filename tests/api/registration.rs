@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 use crate::flow::{tokens_for, RpClient, REDIRECT};
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, PASSWORD};
 
-const INITIAL: &str = "initial-access-token-0123456789abcdef";
+pub(crate) const INITIAL: &str = "initial-access-token-0123456789abcdef";
 
-async fn app_with_registration() -> TestApp {
+pub(crate) async fn app_with_registration() -> TestApp {
     spawn_app_with(|f| {
         f.merge(("registration.enabled", true))
             .merge(("registration.initial_access_token", INITIAL))
@@ -15,7 +15,7 @@ async fn app_with_registration() -> TestApp {
     .await
 }
 
-async fn register(app: &TestApp, token: Option<&str>, body: Value) -> reqwest::Response {
+pub(crate) async fn register(app: &TestApp, token: Option<&str>, body: Value) -> reqwest::Response {
     let mut req = app.client.post(app.url("/register")).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);

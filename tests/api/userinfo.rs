@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::flow::{confidential, tokens_for};
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, PASSWORD};
 
-async fn userinfo(app: &TestApp, token: &str) -> reqwest::Response {
+pub(crate) async fn userinfo(app: &TestApp, token: &str) -> reqwest::Response {
     app.client
         .get(app.url("/userinfo"))
         .bearer_auth(token)

@@ -13,7 +13,7 @@ use crate::http::middleware::{csp_allowing_form_target, csp_source_for};
 use crate::http::pages::{render_form, see_other};
 use crate::http::{AppError, AppState};
 use crate::oauth::authorize as flow;
-use crate::oauth::claims::scopes_for_consent;
+use crate::oauth::claims::{consent_claims, scopes_for_consent};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::request::AuthorizationRequest;
 use crate::oauth::scope;
@@ -27,7 +27,14 @@ struct ConsentPage<'a> {
     request: &'a str,
     client_name: &'a str,
     username: &'a str,
-    scopes: Vec<(String, String)>,
+    scopes: Vec<ScopeLine>,
+}
+
+/// One thing the application asks for: the scope, in words, and the claims it would see.
+struct ScopeLine {
+    name: String,
+    words: String,
+    claims: String,
 }
 
 #[derive(Deserialize)]
@@ -82,9 +89,10 @@ pub async fn get_consent(
     };
     let scopes = scopes_for_consent(&pending.scopes, pending.claims.as_ref())
         .into_iter()
-        .map(|s| {
-            let words = scope::describe(&s).to_owned();
-            (s, words)
+        .map(|s| ScopeLine {
+            words: scope::describe(&s).to_owned(),
+            claims: consent_claims(&s),
+            name: s,
         })
         .collect();
     let mut response = render_form(&req, &state, StatusCode::OK, |csrf_token| ConsentPage {

@@ -37,6 +37,9 @@ pub struct Metadata {
     jwks_uri: Option<String>,
     id_token_signed_response_alg: Option<String>,
     subject_type: Option<String>,
+    /// Portcullis extension: which scopes' claims also go into the ID token (`email`,
+    /// `all`, `none`, or scopes separated by spaces).
+    id_token_claims: Option<String>,
 }
 
 fn metadata_error(description: impl Into<String>) -> OAuthError {
@@ -98,6 +101,7 @@ impl Metadata {
             require_mfa: false,
             jwks: self.jwks.map(|j| j.to_string()),
             jwks_uri: self.jwks_uri,
+            id_token_claims: self.id_token_claims,
         })
     }
 }
@@ -126,6 +130,7 @@ fn describe(state: &AppState, client: &Client, registered: Option<&Registered>) 
         "scope": client.allowed_scopes.join(" "),
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "subject_type": client.subject_type,
+        "id_token_claims": client.id_token_claims,
         "registration_client_uri": state.provider.endpoint(&format!("/register/{}", client.client_id)),
     });
     if let Some(uri) = &client.jwks_uri {

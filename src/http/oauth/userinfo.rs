@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 
 use super::response::{bearer_error, json_no_store};
 use super::token::{flow_error, form_params};
+use crate::accounts::profile;
 use crate::http::AppState;
 use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
 use crate::oauth::{claims, scope};
-use crate::store::{grants, users};
+use crate::store::{clients, grants, users};
 
 fn invalid_token(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, description)
@@ -85,11 +86,19 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
                 Some(id) => users::find_by_id(c, id)?.filter(|u| !u.disabled),
                 None => None,
             };
-            Ok(user.map(|u| (grant, u)))
+            let Some(user) = user else {
+                return Ok(None);
+            };
+            let profile = profile::load(c, &user.id)?.unwrap_or_default();
+            let allowed = clients::find(c, &grant.client_id)?
+                .map(|client| client.allowed_scopes)
+                .unwrap_or_default();
+            Ok(Some((grant, user, profile, allowed)))
         })
         .await
         .map_err(|e| flow_error(FlowError::Store(e)))?;
-    let (grant, user) = found.ok_or_else(|| invalid_token("the access token was revoked"))?;
+    let (grant, user, profile, allowed) =
+        found.ok_or_else(|| invalid_token("the access token was revoked"))?;
     // The token's own scope: a refresh may have narrowed it below the grant's.
     let token_scope = claims_set
         .get("scope")
@@ -107,10 +116,13 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
         .as_deref()
         .filter(|_| token_scope == grant.scope)
         .and_then(|c| serde_json::from_str::<Value>(c).ok());
+    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let mut body = claims::for_user(
         &user,
+        &profile,
         &scopes,
         requested.as_ref().and_then(|c| c.get("userinfo")),
+        &allowed,
     );
     body.insert(
         "sub".into(),

@@ -8,6 +8,7 @@ pub mod login;
 pub mod mfa;
 pub mod passkey_login;
 pub mod passkeys;
+pub mod profile;
 pub mod reset;
 pub mod security;
 pub mod setup;
