@@ -231,6 +231,17 @@ pub async fn spawn_instance_beside(
 }
 
 impl TestApp {
+    /// Runs the built `portcullis` binary (the operator's CLI) on this app's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("PORTCULLIS__DATABASE__URL", &self.settings.database.url)
+            .env("PORTCULLIS__KEYS__ENCRYPTION_KEY", test_kek())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run portcullis")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -64,11 +64,7 @@ async fn an_account_locks_after_the_threshold_and_the_answer_does_not_say_so() {
     );
 
     // The operator unlocks the account.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["user", "unlock", "alice"])
-        .env("PORTCULLIS__DATABASE__URL", &app.settings.database.url)
-        .output()
-        .unwrap();
+    let out = app.cli(&["user", "unlock", "alice"]);
     assert!(
         out.status.success(),
         "{}",

@@ -252,11 +252,7 @@ async fn unlock_clears_every_source_of_the_account() {
         is_locked(&before, "ip") && is_locked(&before, "dev"),
         "{before:?}"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["user", "unlock", "alice"])
-        .env("PORTCULLIS__DATABASE__URL", &app.settings.database.url)
-        .output()
-        .unwrap();
+    let out = app.cli(&["user", "unlock", "alice"]);
     assert!(
         out.status.success(),
         "{}",

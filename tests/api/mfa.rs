@@ -374,13 +374,7 @@ async fn an_operator_can_reset_the_second_factors_of_a_user_who_lost_them() {
     let app = spawn_app().await;
     let (_, _) = user_with_totp(&app, "alice").await;
     sign_out(&app).await;
-    let run = |name: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["user", "reset-mfa", name])
-            .env("PORTCULLIS__DATABASE__URL", &app.settings.database.url)
-            .output()
-            .unwrap()
-    };
+    let run = |name: &str| app.cli(&["user", "reset-mfa", name]);
     let out = run("alice");
     assert!(
         out.status.success(),
