@@ -205,6 +205,9 @@ pub fn insert_prepared(
     actor: &Actor,
 ) -> Result<(), AccountError> {
     let row = &prepared.row;
+    if names::is_taken(conn, &row.username)? {
+        return Err(AccountError::UsernameTaken);
+    }
     users::insert(conn, row).map_err(|e| match e {
         StoreError::Conflict(what) if what.contains("email") => AccountError::EmailTaken,
         StoreError::Conflict(_) => AccountError::UsernameTaken,

@@ -109,19 +109,30 @@ pub fn legacy_usernames(conn: &mut DbConn) -> Result<Vec<LegacyName>, StoreError
         .collect())
 }
 
-/// The account a username names: its normal form, else a legacy row stored under the
-/// name as typed (trimmed and lower-cased, the old rule).
+/// The account a username names: a legacy row stored exactly under the name as typed
+/// (trimmed and lower-cased, the old rule), else the name's normal form. The exact legacy
+/// spelling comes first so that a newer account whose normal form happens to equal a
+/// legacy name's never captures that legacy owner's sign-in (or an operator's command).
 pub fn find_by_username(conn: &mut DbConn, raw: &str) -> Result<Option<UserRow>, StoreError> {
     let legacy = raw.trim().to_lowercase();
-    if let Ok(name) = normalize_username(raw) {
-        if let Some(user) = users::find_by_username(conn, &name)? {
-            return Ok(Some(user));
-        }
-        if name == legacy {
-            return Ok(None);
-        }
+    if let Some(user) = legacy_row(conn, &legacy)? {
+        return Ok(Some(user));
     }
-    legacy_row(conn, &legacy)
+    match normalize_username(raw) {
+        Ok(name) => users::find_by_username(conn, &name),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Whether a new account may not take `name` (already in normal form): an account holds it,
+/// or a legacy name normalises to it, which would make the two names one.
+pub fn is_taken(conn: &mut DbConn, name: &str) -> Result<bool, StoreError> {
+    if users::find_by_username(conn, name)?.is_some() {
+        return Ok(true);
+    }
+    Ok(legacy_usernames(conn)?
+        .iter()
+        .any(|l| normalize_username(&l.username).is_ok_and(|n| n == name)))
 }
 
 /// A row whose stored name breaks today's rules; a conforming name is never reached

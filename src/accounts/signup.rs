@@ -66,8 +66,7 @@ pub async fn sign_up(
             store::transaction(conn, |c| {
                 let row = prepared.row().clone();
                 let existing = users::find_by_email(c, &row.email)?;
-                let name_taken =
-                    existing.is_none() && names::find_by_username(c, &row.username)?.is_some();
+                let name_taken = existing.is_none() && names::is_taken(c, &row.username)?;
                 if !limits.mail_to(c, &row.email)? {
                     return Ok(Outcome::Throttled);
                 }

@@ -60,13 +60,25 @@ pub fn update(
     Ok(())
 }
 
+/// Marking the address verified also ends a pending self-registration: the address is
+/// proven (by the operator's word), so the account may sign in and is no longer purged as
+/// an expired sign-up.
 pub fn set_email_verified(
     conn: &mut DbConn,
     user_id: &str,
     verified: bool,
 ) -> Result<(), StoreError> {
-    diesel::update(users::table.find(user_id))
-        .set(users::email_verified.eq(verified))
-        .execute(conn)?;
+    if verified {
+        diesel::update(users::table.find(user_id))
+            .set((
+                users::email_verified.eq(true),
+                users::signup_pending.eq(false),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(users::table.find(user_id))
+            .set(users::email_verified.eq(false))
+            .execute(conn)?;
+    }
     Ok(())
 }

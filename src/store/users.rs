@@ -186,6 +186,7 @@ pub fn set_verified_email(
 pub fn unconfirmed_before(conn: &mut DbConn, cutoff: i64) -> Result<Vec<UserRow>, StoreError> {
     Ok(users::table
         .filter(users::signup_pending.eq(true))
+        .filter(users::email_verified.eq(false))
         .filter(users::created_at.le(cutoff))
         .order(users::created_at.asc())
         .limit(500)
@@ -200,6 +201,7 @@ pub fn delete_unconfirmed(conn: &mut DbConn, id: &str, cutoff: i64) -> Result<bo
         users::table
             .find(id)
             .filter(users::signup_pending.eq(true))
+            .filter(users::email_verified.eq(false))
             .filter(users::created_at.le(cutoff)),
     )
     .execute(conn)?;

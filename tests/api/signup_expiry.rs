@@ -127,3 +127,41 @@ async fn a_taken_username_gets_the_same_answer_and_only_the_address_is_told() {
     assert!(!to_eve.contains("/signup/confirm"), "{to_eve}");
     assert!(!mails.iter().any(|m| m.contains("To: alice@example.com")));
 }
+
+#[tokio::test]
+async fn an_address_the_operator_verifies_ends_the_pending_sign_up_and_is_never_purged() {
+    let sink = SmtpSink::start();
+    let mail = mail_to(&sink);
+    let app = spawn_app_with(move |f| {
+        mail(f)
+            .merge(("signup.enabled", true))
+            .merge(("session.purge_interval_secs", 1))
+    })
+    .await;
+    sign_up(&app, "carol", "carol@example.com", PASSWORD).await;
+    sign_up(&app, "dan", "dan@example.com", PASSWORD).await;
+    sink.wait_for(2).await;
+    let out = app.cli(&["user", "update", "carol", "--email-verified", "true"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let carol = user(&app, "carol").await.expect("carol");
+    assert!(carol.email_verified && !carol.signup_pending);
+    assert_eq!(app.login("carol", PASSWORD).await.status(), 303);
+
+    age_accounts(&app, 86_400 + 5).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while user(&app, "dan").await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the purge job did not delete dan"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        user(&app, "carol").await.is_some(),
+        "a verified account stays"
+    );
+}

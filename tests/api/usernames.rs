@@ -1,8 +1,6 @@
 //! Usernames: one normal form (NFKC, case-folded), no `@` and no invisible characters, and
 //! separate namespaces for sign-in by address and by username.
 
-use std::process::Output;
-
 use diesel::prelude::*;
 use portcullis::accounts::{self, AccountError, NewUser};
 use portcullis::audit::Actor;
@@ -50,15 +48,6 @@ async fn rename_in_db(app: &TestApp, from: &'static str, to: &'static str) {
     assert_eq!(n, 1);
 }
 
-fn cli(app: &TestApp, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .env("PORTCULLIS__DATABASE__URL", &app.settings.database.url)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run portcullis")
-}
-
 /// Whether the app's browser is signed in as `username` (the home page says so).
 async fn signed_in_as(app: &TestApp, username: &str) -> bool {
     let home = app.get("/").await.text().await.unwrap();
@@ -70,17 +59,14 @@ async fn usernames_with_an_at_sign_are_refused_by_the_cli_signup_and_setup() {
     let sink = SmtpSink::start();
     let app = signup_app(&sink, false).await;
 
-    let out = cli(
-        &app,
-        &[
-            "user",
-            "add",
-            "--username",
-            "bob@corp",
-            "--email",
-            "bob@example.com",
-        ],
-    );
+    let out = app.cli(&[
+        "user",
+        "add",
+        "--username",
+        "bob@corp",
+        "--email",
+        "bob@example.com",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must not contain @"));
 
@@ -188,7 +174,7 @@ async fn legacy_names_are_reported_never_changed_and_still_sign_in() {
     app.create_user("dave", PASSWORD).await;
     rename_in_db(&app, "carol", "carol@legacy.test").await;
 
-    let out = cli(&app, &["user", "check-names", "--json"]);
+    let out = app.cli(&["user", "check-names", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -200,12 +186,11 @@ async fn legacy_names_are_reported_never_changed_and_still_sign_in() {
     assert_eq!(listed[0]["username"], "carol@legacy.test");
     assert!(listed[0]["problem"].as_str().unwrap().contains("@"));
 
-    let out = cli(&app, &["user", "list"]);
+    let out = app.cli(&["user", "list"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("carol@legacy.test (!)"), "{table}");
     assert!(!table.contains("dave (!)"), "{table}");
-    let list: Value =
-        serde_json::from_slice(&cli(&app, &["user", "list", "--json"]).stdout).unwrap();
+    let list: Value = serde_json::from_slice(&app.cli(&["user", "list", "--json"]).stdout).unwrap();
     assert!(list[0]["username_problem"].is_string());
     assert!(list[1]["username_problem"].is_null());
 
@@ -218,4 +203,30 @@ async fn legacy_names_are_reported_never_changed_and_still_sign_in() {
         .db(|c| users::find_by_username(c, "carol@legacy.test"))
         .await;
     assert!(stored.is_some(), "never renamed");
+}
+
+#[tokio::test]
+async fn a_legacy_spelling_keeps_its_owner_and_no_new_name_can_shadow_it() {
+    let app = spawn_app().await;
+    app.create_user("élodie", PASSWORD).await;
+    app.create_user("carol", MALLORY_PASSWORD).await;
+    app.create_user("dave", MALLORY_PASSWORD).await;
+    // Rows from before the rules, stored in decomposed form (e + combining acute).
+    rename_in_db(&app, "carol", "e\u{301}lodie").await;
+    rename_in_db(&app, "dave", "e\u{301}mile").await;
+
+    // The exact legacy spelling reaches the legacy row, not the account its normal form names.
+    let resp = app.login("e\u{301}lodie", MALLORY_PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    assert!(signed_in_as(&app, "e\u{301}lodie").await);
+
+    // A new account may not take the normal form of a legacy name: the two would be one.
+    assert!(matches!(
+        create(&app, "émile", "emile@example.com").await,
+        Err(AccountError::UsernameTaken)
+    ));
+    let created = app
+        .db(|c| users::find_by_email(c, "emile@example.com"))
+        .await;
+    assert!(created.is_none());
 }
