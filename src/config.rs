@@ -137,6 +137,9 @@ pub struct LockoutSettings {
     /// is told by email, once per window.
     pub burst_threshold: u32,
     pub burst_window_secs: u64,
+    /// How long a source's failures are remembered after its last failure and the end of
+    /// its lock, so that its lock keeps doubling instead of starting over.
+    pub source_memory_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -433,6 +436,12 @@ impl Settings {
             self.lockout.burst_window_secs,
             60,
             7 * 86_400,
+        )?;
+        range(
+            "lockout.source_memory_secs",
+            self.lockout.source_memory_secs,
+            86_400,
+            365 * 86_400,
         )?;
         range(
             "reset.token_lifetime_secs",
