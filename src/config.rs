@@ -127,9 +127,10 @@ pub struct LockoutSettings {
     pub ip_threshold: u32,
     pub ip_window_secs: u64,
     /// Consecutive failures for one account from all sources together after which attempts
-    /// from sources the account does not know are slowed down (never locked).
+    /// from sources the account does not know are checked one per account-wide slot
+    /// (slowed down, never locked).
     pub account_ceiling: u32,
-    /// The first slow-down, in milliseconds, doubling with each further failure...
+    /// The first slot's length, in milliseconds, doubling with each further failure...
     pub ceiling_delay_ms: u64,
     /// ...up to this many milliseconds.
     pub ceiling_max_delay_ms: u64,

@@ -27,6 +27,7 @@ mod jwks_uri;
 mod keys;
 mod limits;
 mod lockout;
+mod lockout_ceiling;
 mod lockout_memory;
 mod lockout_race;
 mod lockout_sources;
