@@ -54,6 +54,7 @@ mod signup_expiry;
 mod smtp_sink;
 mod standard_claims;
 mod step_up;
+mod step_up_enrolment;
 mod storage;
 mod token;
 mod unauthenticated_limits;
