@@ -6,7 +6,9 @@
 //!   source. A source is a browser whose device cookie is known to belong to *this*
 //!   account (`known_devices`), else the client address (IPv6 per /64). A source locks out
 //!   of that account after `lockout.account_threshold` consecutive failures, for
-//!   `lockout.lock_secs` doubling with each further failure (at most a day); other sources,
+//!   `lockout.lock_secs` doubling with each further failure (at most a day; the count is
+//!   kept for `lockout.source_memory_secs` after the last failure and lock, so the
+//!   doubling persists across locks); other sources,
 //!   and so the owner's own browser, are unaffected. A known browser has a budget of its
 //!   own, so a stolen device cookie cannot guess freely either.
 //! - An attempt is reserved (counted) before its secret is checked and given back if it was
