@@ -127,9 +127,10 @@ pub struct LockoutSettings {
     pub ip_threshold: u32,
     pub ip_window_secs: u64,
     /// Consecutive failures for one account from all sources together after which attempts
-    /// from sources the account does not know are slowed down (never locked).
+    /// from sources the account does not know are checked one per account-wide slot
+    /// (slowed down, never locked).
     pub account_ceiling: u32,
-    /// The first slow-down, in milliseconds, doubling with each further failure...
+    /// The first slot's length, in milliseconds, doubling with each further failure...
     pub ceiling_delay_ms: u64,
     /// ...up to this many milliseconds.
     pub ceiling_max_delay_ms: u64,
@@ -137,6 +138,9 @@ pub struct LockoutSettings {
     /// is told by email, once per window.
     pub burst_threshold: u32,
     pub burst_window_secs: u64,
+    /// How long a source's failures are remembered after its last failure and the end of
+    /// its lock, so that its lock keeps doubling instead of starting over.
+    pub source_memory_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -435,6 +439,12 @@ impl Settings {
             7 * 86_400,
         )?;
         range(
+            "lockout.source_memory_secs",
+            self.lockout.source_memory_secs,
+            86_400,
+            365 * 86_400,
+        )?;
+        range(
             "reset.token_lifetime_secs",
             self.reset.token_lifetime_secs,
             1,
@@ -708,31 +718,61 @@ fn range(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), Config
 }
 
 /// `server.trusted_proxies`: each entry a CIDR without host bits (`10.0.0.0/8`) or a single
-/// address (`10.0.0.5`, meaning /32 or /128).
+/// address (`10.0.0.5`, meaning /32 or /128). IPv4-mapped entries (`::ffff:10.0.0.5`,
+/// `::ffff:10.0.0.0/104`) become the IPv4 net they mean, since peers are compared in
+/// canonical form (`http::client_addr::is_trusted`). A net that trusts every address of a
+/// family (`0.0.0.0/0`, `::/0`, all of IPv4-mapped space) is refused: trusting every peer's
+/// forwarding headers lets any client pick its own address.
 fn trusted_nets(entries: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     let key = "server.trusted_proxies";
     entries
         .iter()
         .map(|entry| {
             let entry = entry.trim();
-            if let Ok(ip) = entry.parse::<IpAddr>() {
-                return Ok(ipnet::IpNet::from(ip));
-            }
-            let net: ipnet::IpNet = entry.parse().map_err(|_| {
+            let net = match entry.parse::<IpAddr>() {
+                Ok(ip) => ipnet::IpNet::from(ip),
+                Err(_) => {
+                    let net: ipnet::IpNet = entry.parse().map_err(|_| {
+                        invalid(
+                            key,
+                            format!("{entry:?} is not a CIDR (e.g. 10.0.0.0/8) or an IP address"),
+                        )
+                    })?;
+                    if net.trunc() != net {
+                        return Err(invalid(
+                            key,
+                            format!("{entry:?} has host bits set; did you mean {}?", net.trunc()),
+                        ));
+                    }
+                    net
+                }
+            };
+            let net = canonical_net(net).ok_or_else(|| {
                 invalid(
                     key,
-                    format!("{entry:?} is not a CIDR (e.g. 10.0.0.0/8) or an IP address"),
+                    format!("{entry:?} would trust every client's forwarding headers; list only your proxies"),
                 )
             })?;
-            if net.trunc() != net {
-                return Err(invalid(
-                    key,
-                    format!("{entry:?} has host bits set; did you mean {}?", net.trunc()),
-                ));
-            }
             Ok(net)
         })
         .collect()
+}
+
+/// `net` in the form peers are compared in (IPv4-mapped IPv6 as IPv4), or `None` when it
+/// covers all of IPv4 or all of IPv6.
+fn canonical_net(net: ipnet::IpNet) -> Option<ipnet::IpNet> {
+    let mapped = ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96)
+        .unwrap_or_default();
+    let net = match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 && mapped.contains(&v6.network()) => {
+            let v4 = v6.network().to_ipv4_mapped()?;
+            ipnet::IpNet::V4(ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok()?)
+        }
+        // A shorter IPv6 prefix around the mapped space would trust all of IPv4.
+        ipnet::IpNet::V6(v6) if v6.contains(&mapped) => return None,
+        other => other,
+    };
+    (net.prefix_len() > 0).then_some(net)
 }
 
 pub fn is_loopback_host(host: &str) -> bool {

@@ -199,6 +199,7 @@ impl Application {
                 store.clone(),
                 Purge {
                     sessions: session_policy,
+                    source_memory: crate::time::secs(settings.lockout.source_memory_secs),
                     // Burst counters live in the throttle table too and need their whole window.
                     throttle_window: crate::time::secs(
                         settings
@@ -298,6 +299,7 @@ struct Purge {
     throttle_window: i64,
     limits: Limits,
     unconfirmed_lifetime: i64,
+    source_memory: i64,
 }
 
 async fn purge_loop(store: Store, purge: Purge, every: Duration) {
@@ -307,13 +309,15 @@ async fn purge_loop(store: Store, purge: Purge, every: Duration) {
         let Purge {
             throttle_window,
             limits,
+            source_memory,
             ..
         } = purge;
         let throttles = store
             .run(move |c| {
                 let now = crate::time::now();
-                // A source that has not failed for a day (and is not locked) starts over.
-                crate::store::login_sources::purge(c, now, now - 86_400)?;
+                // A source starts over only once it has been quiet (no failure, no lock)
+                // for lockout.source_memory_secs, so its lock keeps doubling until then.
+                crate::store::login_sources::purge(c, now.saturating_sub(source_memory))?;
                 crate::store::throttle::purge(c, now, throttle_window)?;
                 crate::limits::purge(c, &limits)
             })

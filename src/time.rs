@@ -9,6 +9,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Wall-clock time as UTC unix milliseconds, for delays shorter than a second.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// `secs` as an i64 offset, saturating instead of wrapping on absurd config values.
 pub fn secs(secs: u64) -> i64 {
     i64::try_from(secs).unwrap_or(i64::MAX)

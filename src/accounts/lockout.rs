@@ -6,16 +6,26 @@
 //!   source. A source is a browser whose device cookie is known to belong to *this*
 //!   account (`known_devices`), else the client address (IPv6 per /64). A source locks out
 //!   of that account after `lockout.account_threshold` consecutive failures, for
-//!   `lockout.lock_secs` doubling with each further failure (at most a day); other sources,
+//!   `lockout.lock_secs` doubling with each further failure (at most a day; the count is
+//!   kept for `lockout.source_memory_secs` after the last failure and lock, so the
+//!   doubling persists across locks); other sources,
 //!   and so the owner's own browser, are unaffected. A known browser has a budget of its
 //!   own, so a stolen device cookie cannot guess freely either.
 //! - An attempt is reserved (counted) before its secret is checked and given back if it was
 //!   right, atomically (see `store::login_sources`): however many arrive at once, no more
 //!   are evaluated than the budget allows. A refused attempt checks nothing and answers
 //!   exactly like a wrong one, so a lock reveals neither itself nor the account.
-//! - The account as a whole never locks. Past `lockout.account_ceiling` consecutive
-//!   failures from all sources, attempts from sources the account does not know wait a
-//!   bounded, growing delay before they are answered.
+//! - The account as a whole never locks, but past `lockout.account_ceiling` consecutive
+//!   failures from all sources, attempts (passwords and second-factor codes) from sources
+//!   the account does not know are checked one per account-wide slot: each takes the slot
+//!   for `lockout.ceiling_delay_ms`, doubling with each further failure up to
+//!   `lockout.ceiling_max_delay_ms`, with a conditional `UPDATE` (see
+//!   `store::users::take_ceiling_slot`). An attempt that finds the slot taken is refused
+//!   unchecked, answered like a wrong one after the same work, and audited (`ceiling`).
+//!   So the guess rate on an account is bounded however many addresses guess, while the
+//!   owner's known browsers are never slowed. Nobody waits inside a request: a sleep would
+//!   bound nothing (parallel requests sleep in parallel) and would tell known usernames
+//!   from unknown ones by its timing.
 //! - Passkeys have nothing to guess and are phishing-resistant: password failures never
 //!   block a passkey sign-in, and a wrong password for an account without one counts
 //!   nothing against the account.
@@ -85,8 +95,9 @@ impl LockoutPolicy {
             .min(MAX_LOCK_SECS)
     }
 
-    /// How long an attempt from an unknown source waits when the account has had
-    /// `failures` consecutive failures: nothing below the ceiling, then doubling, bounded.
+    /// How long an attempt from an unknown source holds the account-wide slot when the
+    /// account has had `failures` consecutive failures: nothing below the ceiling, then
+    /// doubling, bounded.
     pub fn ceiling_delay(&self, failures: i32) -> Duration {
         let Ok(over) = u32::try_from(failures - self.account_ceiling) else {
             return Duration::ZERO;
@@ -222,7 +233,7 @@ pub struct Ticket {
 
 /// Reserves one attempt on `user` from `source`; `None` when the source is locked out of
 /// the account. Call inside a transaction.
-pub fn reserve(
+fn reserve(
     c: &mut DbConn,
     policy: &LockoutPolicy,
     user_id: &str,
@@ -243,6 +254,56 @@ pub fn reserve(
     }))
 }
 
+/// Whether an attempt on the account may be checked: admitted with its reservation, or
+/// refused unchecked.
+#[derive(Debug)]
+pub enum Admission {
+    Admitted(Ticket),
+    /// The source is locked out of the account.
+    Locked(Source),
+    /// Past the account-wide ceiling, and another attempt holds the slot.
+    Slowed(Source),
+}
+
+impl Admission {
+    /// This attempt as a failure to record, if its secret was wrong or it was refused.
+    pub fn as_failure(&self) -> Failed<'_> {
+        match self {
+            Admission::Admitted(ticket) => Failed::Checked(ticket),
+            Admission::Locked(source) => Failed::Refused(source),
+            Admission::Slowed(source) => Failed::Slowed(source),
+        }
+    }
+}
+
+/// Admits one attempt on `user_id` from `source`: first the account-wide ceiling's slot
+/// (sources the account knows need none), then the source's own budget. Call inside a
+/// transaction.
+pub fn admit(
+    c: &mut DbConn,
+    policy: &LockoutPolicy,
+    user_id: &str,
+    source: &Source,
+    now: i64,
+) -> Result<Admission, StoreError> {
+    if !source.is_known_device() {
+        let failures = users::failed_logins(c, user_id)?.unwrap_or(0);
+        let delay = policy.ceiling_delay(failures);
+        if !delay.is_zero() {
+            let now_ms = crate::time::now_ms();
+            let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            let next_ms = now_ms.saturating_add(delay_ms);
+            if !users::take_ceiling_slot(c, user_id, now_ms, next_ms)? {
+                return Ok(Admission::Slowed(source.clone()));
+            }
+        }
+    }
+    Ok(match reserve(c, policy, user_id, source, now)? {
+        Some(ticket) => Admission::Admitted(ticket),
+        None => Admission::Locked(source.clone()),
+    })
+}
+
 /// Gives back the attempt of a right secret. Call inside a transaction.
 pub fn release(c: &mut DbConn, user_id: &str, ticket: &Ticket) -> Result<(), StoreError> {
     login_sources::release(c, user_id, ticket.source.key(), ticket.reservation)
@@ -261,6 +322,8 @@ pub enum Failed<'a> {
     Checked(&'a Ticket),
     /// Refused unchecked: the source is locked out of the account.
     Refused(&'a Source),
+    /// Refused unchecked: past the account-wide ceiling, the slot was taken.
+    Slowed(&'a Source),
     /// Counts against the address only: no such account, or one the secret cannot open
     /// (no password), so there is nothing of the account's to protect.
     Uncounted,
@@ -290,6 +353,7 @@ pub fn record_failure(
     let detail = match &failed {
         Failed::Checked(t) => json!({ "method": method, "source": t.source.kind() }),
         Failed::Refused(s) => json!({ "method": method, "source": s.kind(), "locked": true }),
+        Failed::Slowed(s) => json!({ "method": method, "source": s.kind(), "ceiling": true }),
         Failed::Uncounted => json!({ "method": method }),
     };
     let target = user.map(|u| u.id.as_str());
@@ -306,7 +370,7 @@ pub fn record_failure(
     let Some(user) = user else { return Ok(None) };
     match failed {
         Failed::Uncounted => return Ok(None),
-        Failed::Refused(_) => {}
+        Failed::Refused(_) | Failed::Slowed(_) => {}
         Failed::Checked(ticket) => {
             users::add_failure(c, &user.id)?;
             if let Some(until) = ticket.reservation.locks_until {

@@ -1,13 +1,14 @@
 //! Checking an account's password under the lock-out rules (see `lockout`): the one path
 //! for the login form and for proving the password again on the account pages.
 //!
-//! Order: the attempt's source is resolved; an unknown source past the account-wide
-//! ceiling waits; the attempt is reserved (a locked source is refused unchecked); only then
-//! is the password verified, and the reservation given back if it was right. Every refusal
-//! costs one argon2 verification, against a dummy hash when nothing is to be checked, so
-//! the timing says no more than the answer.
+//! Order: the attempt's source is resolved; it is admitted (an unknown source past the
+//! account-wide ceiling needs the account's slot, and the source must not be locked out)
+//! or refused unchecked; only then is the password verified, and the reservation given
+//! back if it was right. Every refusal costs one argon2 verification, against a dummy hash
+//! when nothing is to be checked, and nothing waits, so the timing says no more than the
+//! answer: a refused attempt on a known account takes as long as one on an unknown name.
 
-use super::lockout::{self, Failed, Lockout, Origin, Ticket};
+use super::lockout::{self, Admission, Failed, Lockout, Origin};
 use super::AccountError;
 use crate::crypto::password::{PasswordHasher, Verification};
 use crate::crypto::SecretString;
@@ -33,7 +34,6 @@ pub(crate) async fn check_password(
     origin: &Origin,
     throttle_address: bool,
 ) -> Result<Checked, AccountError> {
-    let policy = lockout.policy;
     let (user_id, o) = (user.id.clone(), origin.clone());
     let (current, source, blocked) = store
         .run(move |c| {
@@ -58,23 +58,17 @@ pub(crate) async fn check_password(
         fail(store, lockout, Some(current), None, origin).await?;
         return Ok(Checked::Wrong);
     };
-    if !source.is_known_device() {
-        let delay = policy.ceiling_delay(current.failed_logins);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-    }
-    let (user_id, s) = (current.id.clone(), source.clone());
-    let ticket = store
+    let (policy, user_id) = (lockout.policy, current.id.clone());
+    let admission = store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                lockout::reserve(c, &policy, &user_id, &s, crate::time::now())
+                lockout::admit(c, &policy, &user_id, &source, crate::time::now())
             })
         })
         .await?;
-    let Some(ticket) = ticket else {
+    let Admission::Admitted(ticket) = admission else {
         hasher.verify(password, None).await?;
-        fail(store, lockout, Some(current), Some(Err(source)), origin).await?;
+        fail(store, lockout, Some(current), Some(admission), origin).await?;
         return Ok(Checked::Wrong);
     };
     match hasher.verify(password, Some(hash)).await? {
@@ -88,31 +82,30 @@ pub(crate) async fn check_password(
             Ok(Checked::Right { needs_rehash })
         }
         _ => {
-            fail(store, lockout, Some(current), Some(Ok(ticket)), origin).await?;
+            let admitted = Admission::Admitted(ticket);
+            fail(store, lockout, Some(current), Some(admitted), origin).await?;
             Ok(Checked::Wrong)
         }
     }
 }
 
-/// Records a wrong password: `attempt` is the checked reservation (`Ok`), the locked
-/// source that was refused (`Err`), or nothing that concerns the account. Sends the
-/// burst notice once the failure is committed.
+/// Records a wrong password: `attempt` is the admitted (checked) or refused attempt, or
+/// `None` for one that does not concern the account. Sends the burst notice once the
+/// failure is committed.
 pub(crate) async fn fail(
     store: &Store,
     lockout: &Lockout,
     user: Option<UserRow>,
-    attempt: Option<Result<Ticket, lockout::Source>>,
+    attempt: Option<Admission>,
     origin: &Origin,
 ) -> Result<(), StoreError> {
     let (policy, ip) = (lockout.policy, origin.ip.clone());
     let burst = store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let failed = match &attempt {
-                    Some(Ok(ticket)) => Failed::Checked(ticket),
-                    Some(Err(source)) => Failed::Refused(source),
-                    None => Failed::Uncounted,
-                };
+                let failed = attempt
+                    .as_ref()
+                    .map_or(Failed::Uncounted, Admission::as_failure);
                 lockout::record_failure(
                     c,
                     &policy,

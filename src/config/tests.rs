@@ -209,6 +209,42 @@ fn trusted_proxies_are_cidrs_or_addresses() {
 }
 
 #[test]
+fn ipv4_mapped_trusted_proxies_become_ipv4_nets() {
+    let s = with(
+        "[server]\ntrusted_proxies = [\"::ffff:10.0.0.5\", \"::ffff:10.1.0.0/112\", \"::ffff:0:0/97\"]\n",
+    )
+    .unwrap();
+    let nets: Vec<String> = s
+        .server
+        .trusted_proxies()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.0.0.5/32", "10.1.0.0/16", "0.0.0.0/1"]);
+    let peer: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+    assert!(crate::http::client_addr::is_trusted(
+        peer,
+        s.server.trusted_proxies()
+    ));
+    let mapped_peer: std::net::IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+    assert!(crate::http::client_addr::is_trusted(
+        mapped_peer,
+        s.server.trusted_proxies()
+    ));
+}
+
+#[test]
+fn trusted_proxies_that_trust_everyone_are_refused() {
+    for everyone in ["0.0.0.0/0", "::/0", "::ffff:0:0/96", "::/64"] {
+        let err = with(&format!("[server]\ntrusted_proxies = [\"{everyone}\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.trusted_proxies"), "{everyone}: {err}");
+        assert!(err.contains("every client"), "{everyone}: {err}");
+    }
+}
+
+#[test]
 fn limits_and_unauthenticated_lifetimes_are_checked() {
     for (toml, key) in [
         (

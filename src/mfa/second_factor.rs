@@ -1,14 +1,15 @@
 //! Checking the second factor of a sign-in (TOTP code or recovery code).
 //!
-//! Invariants: wrong codes count toward the same per-(account, source) lock-out and per-IP
-//! throttle as wrong passwords, and a locked-out source's right code fails exactly like a
-//! wrong one; the
+//! Invariants: wrong codes count toward the same per-(account, source) lock-out, account-wide
+//! ceiling and per-IP throttle as wrong passwords, and the right code from a locked-out
+//! source, or from an unknown source that finds the ceiling's slot taken, fails exactly like
+//! a wrong one, unchecked; the
 //! check, the spending of the code (TOTP step or recovery code) and the consumption of the
 //! challenge happen in one transaction.
 
 use super::challenge::Challenge;
 use super::{recovery, totp, Mfa, MfaError};
-use crate::accounts::lockout::{self, Burst, Failed, Lockout, Origin};
+use crate::accounts::lockout::{self, Admission, Burst, Lockout, Origin};
 use crate::crypto::SecretString;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, challenges, DbConn, Store};
@@ -148,21 +149,19 @@ pub async fn verify(
                 if !source.is_known_device() && lockout::address_blocked(c, &origin, now)? {
                     return Ok(Outcome::Throttled);
                 }
-                let ticket = lockout::reserve(c, &policy, &user.id, &source, now)?;
-                let passed = match &ticket {
-                    None => None,
-                    Some(_) => check(c, &mfa, &user, &challenge, method, code.expose(), now)?,
+                let admission = lockout::admit(c, &policy, &user.id, &source, now)?;
+                let passed = match &admission {
+                    Admission::Admitted(_) => {
+                        check(c, &mfa, &user, &challenge, method, code.expose(), now)?
+                    }
+                    Admission::Locked(_) | Admission::Slowed(_) => None,
                 };
-                let (Some(checked), Some(ticket)) = (passed, &ticket) else {
-                    let failed = match &ticket {
-                        Some(t) => Failed::Checked(t),
-                        None => Failed::Refused(&source),
-                    };
+                let (Some(checked), Admission::Admitted(ticket)) = (passed, &admission) else {
                     let burst = lockout::record_failure(
                         c,
                         &policy,
                         Some(&user),
-                        failed,
+                        admission.as_failure(),
                         origin.ip.as_deref(),
                         method.amr(),
                         now,

@@ -131,12 +131,13 @@ pub fn clear_all(conn: &mut DbConn, user_id: &str) -> Result<usize, StoreError> 
     Ok(diesel::delete(t::table.filter(t::user_id.eq(user_id))).execute(conn)?)
 }
 
-/// Deletes sources that have not failed since `before` and are not locked.
-pub fn purge(conn: &mut DbConn, now: i64, before: i64) -> Result<usize, StoreError> {
+/// Deletes sources whose last failure and lock both ended before `before`; a source
+/// whose lock ended more recently keeps its count, so its next lock is longer still.
+pub fn purge(conn: &mut DbConn, before: i64) -> Result<usize, StoreError> {
     Ok(diesel::delete(
         t::table
             .filter(t::updated_at.lt(before))
-            .filter(t::locked_until.is_null().or(t::locked_until.le(now))),
+            .filter(t::locked_until.is_null().or(t::locked_until.lt(before))),
     )
     .execute(conn)?)
 }

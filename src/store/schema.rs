@@ -30,6 +30,7 @@ diesel::table! {
         phone_number -> Nullable<Text>,
         phone_number_verified -> Bool,
         address -> Nullable<Text>,
+        ceiling_next_attempt_ms -> Nullable<BigInt>,
     }
 }
 

@@ -127,6 +127,37 @@ pub fn add_failure(conn: &mut DbConn, id: &str) -> Result<i32, StoreError> {
         .first(conn)?)
 }
 
+/// The account's consecutive failures from all sources.
+pub fn failed_logins(conn: &mut DbConn, id: &str) -> Result<Option<i32>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(users::failed_logins)
+        .first(conn)
+        .optional()?)
+}
+
+/// Takes the account-wide ceiling's slot at `now_ms` unless an earlier taker holds it,
+/// leaving it free again at `next_ms`; whether it was taken. One conditional `UPDATE`: on
+/// Postgres a concurrent taker waits for the row lock and then finds the slot gone, on
+/// SQLite the writer's transaction serialises them.
+pub fn take_ceiling_slot(
+    conn: &mut DbConn,
+    id: &str,
+    now_ms: i64,
+    next_ms: i64,
+) -> Result<bool, StoreError> {
+    let taken = diesel::update(
+        users::table.find(id).filter(
+            users::ceiling_next_attempt_ms
+                .is_null()
+                .or(users::ceiling_next_attempt_ms.le(now_ms)),
+        ),
+    )
+    .set(users::ceiling_next_attempt_ms.eq(next_ms))
+    .execute(conn)?;
+    Ok(taken == 1)
+}
+
 pub fn set_lock(conn: &mut DbConn, id: &str, locked_until: Option<i64>) -> Result<(), StoreError> {
     diesel::update(users::table.find(id))
         .set(users::locked_until.eq(locked_until))

@@ -27,7 +27,7 @@ async fn strict_client(app: &TestApp) -> RpClient {
 }
 
 /// The signed-in browser's session `auth_time`, after moving it `back` seconds into the past.
-async fn age_session(app: &TestApp, back: i64) -> i64 {
+pub async fn age_session(app: &TestApp, back: i64) -> i64 {
     app.db(move |c| {
         diesel::update(sessions::table)
             .set(sessions::auth_time.eq(sessions::auth_time - back))

@@ -2,7 +2,9 @@
 //! must have one and has none, sets up an authenticator app first; `/login/mfa/start`
 //! begins a step-up from an existing session when a request needs a second factor. A
 //! step-up keeps the session's time of authentication and never counts as a fresh sign-in
-//! for `prompt=login` or `max_age`: those need the first factor again.
+//! for `prompt=login` or `max_age`: those need the first factor again. Setting up a second
+//! factor there needs a recent first factor (`accounts::reauth::is_recent`), as on
+//! /account/security; an older session is sent through the sign-in first.
 //!
 //! Nothing here hands out a session before the second factor has passed: the first factor
 //! only leaves a challenge (see `mfa::challenge`), held in its own cookie.
@@ -490,6 +492,18 @@ pub async fn get_start(
     match second_step_for(&state, &session.user.id, Some(&query.request)).await? {
         // Nothing missing (set up meanwhile in another tab): back to the request.
         SecondStep::None => Ok(see_other(&continue_to)),
+        // Adding a second factor needs a recent first factor, as on /account/security: a
+        // borrowed, stale session must not set up an authenticator. The password (or a
+        // passkey) again, and the sign-in leads on to the enrolment.
+        SecondStep::Enrol if !crate::accounts::reauth::is_recent(&session, crate::time::now()) => {
+            Ok(see_other(&format!(
+                "/login?request={}",
+                percent_encoding::utf8_percent_encode(
+                    &query.request,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            )))
+        }
         SecondStep::Ask | SecondStep::Enrol => {
             // A step-up: the second factor completes this session's sign-in, made at its
             // auth_time; it does not make the sign-in fresh.

@@ -1,0 +1,1 @@
+ALTER TABLE users DROP COLUMN ceiling_next_attempt_ms;
