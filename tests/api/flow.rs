@@ -311,3 +311,30 @@ pub async fn authorize_error(
     assert_eq!(param(&params, "error"), Some(error), "{extra:?}");
     params
 }
+
+/// Posts `username` and `password` on the login page of the pending authorization request
+/// `request` (the id in `/login?request=`), with that page's CSRF token.
+pub async fn sign_in_for_request(
+    app: &TestApp,
+    request: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = app
+        .get(&format!("/login?request={request}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_value(&page, "csrf_token").unwrap();
+    app.post_form(
+        "/login",
+        &[
+            ("csrf_token", &csrf),
+            ("username", username),
+            ("password", password),
+            ("request", request),
+        ],
+    )
+    .await
+}

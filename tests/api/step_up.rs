@@ -117,19 +117,7 @@ async fn with_only_the_password_posting_straight_to_consent_or_continue_gets_no_
     let request = location(&resp)
         .trim_start_matches("/login?request=")
         .to_owned();
-    let page = app.get(&location(&resp)).await.text().await.unwrap();
-    let csrf = form_value(&page, "csrf_token").unwrap();
-    let resp = app
-        .post_form(
-            "/login",
-            &[
-                ("csrf_token", &csrf),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("request", &request),
-            ],
-        )
-        .await;
+    let resp = sign_in_for_request(&app, &request, "alice", PASSWORD).await;
     assert_eq!(location(&resp), "/login/mfa");
 
     // Straight to the continuation, the consent page and its POST: back to sign-in.
