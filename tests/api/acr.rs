@@ -8,17 +8,11 @@ use crate::flow::*;
 use crate::helpers::{location, spawn_app, TestApp, PASSWORD};
 use crate::mfa_support::*;
 use crate::step_up::{
-    assert_set_up_first, finish_with_code, id_token_claims, password_for_request, strict_client,
-    LOA1, LOA2,
+    assert_set_up_first, essential, finish_with_code, id_token_claims, password_for_request,
+    step_up_start, strict_client, LOA1, LOA2,
 };
 
 const UNMET: &str = "unmet_authentication_requirements";
-
-/// The `claims` parameter asking for an essential `acr` among `values`.
-fn essential(values: &[&str]) -> String {
-    serde_json::json!({ "id_token": { "acr": { "essential": true, "values": values } } })
-        .to_string()
-}
 
 /// The same with the single-value form.
 fn essential_value(value: &str) -> String {
@@ -82,14 +76,7 @@ async fn a_voluntary_loa_2_steps_up_a_user_who_has_a_second_factor() {
     let client = confidential(&app).await;
     let (secret, _) = user_with_totp(&app, "alice").await;
     // The password-only session that set the app up is stepped up, not refused.
-    let resp = app
-        .get(&authorize_path(&auth_params(
-            &client,
-            &[("acr_values", LOA2)],
-        )))
-        .await;
-    let start = location(&resp);
-    assert!(start.starts_with("/login/mfa/start?request="), "{start}");
+    let start = step_up_start(&app, &auth_params(&client, &[("acr_values", LOA2)])).await;
     assert_eq!(location(&app.get(&start).await), "/login/mfa");
     let resp = finish_with_code(&app, &code_at(&secret, now() + 30)).await;
     let claims = id_token_claims(&app, &client, &resp).await;
@@ -115,14 +102,7 @@ async fn an_essential_loa_2_without_a_second_factor_is_unmet_with_prompt_none_an
     for claims in [essential(&[LOA2]), essential_value(LOA2)] {
         let params = auth_params(&client, &[("claims", &claims), ("prompt", "none")]);
         assert_eq!(redirected_error(&app, &params).await, UNMET, "{claims}");
-        let resp = app
-            .get(&authorize_path(&auth_params(
-                &client,
-                &[("claims", &claims)],
-            )))
-            .await;
-        let start = location(&resp);
-        assert!(start.starts_with("/login/mfa/start?request="), "{start}");
+        let start = step_up_start(&app, &auth_params(&client, &[("claims", &claims)])).await;
         assert_set_up_first(app.get(&start).await).await;
     }
     // Essential, but satisfied by one factor: a code at loa:1.

@@ -1,7 +1,8 @@
 //! Authorization requests that must fail, and how.
 
 use crate::flow::{
-    auth_params, authorize_path, confidential, param, public, redirect_params, REDIRECT,
+    auth_params, authorize_error, authorize_path, confidential, param, public, redirect_params,
+    REDIRECT,
 };
 use crate::helpers::{spawn_app, PASSWORD};
 
@@ -79,12 +80,7 @@ async fn protocol_errors_go_back_to_the_client_with_state_and_iss() {
             "request_uri_not_supported",
         ),
     ] {
-        let resp = app
-            .get(&authorize_path(&auth_params(&client, &extra)))
-            .await;
-        assert_eq!(resp.status(), 303, "{extra:?}");
-        let params = redirect_params(&resp);
-        assert_eq!(param(&params, "error"), Some(error), "{extra:?}");
+        let params = authorize_error(&app, &client, &extra, error).await;
         assert_eq!(param(&params, "state"), Some("state-123"));
         assert_eq!(param(&params, "iss"), Some(app.address.as_str()));
         assert!(param(&params, "code").is_none());

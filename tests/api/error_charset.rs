@@ -5,9 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::flow::{
-    auth_params, authorize_path, confidential, param, redirect_params, token_post, tokens_for,
-};
+use crate::flow::{authorize_error, confidential, param, token_post, tokens_for};
 use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
 
 fn assert_charset(what: &str, text: &str) {
@@ -150,12 +148,7 @@ async fn authorization_errors_sent_to_the_client_are_in_the_charset() {
             "unmet_authentication_requirements",
         ),
     ] {
-        let resp = app
-            .get(&authorize_path(&auth_params(&client, &extra)))
-            .await;
-        assert_eq!(resp.status(), 303, "{extra:?}");
-        let params = redirect_params(&resp);
-        assert_eq!(param(&params, "error"), Some(error), "{extra:?}");
+        let params = authorize_error(&app, &client, &extra, error).await;
         assert_charset(error, param(&params, "error_description").unwrap());
     }
 }

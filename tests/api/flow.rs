@@ -296,3 +296,45 @@ pub async fn verify_jwt(app: &TestApp, token: &str) -> (Map<String, Value>, Map<
     };
     (header, claims.as_ref().clone())
 }
+
+/// An authorization request with `extra` (as [`auth_params`]) that the provider refuses with
+/// `error` in a redirect to the client (RFC 6749 §4.1.2.1); returns the redirect's parameters.
+pub async fn authorize_error(
+    app: &TestApp,
+    client: &RpClient,
+    extra: &[(&str, &str)],
+    error: &str,
+) -> Vec<(String, String)> {
+    let resp = app.get(&authorize_path(&auth_params(client, extra))).await;
+    assert_eq!(resp.status(), 303, "{extra:?}");
+    let params = redirect_params(&resp);
+    assert_eq!(param(&params, "error"), Some(error), "{extra:?}");
+    params
+}
+
+/// Posts `username` and `password` on the login page of the pending authorization request
+/// `request` (the id in `/login?request=`), with that page's CSRF token.
+pub async fn sign_in_for_request(
+    app: &TestApp,
+    request: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = app
+        .get(&format!("/login?request={request}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = form_value(&page, "csrf_token").unwrap();
+    app.post_form(
+        "/login",
+        &[
+            ("csrf_token", &csrf),
+            ("username", username),
+            ("password", password),
+            ("request", request),
+        ],
+    )
+    .await
+}

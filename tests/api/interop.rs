@@ -14,12 +14,12 @@ use openidconnect::core::{
 use openidconnect::{
     AccessTokenHash, AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId,
     ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
-    HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
-    TokenResponse,
+    HttpResponse, IssuerUrl, LocalizedClaim, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use reqwest::Url;
 
-use crate::flow::{confidential, REDIRECT};
+use crate::flow::{confidential, RpClient, REDIRECT};
 use crate::helpers::{form_value, location, spawn_app, TestApp, PASSWORD};
 
 /// The relying party's back channel (discovery, JWKS, token, userinfo): the project's reqwest
@@ -65,6 +65,39 @@ type RelyingParty = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// Discovery, as the relying party does it, from the provider's issuer URL.
+async fn discover(app: &TestApp, http: &BackChannel) -> CoreProviderMetadata {
+    let issuer = IssuerUrl::new(app.address.clone()).expect("issuer URL");
+    CoreProviderMetadata::discover_async(issuer, http)
+        .await
+        .unwrap_or_else(|e| panic!("discovery failed: {e} ({e:?})"))
+}
+
+/// The relying party for the `registered` client, built from discovered `metadata`.
+fn relying_party(metadata: CoreProviderMetadata, registered: &RpClient) -> RelyingParty {
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(registered.id.clone()),
+        registered.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).expect("redirect URL"))
+}
+
+/// The relying party exchanges `code` (with its PKCE `verifier`) at the token endpoint.
+async fn exchange_code(
+    rp: &RelyingParty,
+    http: &BackChannel,
+    code: String,
+    verifier: PkceCodeVerifier,
+) -> CoreTokenResponse {
+    rp.exchange_code(AuthorizationCode::new(code))
+        .expect("discovery names a token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(http)
+        .await
+        .unwrap_or_else(|e| panic!("code exchange failed: {e} ({e:?})"))
+}
+
 /// Where a sign-in left the relying party: its client, the nonce it sent and the token
 /// response it got for the user `user_id`.
 struct SignedIn {
@@ -93,16 +126,8 @@ async fn sign_in_with(
     let registered = confidential(app).await;
     let http = BackChannel::new();
 
-    let issuer = IssuerUrl::new(app.address.clone()).expect("issuer URL");
-    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
-        .await
-        .unwrap_or_else(|e| panic!("discovery failed: {e} ({e:?})"));
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(registered.id.clone()),
-        registered.secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).expect("redirect URL"));
+    let metadata = discover(app, &http).await;
+    let rp = relying_party(metadata, &registered);
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = rp
@@ -135,13 +160,7 @@ async fn sign_in_with(
     assert_eq!(query("iss").as_deref(), Some(app.address.as_str()));
     let code = query("code").expect("an authorization code");
 
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("discovery names a token endpoint")
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap_or_else(|e| panic!("code exchange failed: {e} ({e:?})"));
+    let tokens = exchange_code(&rp, &http, code, verifier).await;
 
     SignedIn {
         http,
@@ -306,10 +325,7 @@ async fn the_relying_party_asks_for_acr_values_and_verifies_the_acr_achieved() {
     app.create_user("alice", PASSWORD).await;
     let registered = confidential(&app).await;
     let http = BackChannel::new();
-    let issuer = IssuerUrl::new(app.address.clone()).expect("issuer URL");
-    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
-        .await
-        .unwrap_or_else(|e| panic!("discovery failed: {e} ({e:?})"));
+    let metadata = discover(&app, &http).await;
     let supported: Vec<&str> = metadata
         .acr_values_supported()
         .expect("discovery lists acr values")
@@ -317,12 +333,7 @@ async fn the_relying_party_asks_for_acr_values_and_verifies_the_acr_achieved() {
         .map(|a| a.as_str())
         .collect();
     assert_eq!(supported, [LOA1, LOA2]);
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(registered.id.clone()),
-        registered.secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).expect("redirect URL"));
+    let rp = relying_party(metadata, &registered);
 
     // Two factors preferred, one accepted: alice has only a password, and that must do.
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -342,13 +353,7 @@ async fn the_relying_party_asks_for_acr_values_and_verifies_the_acr_achieved() {
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no code in {callback}"));
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .expect("discovery names a token endpoint")
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap_or_else(|e| panic!("code exchange failed: {e} ({e:?})"));
+    let tokens = exchange_code(&rp, &http, code, verifier).await;
     let id_token = tokens.id_token().expect("an ID token");
 
     let claims: &CoreIdTokenClaims = id_token
@@ -368,6 +373,13 @@ async fn the_relying_party_asks_for_acr_values_and_verifies_the_acr_achieved() {
         Err(ClaimsVerificationError::InvalidAuthContext(_)) => {}
         other => panic!("an ID token at loa:1 passed as loa:2: {other:?}"),
     }
+}
+
+/// A name claim's value without a language tag (OIDC Core §5.2), as the library parsed it.
+fn unlocalized<T: std::ops::Deref<Target = String>>(
+    claim: Option<&LocalizedClaim<T>>,
+) -> Option<&str> {
+    claim.and_then(|c| c.get(None)).map(|n| n.as_str())
 }
 
 #[tokio::test]
@@ -405,12 +417,7 @@ async fn the_relying_party_reads_standard_claims_by_scope_and_through_the_claims
         .unwrap_or_else(|e| panic!("ID token rejected: {e} ({e:?})"));
     assert_eq!(id.subject().as_str(), user_id);
     assert_eq!(id.email_verified(), Some(false));
-    assert_eq!(
-        id.given_name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str()),
-        Some("Ada")
-    );
+    assert_eq!(unlocalized(id.given_name()), Some("Ada"));
     assert_eq!(id.locale().map(|l| l.as_str()), Some("en-GB"));
     assert_eq!(id.zoneinfo().map(|z| z.as_str()), Some("Europe/London"));
     assert!(id.phone_number().is_none(), "phone stays at userinfo");
@@ -425,18 +432,8 @@ async fn the_relying_party_reads_standard_claims_by_scope_and_through_the_claims
         .await
         .unwrap_or_else(|e| panic!("userinfo failed: {e} ({e:?})"));
     assert_eq!(info.subject().as_str(), user_id);
-    assert_eq!(
-        info.given_name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str()),
-        Some("Ada")
-    );
-    assert_eq!(
-        info.family_name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str()),
-        Some("Lovelace")
-    );
+    assert_eq!(unlocalized(info.given_name()), Some("Ada"));
+    assert_eq!(unlocalized(info.family_name()), Some("Lovelace"));
     assert_eq!(info.locale().map(|l| l.as_str()), Some("en-GB"));
     assert_eq!(info.zoneinfo().map(|z| z.as_str()), Some("Europe/London"));
     assert_eq!(

@@ -28,16 +28,33 @@ async fn user(app: &TestApp, name: &'static str) -> Option<users::UserRow> {
     app.db(move |c| users::find_by_username(c, name)).await
 }
 
-#[tokio::test]
-async fn unconfirmed_sign_ups_are_purged_after_their_lifetime_and_free_the_address() {
-    let sink = SmtpSink::start();
-    let mail = mail_to(&sink);
-    let app = spawn_app_with(move |f| {
+/// Sign-up open, mail to `sink`, and the purge job running every second.
+async fn purging_signup_app(sink: &SmtpSink) -> TestApp {
+    let mail = mail_to(sink);
+    spawn_app_with(move |f| {
         mail(f)
             .merge(("signup.enabled", true))
             .merge(("session.purge_interval_secs", 1))
     })
-    .await;
+    .await
+}
+
+/// Waits (up to 15 seconds) for the purge job to delete `name`'s account.
+async fn wait_until_gone(app: &TestApp, name: &'static str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while user(app, name).await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the purge job did not delete {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn unconfirmed_sign_ups_are_purged_after_their_lifetime_and_free_the_address() {
+    let sink = SmtpSink::start();
+    let app = purging_signup_app(&sink).await;
     app.create_user("olga", PASSWORD).await;
     sign_up(&app, "carol", "carol@example.com", PASSWORD).await;
     let carol = user(&app, "carol").await.expect("pending account");
@@ -46,14 +63,7 @@ async fn unconfirmed_sign_ups_are_purged_after_their_lifetime_and_free_the_addre
 
     // Just past the default lifetime (24 hours); olga's confirmed account is as old.
     age_accounts(&app, 86_400 + 5).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while user(&app, "carol").await.is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "the purge job did not delete carol"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_gone(&app, "carol").await;
     assert!(
         user(&app, "olga").await.is_some(),
         "confirmed accounts stay"
@@ -131,13 +141,7 @@ async fn a_taken_username_gets_the_same_answer_and_only_the_address_is_told() {
 #[tokio::test]
 async fn an_address_the_operator_verifies_ends_the_pending_sign_up_and_is_never_purged() {
     let sink = SmtpSink::start();
-    let mail = mail_to(&sink);
-    let app = spawn_app_with(move |f| {
-        mail(f)
-            .merge(("signup.enabled", true))
-            .merge(("session.purge_interval_secs", 1))
-    })
-    .await;
+    let app = purging_signup_app(&sink).await;
     sign_up(&app, "carol", "carol@example.com", PASSWORD).await;
     sign_up(&app, "dan", "dan@example.com", PASSWORD).await;
     sink.wait_for(2).await;
@@ -152,14 +156,7 @@ async fn an_address_the_operator_verifies_ends_the_pending_sign_up_and_is_never_
     assert_eq!(app.login("carol", PASSWORD).await.status(), 303);
 
     age_accounts(&app, 86_400 + 5).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while user(&app, "dan").await.is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "the purge job did not delete dan"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_gone(&app, "dan").await;
     assert!(
         user(&app, "carol").await.is_some(),
         "a verified account stays"

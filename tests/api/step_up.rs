@@ -43,6 +43,15 @@ pub async fn password_for_request(app: &TestApp, params: &[(String, String)]) ->
     .await
 }
 
+/// Starts an authorization request that a signed-in user must step up for; returns the
+/// step-up entry point it redirects to.
+pub async fn step_up_start(app: &TestApp, params: &[(String, String)]) -> String {
+    let resp = app.get(&authorize_path(params)).await;
+    let start = location(&resp);
+    assert!(start.starts_with("/login/mfa/start?request="), "{start}");
+    start
+}
+
 pub async fn id_token_claims(
     app: &TestApp,
     client: &RpClient,
@@ -108,19 +117,7 @@ async fn with_only_the_password_posting_straight_to_consent_or_continue_gets_no_
     let request = location(&resp)
         .trim_start_matches("/login?request=")
         .to_owned();
-    let page = app.get(&location(&resp)).await.text().await.unwrap();
-    let csrf = form_value(&page, "csrf_token").unwrap();
-    let resp = app
-        .post_form(
-            "/login",
-            &[
-                ("csrf_token", &csrf),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("request", &request),
-            ],
-        )
-        .await;
+    let resp = sign_in_for_request(&app, &request, "alice", PASSWORD).await;
     assert_eq!(location(&resp), "/login/mfa");
 
     // Straight to the continuation, the consent page and its POST: back to sign-in.
@@ -183,9 +180,9 @@ pub async fn assert_set_up_first(resp: reqwest::Response) {
     );
 }
 
-/// The `claims` parameter demanding loa:2 (OIDC Core §5.5.1.1: an essential acr).
-fn essential_loa_2() -> String {
-    serde_json::json!({ "id_token": { "acr": { "essential": true, "values": [LOA2] } } })
+/// The `claims` parameter asking for an essential `acr` among `values` (OIDC Core §5.5.1.1).
+pub fn essential(values: &[&str]) -> String {
+    serde_json::json!({ "id_token": { "acr": { "essential": true, "values": values } } })
         .to_string()
 }
 
@@ -197,11 +194,9 @@ async fn an_essential_acr_loa_2_without_a_second_factor_sends_the_user_to_set_on
     assert_eq!(location(&app.login("alice", PASSWORD).await), "/");
 
     // Whoever holds only the password must not get to choose the "second" factor here.
-    let claims = essential_loa_2();
+    let claims = essential(&[LOA2]);
     let params = auth_params(&client, &[("claims", &claims)]);
-    let resp = app.get(&authorize_path(&params)).await;
-    let start = location(&resp);
-    assert!(start.starts_with("/login/mfa/start?request="), "{start}");
+    let start = step_up_start(&app, &params).await;
     assert_set_up_first(app.get(&start).await).await;
     assert!(app.cookie("portcullis_mfa").is_none());
 
@@ -209,9 +204,7 @@ async fn an_essential_acr_loa_2_without_a_second_factor_sends_the_user_to_set_on
     fresh_step().await;
     let (secret, codes) = enrol_totp_at(&app, now()).await;
     assert_eq!(codes.len(), 10);
-    let resp = app.get(&authorize_path(&params)).await;
-    let start = location(&resp);
-    assert!(start.starts_with("/login/mfa/start?request="), "{start}");
+    let start = step_up_start(&app, &params).await;
     assert_eq!(location(&app.get(&start).await), "/login/mfa");
     let resp = finish_with_code(&app, &code_at(&secret, now() + 30)).await;
     let claims = id_token_claims(&app, &client, &resp).await;
@@ -225,9 +218,7 @@ async fn a_session_from_before_totp_was_set_up_is_asked_for_the_code() {
     let client = confidential(&app).await;
     let (secret, _) = user_with_totp(&app, "alice").await;
     // Still the password-only session that set the app up.
-    let resp = app.get(&authorize_path(&auth_params(&client, &[]))).await;
-    let start = location(&resp);
-    assert!(start.starts_with("/login/mfa/start?request="), "{start}");
+    let start = step_up_start(&app, &auth_params(&client, &[])).await;
     assert_eq!(location(&app.get(&start).await), "/login/mfa");
     let resp = finish_with_code(&app, &code_at(&secret, now() + 30)).await;
     let claims = id_token_claims(&app, &client, &resp).await;
@@ -242,7 +233,7 @@ async fn prompt_none_without_the_needed_second_factor_is_unmet_or_login_required
     app.login("alice", PASSWORD).await;
     // A factor the user does not have cannot be met (OpenID Connect Unmet Authentication
     // Requirements 1.0)...
-    let claims = essential_loa_2();
+    let claims = essential(&[LOA2]);
     let params = auth_params(&client, &[("claims", &claims), ("prompt", "none")]);
     let resp = app.get(&authorize_path(&params)).await;
     let params = redirect_params(&resp);

@@ -7,8 +7,8 @@ use portcullis::crypto::token;
 use portcullis::store::schema::{authorization_requests as r, webauthn_ceremonies as w};
 use serde_json::json;
 
-use crate::flow::{auth_params, authorize_path, confidential};
-use crate::helpers::{form_value, location, spawn_app_on_localhost_with, spawn_app_with, PASSWORD};
+use crate::flow::{auth_params, authorize_path, confidential, sign_in_for_request};
+use crate::helpers::{location, spawn_app_on_localhost_with, spawn_app_with, PASSWORD};
 use crate::passkey_login::post_json;
 use crate::reset::request_reset;
 use crate::signup::sign_up;
@@ -186,24 +186,7 @@ async fn pending_requests_before_sign_in_are_short_lived_and_capped_per_source()
 
     // Signing in for the newest gives it the normal lifetime and takes it off the cap.
     let newest = ids.last().unwrap().clone();
-    let page = app
-        .get(&format!("/login?request={newest}"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = form_value(&page, "csrf_token").unwrap();
-    let resp = app
-        .post_form(
-            "/login",
-            &[
-                ("csrf_token", &csrf),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("request", &newest),
-            ],
-        )
-        .await;
+    let resp = sign_in_for_request(&app, &newest, "alice", PASSWORD).await;
     assert_eq!(resp.status(), 303);
     let resp = app.get(&location(&resp)).await;
     assert_eq!(resp.status(), 303);

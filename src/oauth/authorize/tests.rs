@@ -61,10 +61,20 @@ fn session(auth_time: i64) -> ActiveSession {
 
 const NOW: i64 = 1_000_000;
 
+/// `decide` at `NOW` where no second factor comes into it (`SecondStep::None`).
+fn decide_one_factor(
+    req: &AuthorizationRequest,
+    session: Option<&ActiveSession>,
+    client: &Client,
+    consented: &[String],
+) -> Result<Next, OAuthError> {
+    decide(req, session, client, consented, SecondStep::None, NOW)
+}
+
 #[test]
 fn no_session_means_login_or_login_required() {
     assert_eq!(
-        decide(&request(), None, &client(false), &[], SecondStep::None, NOW).unwrap(),
+        decide_one_factor(&request(), None, &client(false), &[]).unwrap(),
         Next::Login
     );
     let none = AuthorizationRequest {
@@ -72,7 +82,7 @@ fn no_session_means_login_or_login_required() {
         ..request()
     };
     assert_eq!(
-        decide(&none, None, &client(false), &[], SecondStep::None, NOW)
+        decide_one_factor(&none, None, &client(false), &[])
             .unwrap_err()
             .code,
         ErrorCode::LoginRequired
@@ -84,39 +94,15 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
     let s = session(NOW);
     let all: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(
-            &request(),
-            Some(&s),
-            &client(false),
-            &[],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&request(), Some(&s), &client(false), &[]).unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(
-            &request(),
-            Some(&s),
-            &client(false),
-            &all,
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&request(), Some(&s), &client(false), &all).unwrap(),
         Next::IssueCode
     );
     assert_eq!(
-        decide(
-            &request(),
-            Some(&s),
-            &client(false),
-            &all[..1],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&request(), Some(&s), &client(false), &all[..1]).unwrap(),
         Next::Consent
     );
     let forced = AuthorizationRequest {
@@ -124,19 +110,11 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(
-            &forced,
-            Some(&s),
-            &client(false),
-            &all,
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&forced, Some(&s), &client(false), &all).unwrap(),
         Next::Consent
     );
     assert_eq!(
-        decide(&forced, Some(&s), &client(true), &[], SecondStep::None, NOW).unwrap(),
+        decide_one_factor(&forced, Some(&s), &client(true), &[]).unwrap(),
         Next::IssueCode
     );
     let none = AuthorizationRequest {
@@ -144,7 +122,7 @@ fn consent_is_asked_only_for_new_scopes_unless_forced_or_first_party() {
         ..request()
     };
     assert_eq!(
-        decide(&none, Some(&s), &client(false), &[], SecondStep::None, NOW)
+        decide_one_factor(&none, Some(&s), &client(false), &[])
             .unwrap_err()
             .code,
         ErrorCode::ConsentRequired
@@ -159,15 +137,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(
-            &login,
-            Some(&old),
-            &client(true),
-            &[],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&login, Some(&old), &client(true), &[]).unwrap(),
         Next::Login
     );
     // Resumed after the sign-in made for this request: satisfied.
@@ -177,15 +147,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..login.clone()
     };
     assert_eq!(
-        decide(
-            &signed_in,
-            Some(&fresh),
-            &client(true),
-            &[],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&signed_in, Some(&fresh), &client(true), &[]).unwrap(),
         Next::IssueCode
     );
     // Another session, however new, does not count.
@@ -194,15 +156,7 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..login.clone()
     };
     assert_eq!(
-        decide(
-            &other,
-            Some(&fresh),
-            &client(true),
-            &[],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&other, Some(&fresh), &client(true), &[]).unwrap(),
         Next::Login
     );
     let max_age = AuthorizationRequest {
@@ -210,27 +164,11 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(
-            &max_age,
-            Some(&old),
-            &client(true),
-            &[],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&max_age, Some(&old), &client(true), &[]).unwrap(),
         Next::Login
     );
     assert_eq!(
-        decide(
-            &max_age,
-            Some(&fresh),
-            &client(true),
-            &[],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&max_age, Some(&fresh), &client(true), &[]).unwrap(),
         Next::IssueCode
     );
     let none_old = AuthorizationRequest {
@@ -239,16 +177,9 @@ fn prompt_login_and_max_age_need_a_fresh_sign_in() {
         ..request()
     };
     assert_eq!(
-        decide(
-            &none_old,
-            Some(&old),
-            &client(true),
-            &[],
-            SecondStep::None,
-            NOW
-        )
-        .unwrap_err()
-        .code,
+        decide_one_factor(&none_old, Some(&old), &client(true), &[])
+            .unwrap_err()
+            .code,
         ErrorCode::LoginRequired
     );
 }
@@ -263,28 +194,12 @@ fn claims_requested_by_name_need_consent_for_their_scope() {
     };
     let only_openid: Vec<String> = vec!["openid".into()];
     assert_eq!(
-        decide(
-            &req,
-            Some(&s),
-            &client(false),
-            &only_openid,
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&req, Some(&s), &client(false), &only_openid).unwrap(),
         Next::Consent
     );
     let with_email: Vec<String> = vec!["openid".into(), "email".into()];
     assert_eq!(
-        decide(
-            &req,
-            Some(&s),
-            &client(false),
-            &with_email,
-            SecondStep::None,
-            NOW
-        )
-        .unwrap(),
+        decide_one_factor(&req, Some(&s), &client(false), &with_email).unwrap(),
         Next::IssueCode
     );
 }
@@ -342,7 +257,7 @@ fn an_essential_acr_nobody_can_meet_fails_signed_in_or_not() {
     let s = session(NOW);
     for session in [None, Some(&s)] {
         assert_eq!(
-            decide(&req, session, &client(true), &[], SecondStep::None, NOW)
+            decide_one_factor(&req, session, &client(true), &[])
                 .unwrap_err()
                 .code,
             ErrorCode::UnmetAuthenticationRequirements
