@@ -39,7 +39,7 @@ async fn create(app: &TestApp, username: &str, email: &str) -> Result<String, Ac
 }
 
 /// Gives a stored account a name today's rules refuse, as rows written before them have.
-async fn rename_in_db(app: &TestApp, from: &'static str, to: &'static str) {
+pub(crate) async fn rename_in_db(app: &TestApp, from: &'static str, to: &'static str) {
     let n = app
         .db(move |c| {
             Ok(diesel::update(u::table.filter(u::username.eq(from)))
@@ -50,7 +50,7 @@ async fn rename_in_db(app: &TestApp, from: &'static str, to: &'static str) {
     assert_eq!(n, 1);
 }
 
-fn cli(app: &TestApp, args: &[&str]) -> Output {
+pub(crate) fn cli(app: &TestApp, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
         .env("PORTCULLIS__DATABASE__URL", &app.settings.database.url)
