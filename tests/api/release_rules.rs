@@ -254,6 +254,13 @@ async fn a_profile_consent_from_before_the_profile_migration_is_asked_again() {
 
     replay_the_profile_migration(&app).await;
 
+    // Clients keep the scopes the operator gave them; address and phone are opt-in.
+    for client in [&profile_client, &email_client] {
+        let id = client.id.clone();
+        let stored = app.db(move |c| client_rows::find(c, &id)).await.unwrap();
+        assert_eq!(stored.allowed_scopes, old_default);
+    }
+
     // "profile" meant name and username when it was granted: the user is asked again.
     assert!(asks_for_consent(&app, &profile_client, "openid profile").await);
     let resp = authorize(
@@ -266,12 +273,6 @@ async fn a_profile_consent_from_before_the_profile_migration_is_asked_again() {
     assert!(!asks_for_consent(&app, &profile_client, "openid profile").await);
     // A consent without "profile" still counts.
     assert!(!asks_for_consent(&app, &email_client, "openid email").await);
-    // Clients keep the scopes the operator gave them; address and phone are opt-in.
-    for client in [&profile_client, &email_client] {
-        let id = client.id.clone();
-        let stored = app.db(move |c| client_rows::find(c, &id)).await.unwrap();
-        assert_eq!(stored.allowed_scopes, old_default);
-    }
 }
 
 #[tokio::test]
