@@ -342,12 +342,13 @@ pub async fn update_by_username(
     change: ProfileChange,
     actor: Actor,
 ) -> Result<(String, Profile), ProfileError> {
-    let username = super::normalize_username(username).map_err(|_| AccountError::UnknownUser)?;
+    // Legacy names that break today's rules (e.g. with `@`) keep working for the operator.
+    let username = username.to_owned();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
-                let user =
-                    users::find_by_username(c, &username)?.ok_or(AccountError::UnknownUser)?;
+                let user = super::names::find_by_username(c, &username)?
+                    .ok_or(AccountError::UnknownUser)?;
                 let profile = save_in(c, &user.id, &change, &actor, None)?;
                 Ok((user.id, profile))
             })

@@ -5,7 +5,10 @@
 //! `email`), because ID tokens travel through browsers and logs. Either gets, besides, the
 //! claims named in its member of the `claims` request parameter, but only when the client
 //! may ask for the scope behind them (checked again here, not only when the request was
-//! made). A claim the user has not set is left out, never sent as null.
+//! made). Likewise a scope the token carries releases its claims only while the client is
+//! still allowed that scope: an operator who narrows a client's `allowed_scopes` stops the
+//! release at once, for tokens already issued too. A claim the user has not set is left
+//! out, never sent as null.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -123,9 +126,9 @@ fn value_of(user: &UserRow, profile: &Profile, claim: &str) -> Option<Value> {
 }
 
 /// The user's claims: those of `scopes`, plus those named in one member (`userinfo` or
-/// `id_token`) of the `claims` request parameter. A claim named there is released only if
-/// the client may ask for its scope (`allowed`); the user consented to it (see
-/// [`scopes_for_consent`]).
+/// `id_token`) of the `claims` request parameter; either way only if the client may (still)
+/// ask for the claim's scope (`allowed`, the client's current `allowed_scopes`). The user
+/// consented to every such scope (see [`scopes_for_consent`]).
 pub fn for_user(
     user: &UserRow,
     profile: &Profile,
@@ -135,10 +138,12 @@ pub fn for_user(
 ) -> Map<String, Value> {
     let mut out = Map::new();
     for (claim, scope) in SUPPORTED {
+        if !allowed.iter().any(|s| s == scope) {
+            continue;
+        }
         let asked = requested
             .and_then(Value::as_object)
-            .is_some_and(|r| r.contains_key(claim))
-            && allowed.iter().any(|s| s == scope);
+            .is_some_and(|r| r.contains_key(claim));
         if asked || scopes.contains(&scope) {
             if let Some(v) = value_of(user, profile, claim) {
                 out.insert(claim.to_owned(), v);

@@ -51,3 +51,14 @@ pub fn has_pending(conn: &mut DbConn) -> Result<bool, StoreError> {
         DbConn::Sqlite(c) => c.has_pending_migration(SQLITE).map_err(err),
     }
 }
+
+/// Reverts the most recently applied migration and returns its version (tests use it to
+/// bring a database back to an earlier schema and replay a data migration).
+pub fn revert_last(conn: &mut DbConn) -> Result<String, StoreError> {
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let version = match conn {
+        DbConn::Pg(c) => c.revert_last_migration(POSTGRES).map_err(err)?.to_string(),
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map_err(err)?.to_string(),
+    };
+    Ok(version)
+}

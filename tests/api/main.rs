@@ -45,6 +45,7 @@ mod proxies;
 mod redirect_rules;
 mod refresh;
 mod registration;
+mod release_rules;
 mod reset;
 mod server;
 mod sessions;

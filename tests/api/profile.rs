@@ -303,3 +303,39 @@ async fn the_owner_cannot_set_preferred_username_or_verify_a_phone_number() {
     assert_eq!(saved.get(Field::PhoneNumber), Some("+441865270001"));
     assert!(!saved.phone_number_verified());
 }
+
+#[tokio::test]
+async fn urls_to_internal_hosts_and_invisible_characters_are_refused_on_the_page() {
+    let app = spawn_app().await;
+    let id = app.create_user("alice", PASSWORD).await;
+    app.login("alice", PASSWORD).await;
+    let before = stored(&app, &id).await;
+    for (field, bad, message) in [
+        (
+            "picture",
+            "https://169.254.169.254/latest/meta-data/",
+            "not an IP address",
+        ),
+        ("website", "https://10.0.0.5/x", "not an IP address"),
+        ("profile", "https://[::1]/", "not an IP address"),
+        ("picture", "https://localhost/a.png", "not localhost"),
+        ("website", "https://intranet/", "a full domain name"),
+        (
+            "nickname",
+            "soft\u{ad}hyphen",
+            "control or invisible characters",
+        ),
+        ("name", "tag\u{e0041}s", "control or invisible characters"),
+    ] {
+        let current = form(&app).await;
+        let resp = post(&app, &with(current, &[(field, bad)])).await;
+        assert_eq!(resp.status(), 400, "{field}={bad:?}");
+        let html = resp.text().await.unwrap();
+        assert!(
+            html.contains(&format!(r#"<p id="{field}-error" class="field-error">"#)),
+            "{field}={bad:?}: {html}"
+        );
+        assert!(html.contains(message), "{field}={bad:?}: {html}");
+        assert_eq!(stored(&app, &id).await, before, "{field}={bad:?} was saved");
+    }
+}

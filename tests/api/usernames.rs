@@ -37,7 +37,7 @@ async fn create(app: &TestApp, username: &str, email: &str) -> Result<String, Ac
 }
 
 /// Gives a stored account a name today's rules refuse, as rows written before them have.
-async fn rename_in_db(app: &TestApp, from: &'static str, to: &'static str) {
+pub(crate) async fn rename_in_db(app: &TestApp, from: &'static str, to: &'static str) {
     let n = app
         .db(move |c| {
             Ok(diesel::update(u::table.filter(u::username.eq(from)))

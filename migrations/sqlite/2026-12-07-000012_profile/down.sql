@@ -1,3 +1,4 @@
+-- Consents deleted on the way up are not restored: the user is simply asked again.
 UPDATE clients SET allowed_scopes = '["openid","profile","email","offline_access"]'
 WHERE allowed_scopes = '["openid","profile","email","address","phone","offline_access"]';
 ALTER TABLE clients DROP COLUMN id_token_claims;

@@ -21,7 +21,11 @@ ALTER TABLE users ADD COLUMN address TEXT;
 -- a space-separated list of scopes.
 ALTER TABLE clients ADD COLUMN id_token_claims TEXT NOT NULL DEFAULT 'email';
 
--- Clients on the old default scope list get the new default (address and phone added);
--- users still consent to each scope. A list chosen by hand is left alone.
-UPDATE clients SET allowed_scopes = '["openid","profile","email","address","phone","offline_access"]'
-WHERE allowed_scopes = '["openid","profile","email","offline_access"]';
+-- Existing clients keep their allowed scopes: an operator opts in to address and phone
+-- (new clients get them by default).
+
+-- Consent to "profile" was given when it meant name and username; it now releases
+-- birthdate, gender, locale, picture and the rest, so a remembered consent that includes it
+-- no longer counts and the user is asked again on the next authorization. Consents are
+-- stored as a JSON array of scope names.
+DELETE FROM consents WHERE scopes LIKE '%"profile"%';

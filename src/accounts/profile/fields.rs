@@ -1,12 +1,17 @@
 //! The editable standard claims (OIDC Core §5.1) and the rule each value must meet.
 //!
 //! Every value is trimmed; an empty value means "not set". No value may hold control
-//! characters or bidirectional overrides (they could disguise a name on a consent page or in
-//! a relying party), except the line breaks OIDC allows in `street_address` and `formatted`.
-//! URLs are https only (a relying party may load `picture` into a page); `birthdate` is a real
+//! characters, invisible formatting characters (Unicode Cf but ZWNJ/ZWJ), private-use or
+//! unassigned code points, nor runs of variation selectors (they could disguise a name on a
+//! consent page or in a relying party, or smuggle data), except the line breaks OIDC allows
+//! in `street_address` and `formatted`. URLs are https only, to a public DNS name: no IP
+//! literal, no `localhost`, no single-label host (a relying party may fetch `picture`
+//! server-side, and no user may point it at its internal network); `birthdate` is a real
 //! calendar date in the past; `zoneinfo` is an IANA time zone name from the tz database
 //! (compiled in, see `zones.txt`); `locale` is a valid BCP 47 tag (RFC 5646, checked against
 //! the IANA subtag registry); `phone_number` is E.164.
+
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// A claim a person or an operator can set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +219,10 @@ impl Field {
             .chars()
             .any(|c| forbidden(c) && !(multiline && c == '\n'))
         {
-            return Err("control characters are not allowed");
+            return Err("control or invisible characters are not allowed");
+        }
+        if smuggles_variation_selectors(value) {
+            return Err("control or invisible characters are not allowed");
         }
         let checked = match self.rule() {
             Rule::Text { max, .. } if value.chars().count() > max => Err(match max {
@@ -235,10 +243,36 @@ impl Field {
     }
 }
 
-/// C0/C1 controls, and the Unicode formatting characters that reorder or hide text.
+/// Controls, and every invisible formatting character (general category Cf: bidi
+/// overrides, soft hyphen, U+061C, U+180E, interlinear annotations, tag characters...),
+/// except ZWNJ/ZWJ, which some scripts and emoji sequences need; private-use and
+/// unassigned code points too, as a relying party cannot know how they render.
 fn forbidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    match c.general_category() {
+        GeneralCategory::Format => !matches!(c, '\u{200C}' | '\u{200D}'),
+        GeneralCategory::Control
+        | GeneralCategory::Surrogate
+        | GeneralCategory::PrivateUse
+        | GeneralCategory::Unassigned
+        | GeneralCategory::LineSeparator
+        | GeneralCategory::ParagraphSeparator => true,
+        _ => false,
+    }
+}
+
+/// Variation selectors (U+FE00–FE0F, U+E0100–E01EF) are marks, not Cf: one after a
+/// visible character picks its presentation (emoji, ideographic variants), but a run of
+/// them, or one with nothing to modify, hides data in text that looks innocent.
+fn smuggles_variation_selectors(value: &str) -> bool {
+    let selector = |c: char| matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}');
+    let mut previous: Option<char> = None;
+    for c in value.chars() {
+        if selector(c) && previous.is_none_or(|p| selector(p) || p.is_whitespace()) {
+            return true;
+        }
+        previous = Some(c);
+    }
+    false
 }
 
 fn https_url(value: &str) -> Result<String, &'static str> {
@@ -251,6 +285,20 @@ fn https_url(value: &str) -> Result<String, &'static str> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the address must not contain a user name or password");
+    }
+    // Relying parties may fetch these server-side: only public DNS names, never an
+    // address or a name that resolves inside their network by convention.
+    match url.host() {
+        Some(url::Host::Domain(host)) => {
+            let host = host.trim_end_matches('.');
+            if host == "localhost" || host.ends_with(".localhost") {
+                return Err("the address must be a public web address, not localhost");
+            }
+            if !host.contains('.') {
+                return Err("the address must use a full domain name");
+            }
+        }
+        _ => return Err("the address must use a domain name, not an IP address"),
     }
     if value.chars().any(char::is_whitespace) {
         return Err("the address must not contain spaces");
@@ -376,6 +424,45 @@ mod tests {
     }
 
     #[test]
+    fn invisible_private_use_and_unassigned_characters_are_refused() {
+        for bad in [
+            "a\u{061C}b",
+            "soft\u{00AD}hyphen",
+            "a\u{180E}b",
+            "a\u{FFF9}b\u{FFFB}",
+            "a\u{FFFA}b",
+            "tag\u{E0041}\u{E007F}",
+            "a\u{2066}b",
+            "\u{E000}private",
+            "plane\u{F0000}",
+            "unassigned\u{0378}",
+            "a\u{2028}b",
+            "runs\u{FE0F}\u{FE0E}\u{FE0F}",
+            "\u{FE0F}leading",
+            "a \u{E0100}",
+        ] {
+            for field in [Field::Nickname, Field::Name, Field::Locality] {
+                assert_eq!(
+                    field.check(bad, TODAY),
+                    Err("control or invisible characters are not allowed"),
+                    "{bad:?}"
+                );
+            }
+        }
+        // ZWNJ and ZWJ shape Persian and Indic text and join emoji; one variation
+        // selector after a character picks its presentation.
+        for good in [
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}",
+            "\u{0915}\u{094D}\u{200D}\u{0937}",
+            "\u{1F469}\u{200D}\u{1F4BB}",
+            "I \u{2764}\u{FE0F} Rust",
+            "\u{845B}\u{E0100}",
+        ] {
+            assert_eq!(ok(Field::Nickname, good), good);
+        }
+    }
+
+    #[test]
     fn urls_are_https_only() {
         assert_eq!(
             ok(Field::Picture, "https://example.com/a.png"),
@@ -390,6 +477,36 @@ mod tests {
         ] {
             assert!(Field::Website.check(bad, TODAY).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn urls_name_a_public_host_never_an_address_or_local_name() {
+        for bad in [
+            "https://10.0.0.5/x",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://127.0.0.1/",
+            "https://2130706433/",
+            "https://0x7f.1/",
+            "https://[::1]/",
+            "https://[fd00::1]:8443/a.png",
+            "https://localhost/a.png",
+            "https://LOCALHOST./",
+            "https://api.localhost/",
+            "https://intranet/",
+            "https://metadata./",
+        ] {
+            for field in [Field::Picture, Field::Profile, Field::Website] {
+                assert!(field.check(bad, TODAY).is_err(), "{bad}");
+            }
+        }
+        assert_eq!(
+            ok(Field::Picture, "https://cdn.example.com:8443/a.png"),
+            "https://cdn.example.com:8443/a.png"
+        );
+        assert_eq!(
+            ok(Field::Website, "https://xn--bcher-kva.example/"),
+            "https://xn--bcher-kva.example/"
+        );
     }
 
     #[test]

@@ -111,10 +111,20 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
             "the openid scope is required",
         ));
     }
+    // The claims parameter holds while the token has the grant's whole scope, or all of it
+    // the client is still allowed (a refresh after an operator narrowed the client); a
+    // token the client narrowed itself leaves it behind. Every claim is checked against the
+    // client's allowed scopes again in claims::for_user.
+    let grant_scope_still_allowed = scope::join(
+        &scope::parse(&grant.scope)?
+            .into_iter()
+            .filter(|s| allowed.contains(s))
+            .collect::<Vec<_>>(),
+    );
     let requested = grant
         .claims
         .as_deref()
-        .filter(|_| token_scope == grant.scope)
+        .filter(|_| token_scope == grant.scope || token_scope == grant_scope_still_allowed)
         .and_then(|c| serde_json::from_str::<Value>(c).ok());
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let mut body = claims::for_user(

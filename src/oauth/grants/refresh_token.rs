@@ -3,7 +3,8 @@
 //! Invariants: a refresh token is single use (rotated on every use); presenting a used one
 //! again revokes the whole grant, i.e. every refresh and access token descended from the
 //! same authorization (RFC 9700 §4.14.2), except within the client's configured retry grace
-//! period (confidential clients only; off by default); the scope can only narrow; the
+//! period (confidential clients only; off by default); the scope can only narrow, and
+//! drops whatever the client is no longer allowed (`allowed_scopes` as of now); the
 //! original auth_time, amr and acr are kept; idle and absolute lifetimes both apply.
 
 use crate::audit::Actor;
@@ -20,7 +21,7 @@ pub struct Refresh {
     pub scope: Option<String>,
 }
 
-/// The scope of the new tokens: the requested subset of what was granted, or all of it.
+/// The scope the client asks for: the requested subset of what was granted, or all of it.
 fn narrowed(grant: &GrantRow, requested: Option<&str>) -> Result<String, OAuthError> {
     let granted = scope::parse(&grant.scope)?;
     let Some(requested) = requested else {
@@ -34,6 +35,16 @@ fn narrowed(grant: &GrantRow, requested: Option<&str>) -> Result<String, OAuthEr
         ));
     }
     Ok(scope::join(&requested))
+}
+
+/// The scope of the new tokens: `asked` less what the client is no longer allowed (an
+/// operator narrowed `allowed_scopes` after the grant); never wider than either.
+fn still_allowed(asked: &str, client: &Client) -> Result<String, OAuthError> {
+    let kept: Vec<String> = scope::parse(asked)?
+        .into_iter()
+        .filter(|s| client.allowed_scopes.contains(s))
+        .collect();
+    Ok(scope::join(&kept))
 }
 
 pub async fn refresh(
@@ -87,16 +98,22 @@ pub async fn refresh(
                         "the refresh token has expired",
                     )));
                 }
-                let scope = match narrowed(&grant, r.scope.as_deref()) {
+                let asked = match narrowed(&grant, r.scope.as_deref()) {
                     Ok(s) => s,
                     Err(e) => return Ok(Err(e)),
                 };
-                // A narrowed scope also drops the claims asked for by name with the original
-                // request, which the narrower grant no longer covers.
-                let claims = if scope == grant.scope {
+                // A scope the client narrows also drops the claims asked for by name with
+                // the original request, which the narrower grant no longer covers. Scopes the
+                // operator took away keep them: claims::for_user re-checks each claim's scope
+                // against the client's allowed scopes.
+                let claims = if asked == grant.scope {
                     grant.claims.clone()
                 } else {
                     None
+                };
+                let scope = match still_allowed(&asked, &client) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(e)),
                 };
                 let issued_for = GrantRow {
                     scope,
