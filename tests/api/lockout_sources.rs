@@ -271,8 +271,14 @@ async fn unlock_clears_every_source_of_the_account() {
     assert_eq!(app.login("alice", PASSWORD).await.status(), 303);
 }
 
-/// Posts a second-factor code from `browser`, which has a challenge.
-async fn code_from(app: &TestApp, browser: &reqwest::Client, code: &str) -> u16 {
+/// Posts a second-factor code from `browser`, which has a challenge; with `ip`, as a client
+/// at that address behind a trusted proxy (`X-Forwarded-For`).
+pub(crate) async fn code_from(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    ip: Option<&str>,
+    code: &str,
+) -> u16 {
     let page = browser
         .get(app.url("/login/mfa"))
         .send()
@@ -282,9 +288,11 @@ async fn code_from(app: &TestApp, browser: &reqwest::Client, code: &str) -> u16 
         .await
         .unwrap();
     let csrf = form_value(&page, "csrf_token").unwrap();
-    browser
-        .post(app.url("/login/mfa"))
-        .form(&[("csrf_token", csrf.as_str()), ("code", code)])
+    let mut post = browser.post(app.url("/login/mfa"));
+    if let Some(ip) = ip {
+        post = post.header("X-Forwarded-For", ip);
+    }
+    post.form(&[("csrf_token", csrf.as_str()), ("code", code)])
         .send()
         .await
         .unwrap()
@@ -304,17 +312,17 @@ async fn wrong_codes_count_per_source_too() {
         303
     );
     for _ in 0..3 {
-        assert_eq!(code_from(&app, &attacker, "000000").await, 401);
+        assert_eq!(code_from(&app, &attacker, None, "000000").await, 401);
     }
     assert_eq!(
-        code_from(&app, &attacker, &code_at(&secret, now() + 30)).await,
+        code_from(&app, &attacker, None, &code_at(&secret, now() + 30)).await,
         401
     );
     // ...and the owner's browser signs in with both factors all the same.
     let resp = app.login("alice", PASSWORD).await;
     assert_eq!(location(&resp), "/login/mfa");
     assert_eq!(
-        code_from(&app, &app.client, &code_at(&secret, now() + 30)).await,
+        code_from(&app, &app.client, None, &code_at(&secret, now() + 30)).await,
         303
     );
     assert!(app.cookie("portcullis_session").is_some());
