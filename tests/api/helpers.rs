@@ -355,6 +355,16 @@ impl TestApp {
     }
 
     /// Runs a query against the app's database.
+    /// Gives an existing user a role straight in the database (no CLI for roles yet).
+    pub async fn grant_role(&self, username: &'static str, role: &'static str) {
+        self.db(move |c| {
+            let user = portcullis::store::users::find_by_username(c, username)?
+                .ok_or(StoreError::NotFound)?;
+            portcullis::store::roles::grant(c, &user.id, role, 0)
+        })
+        .await
+    }
+
     pub async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,

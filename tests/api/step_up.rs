@@ -355,22 +355,6 @@ async fn configuration_can_require_mfa_for_everyone_or_for_a_role() {
     let resp = sign_in_and_authorize(&app, &auth_params(&client, &[]), "alice", PASSWORD).await;
     assert!(param(&redirect_params(&resp), "code").is_some());
     sign_out(&app).await;
-    app.db(|c| {
-        use diesel::prelude::*;
-        use portcullis::store::schema::{user_roles, users};
-        let id: String = users::table
-            .filter(users::username.eq("alice"))
-            .select(users::id)
-            .first(c)?;
-        diesel::insert_into(user_roles::table)
-            .values((
-                user_roles::user_id.eq(id),
-                user_roles::role_id.eq("admin"),
-                user_roles::created_at.eq(0_i64),
-            ))
-            .execute(c)?;
-        Ok(())
-    })
-    .await;
+    app.grant_role("alice", "admin").await;
     led_to_enrolment(&app, &auth_params(&client, &[])).await;
 }

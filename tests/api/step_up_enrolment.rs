@@ -2,9 +2,6 @@
 //! first factor, as adding one on /account/security does: a borrowed, stale session must not
 //! set up an authenticator without the password.
 
-use diesel::prelude::*;
-use portcullis::store::schema::{user_roles, users};
-
 use crate::flow::*;
 use crate::fresh_auth::age_session;
 use crate::helpers::{form_value, location, spawn_app_with, TestApp, PASSWORD};
@@ -16,21 +13,7 @@ async fn admin_signed_in_before_the_rule() -> (TestApp, String) {
     let client = confidential(&app).await;
     app.create_user("alice", PASSWORD).await;
     assert_eq!(app.login("alice", PASSWORD).await.status(), 303);
-    app.db(|c| {
-        let id: String = users::table
-            .filter(users::username.eq("alice"))
-            .select(users::id)
-            .first(c)?;
-        diesel::insert_into(user_roles::table)
-            .values((
-                user_roles::user_id.eq(id),
-                user_roles::role_id.eq("admin"),
-                user_roles::created_at.eq(0_i64),
-            ))
-            .execute(c)?;
-        Ok(())
-    })
-    .await;
+    app.grant_role("alice", "admin").await;
     let resp = app.get(&authorize_path(&auth_params(&client, &[]))).await;
     let start = location(&resp);
     assert!(start.starts_with("/login/mfa/start?request="), "{start}");
