@@ -21,9 +21,8 @@ pub struct Reservation {
     pub locks_until: Option<i64>,
 }
 
-/// Makes sure the row exists. Diesel's shared `MultiConnection` DSL has no upsert, so this
-/// one statement is written per backend; both mean `INSERT ... ON CONFLICT DO NOTHING`,
-/// which waits for a concurrent insert of the same key instead of failing on it.
+/// Makes sure the row exists (an idempotent insert: a concurrent insert of the same key is
+/// waited for, not failed on).
 fn ensure(conn: &mut DbConn, user_id: &str, source: &str, now: i64) -> Result<(), StoreError> {
     let row = (
         t::user_id.eq(user_id),
@@ -31,16 +30,7 @@ fn ensure(conn: &mut DbConn, user_id: &str, source: &str, now: i64) -> Result<()
         t::failures.eq(0),
         t::updated_at.eq(now),
     );
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(t::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(t::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    super::insert_or_ignore!(conn, t::table, row)?;
     Ok(())
 }
 

@@ -38,6 +38,25 @@ use diesel::r2d2::Pool;
 pub use conn::{DatabaseUrl, DbConn};
 pub use error::StoreError;
 
+/// `INSERT ... ON CONFLICT DO NOTHING` on either backend. MultiConnection has no upsert, so
+/// the one statement is written per variant here, once, for every store module that needs
+/// an idempotent insert (it waits for a concurrent insert of the same key instead of failing).
+macro_rules! insert_or_ignore {
+    ($conn:expr, $table:expr, $values:expr) => {
+        match $conn {
+            $crate::store::DbConn::Pg(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+            $crate::store::DbConn::Sqlite(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+        }
+    };
+}
+pub(crate) use insert_or_ignore;
+
 /// A pooled handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {

@@ -38,16 +38,7 @@ pub fn record_failure(
         t::window_start.eq(now),
         t::blocked_until.eq(None::<i64>),
     );
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(t::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(t::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    super::insert_or_ignore!(conn, t::table, row)?;
     // A window that is over starts again with this failure.
     diesel::update(t::table.find(key).filter(t::window_start.le(now - window)))
         .set((
