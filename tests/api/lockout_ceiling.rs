@@ -12,7 +12,7 @@ use portcullis::store::schema::audit_events;
 
 use crate::helpers::{browser, form_value, location, page_csrf, spawn_app_with, TestApp, PASSWORD};
 use crate::lockout_sources::{alice_with_known_browser, code_from};
-use crate::mfa_support::{code_at, now, sign_out, user_with_totp};
+use crate::mfa_support::{code_at, now, second_step, sign_out, user_with_totp};
 
 const WRONG: &str = "not the password at all";
 const CONCURRENT: usize = 10;
@@ -175,17 +175,7 @@ async fn past_the_ceiling_wrong_codes_from_many_addresses_are_refused_unchecked(
     // The owner's known browser signs in with both factors all the same.
     let resp = app.login("alice", PASSWORD).await;
     assert_eq!(location(&resp), "/login/mfa");
-    let page = app.get("/login/mfa").await.text().await.unwrap();
-    let csrf = form_value(&page, "csrf_token").unwrap();
-    let resp = app
-        .post_form(
-            "/login/mfa",
-            &[
-                ("csrf_token", &csrf),
-                ("code", &code_at(&secret, now() + 30)),
-            ],
-        )
-        .await;
+    let resp = second_step(&app, "totp", &code_at(&secret, now() + 30)).await;
     assert_eq!(resp.status(), 303);
     assert!(app.cookie("portcullis_session").is_some());
 }
