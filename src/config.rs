@@ -68,6 +68,14 @@ pub struct ServerSettings {
     pub allow_plain_http: bool,
     pub shutdown_timeout_secs: u64,
     pub max_body_bytes: usize,
+    /// One deadline for a whole request, head and body, counted from when its connection
+    /// (or, on a kept-alive connection, the request) started; 408 after it.
+    pub request_timeout_secs: u64,
+    /// Open client connections at once, all sources together; more are answered 503.
+    pub max_connections: usize,
+    /// Open client connections at once from one TCP peer (IPv6: its /64); connections from
+    /// `trusted_proxies` count only toward `max_connections`.
+    pub max_connections_per_ip: usize,
     /// Reverse proxies (CIDRs or single addresses) whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
     /// `trusted_proxies`, parsed by `from_figment`.

@@ -17,6 +17,7 @@ use crate::crypto::envelope::Kek;
 use crate::crypto::password::PasswordHasher;
 use crate::http::cookies::CookieConfig;
 use crate::http::error::ApiError;
+use crate::http::middleware::connection_caps::{self, ConnectionCaps};
 use crate::http::{middleware, AppError, AppState};
 use crate::keys::{kek_source, KeyPolicy, KeyRing};
 use crate::limits::Limits;
@@ -167,6 +168,13 @@ impl Application {
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;
         let data = web::Data::new(state);
+        let caps = connection_caps(&settings);
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let backstop = caps.per_worker_backstop(workers);
+        let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -183,13 +191,20 @@ impl Application {
                 .default_service(web::to(not_found))
                 .wrap(from_fn(middleware::refuse_encoded_bodies))
                 .wrap(from_fn(middleware::https_behind_proxies))
+                .wrap(from_fn(middleware::request_deadline::enforce))
                 .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::request_context))
+                .wrap(from_fn(middleware::connection_caps::shed))
         })
+        .on_connect(move |io, extensions| {
+            middleware::request_deadline::on_connect(extensions);
+            caps.on_connect(io, extensions);
+        })
+        // The head of a connection's first request; the body is bounded by the middleware.
+        .client_request_timeout(request_timeout)
+        .max_connections(backstop)
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        server = server.workers(workers);
         // Signals are handled by `stop_on_signals`, which only the real server installs:
         // tests run many apps in one process and Ctrl-C must still end that process.
         let server = server.disable_signals().listen(listener)?.run();
@@ -290,6 +305,33 @@ impl Application {
         }
         result
     }
+}
+
+/// The connection caps, with the overall cap lowered (and a warning) when the open-file
+/// limit cannot hold it beside the database pool.
+fn connection_caps(settings: &Settings) -> ConnectionCaps {
+    let wanted = settings.server.max_connections;
+    let fitted = match connection_caps::open_file_limit() {
+        Some(limit) => {
+            let fitted = connection_caps::fit_to_open_files(
+                wanted,
+                settings.database.max_connections,
+                limit,
+            );
+            if fitted < wanted {
+                tracing::warn!(
+                    configured = wanted,
+                    lowered_to = fitted,
+                    open_file_limit = limit,
+                    "server.max_connections does not fit the open-file limit beside the \
+                     database pool; lowered (raise the hard limit, e.g. LimitNOFILE= in systemd)"
+                );
+            }
+            fitted
+        }
+        None => wanted,
+    };
+    ConnectionCaps::new(fitted, settings)
 }
 
 /// What the purge job clears, besides expired sessions and tokens.

@@ -3,6 +3,7 @@
 
 mod client;
 mod keys;
+mod open_files;
 mod profile_flags;
 mod user;
 
@@ -137,6 +138,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
     let issuer = settings.issuer.clone();
+    open_files::raise_to_hard_limit();
     let mut app = Application::build(settings).await?;
     app.stop_on_signals()
         .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot install signal handlers: {e}")))?;

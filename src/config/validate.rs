@@ -33,6 +33,24 @@ impl Settings {
             1024,
             16 << 20,
         )?;
+        range(
+            "server.request_timeout_secs",
+            self.server.request_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "server.max_connections",
+            self.server.max_connections as u64,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "server.max_connections_per_ip",
+            self.server.max_connections_per_ip as u64,
+            1,
+            self.server.max_connections as u64,
+        )?;
         self.database_url()?;
         range(
             "database.max_connections",

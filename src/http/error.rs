@@ -29,6 +29,9 @@ pub enum AppError {
     LinkInvalid,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The client did not finish sending its request within `server.request_timeout_secs`.
+    #[error("request timed out")]
+    RequestTimeout,
     #[error("unsupported media type")]
     UnsupportedMediaType,
     /// The client's address is over its failure budget (brute-force protection).
@@ -64,6 +67,10 @@ impl AppError {
                 "This link is invalid, has expired or has already been used.".into(),
             ),
             AppError::PayloadTooLarge => ("Request too large", "The request body is too large.".into()),
+            AppError::RequestTimeout => (
+                "Request timed out",
+                "The request took too long to arrive. Try again.".into(),
+            ),
             AppError::UnsupportedMediaType => (
                 "Unsupported media type",
                 "The request body has a type or encoding this endpoint does not accept.".into(),
@@ -112,6 +119,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::LinkInvalid => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,

@@ -1,5 +1,9 @@
 //! Middleware applied to every route: request id and access log, security headers, https
-//! behind trusted proxies, and refusal of compressed request bodies.
+//! behind trusted proxies, refusal of compressed request bodies, the request deadline and
+//! the connection caps.
+
+pub mod connection_caps;
+pub mod request_deadline;
 
 use std::time::Instant;
 
@@ -8,10 +12,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use tracing::Instrument;
 
 use super::client_addr::Scheme;
+use super::error::ApiError;
 use super::{AppError, AppState};
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; \
@@ -159,4 +164,20 @@ pub async fn refuse_encoded_bodies(
         return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// `err` as a response to `req` from a middleware, before or instead of the handler: an
+/// HTML page for browsers (which send `Accept: text/html` on navigations and form posts),
+/// a problem document for everyone else.
+fn error_for(req: &HttpRequest, err: AppError) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        err.error_response()
+    } else {
+        ApiError(err).error_response()
+    }
 }
