@@ -166,16 +166,19 @@ pub async fn refuse_encoded_bodies(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// `err` as a response to `req` from a middleware, before or instead of the handler: an
-/// HTML page for browsers (which send `Accept: text/html` on navigations and form posts),
-/// a problem document for everyone else.
-fn error_for(req: &HttpRequest, err: AppError) -> HttpResponse {
-    let wants_html = req
-        .headers()
+/// Whether an error answered by a middleware (before or instead of the handler) should be
+/// an HTML page: browsers send `Accept: text/html` on navigations and form posts; everyone
+/// else gets a problem document.
+fn wants_html(req: &HttpRequest) -> bool {
+    req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if wants_html {
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// `err` as a response to `req` from a middleware, as [`wants_html`] decides.
+fn error_for(req: &HttpRequest, err: AppError) -> HttpResponse {
+    if wants_html(req) {
         err.error_response()
     } else {
         ApiError(err).error_response()

@@ -52,6 +52,7 @@ mod sessions;
 mod setup;
 mod signup;
 mod signup_expiry;
+mod slow_clients;
 mod smtp_sink;
 mod standard_claims;
 mod step_up;

@@ -9,7 +9,7 @@
 //!   for a connection's first request the deadline counts from the connection's start (so
 //!   head and body share one budget), for a later request on a kept-alive connection from
 //!   the moment its head was read. Whatever the handler answered then becomes 408 with
-//!   `Connection: close` (an HTML page or a problem document, see [`super::error_for`]).
+//!   `Connection: close` (an HTML page or a problem document, see [`super::wants_html`]).
 //! - Time spent after the body has arrived (the handler's own work) is not bounded here.
 //! - A response to a request whose body was not read to its end closes the connection:
 //!   otherwise actix would keep draining a chunked body that may never end.
@@ -22,16 +22,17 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
+use actix_web::{HttpMessage, ResponseError};
 use actix_web::web::{self, Bytes};
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
+use super::super::error::ApiError;
 use super::super::{AppError, AppState};
 
 /// When a connection started, until its first request takes it.
@@ -47,6 +48,8 @@ pub fn on_connect(extensions: &mut Extensions) {
 struct Outcome {
     expired: Cell<bool>,
     finished: Cell<bool>,
+    /// The body, when the request was done with before reading it to its end.
+    unread: Cell<Option<Payload>>,
 }
 
 /// The request body, failing with a timeout once the deadline passes.
@@ -80,11 +83,20 @@ impl Stream for DeadlinePayload {
     }
 }
 
+impl Drop for DeadlinePayload {
+    fn drop(&mut self) {
+        if !self.outcome.finished.get() {
+            let inner = std::mem::replace(&mut self.inner, Payload::None);
+            self.outcome.unread.set(Some(inner));
+        }
+    }
+}
+
 /// Wraps the body in the deadline and turns the response of a request that missed it into
 /// 408 with `Connection: close`.
 pub async fn enforce(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let timeout = req
         .app_data::<web::Data<AppState>>()
@@ -107,25 +119,76 @@ pub async fn enforce(
     req.set_payload(Payload::Stream {
         payload: Box::pin(wrapped),
     });
-    let request = req.request().clone();
+    // Decided now: the request cannot be cloned before routing has run.
+    let html = super::wants_html(req.request());
     let result = next.call(req).await;
     if outcome.expired.get() {
         tracing::info!(
             timeout_secs = timeout.as_secs(),
-            "request body not received within the deadline; closing the connection"
+            "request not received within the deadline; closing the connection"
         );
-        let mut response = super::error_for(&request, AppError::RequestTimeout);
-        response
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
-        return Ok(ServiceResponse::new(request, response).map_into_right_body());
+        let timed_out = || {
+            if html {
+                AppError::RequestTimeout.error_response()
+            } else {
+                ApiError(AppError::RequestTimeout).error_response()
+            }
+        };
+        return match result {
+            Ok(handled) => {
+                let (request, _) = handled.into_parts();
+                let response = ServiceResponse::new(request, timed_out());
+                Ok(closing(response, outcome.unread.take()).map_into_right_body())
+            }
+            // A body not read to its end: actix closes the connection after this error.
+            Err(_) if html => Err(AppError::RequestTimeout.into()),
+            Err(_) => Err(ApiError(AppError::RequestTimeout).into()),
+        };
     }
-    let mut response = result?;
-    if !outcome.finished.get() {
-        response
-            .response_mut()
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
+    let response = result?;
+    match outcome.unread.take() {
+        None => Ok(response.map_into_left_body()),
+        unread => Ok(closing(response, unread).map_into_right_body()),
     }
-    Ok(response.map_into_left_body())
+}
+
+/// `response` with `Connection: close`, holding the unread body until it has been sent:
+/// actix drains a dropped chunked body instead of closing, for as long as the client keeps
+/// sending, but closes when the body's reader is still alive.
+fn closing(
+    mut response: ServiceResponse<impl MessageBody + 'static>,
+    unread: Option<Payload>,
+) -> ServiceResponse<BoxBody> {
+    response
+        .response_mut()
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    response.map_body(|_, body| {
+        HoldingUnread {
+            body: body.boxed(),
+            _unread: unread,
+        }
+        .boxed()
+    })
+}
+
+/// A response body that keeps the request's unread body alive while it is written.
+struct HoldingUnread {
+    body: BoxBody,
+    _unread: Option<Payload>,
+}
+
+impl MessageBody for HoldingUnread {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }

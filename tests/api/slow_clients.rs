@@ -1,0 +1,528 @@
+//! Slow and numerous clients: the request deadline (`server.request_timeout_secs`), the
+//! connection caps (`server.max_connections`, `server.max_connections_per_ip`) and the
+//! open-file limit of `portcullis serve`, tested with real sockets. Attackers connect from
+//! other loopback addresses (127.0.0.2, ...; Linux routes all of 127/8 to lo) while the
+//! normal client stays on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::helpers::{browser, spawn_app_with, test_kek, TestApp, TestDb};
+
+/// Generous bound on anything that should happen at once or at a short deadline.
+const PROMPTLY: Duration = Duration::from_secs(15);
+
+fn server_addr(app: &TestApp) -> SocketAddr {
+    app.address.trim_start_matches("http://").parse().unwrap()
+}
+
+/// A TCP connection to the app from the loopback address `from`.
+async fn connect_from(app: &TestApp, from: Ipv4Addr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    socket.connect(server_addr(app)).await.unwrap()
+}
+
+/// A request head announcing a body of 1,000 bytes, and the first few bytes of that body.
+fn head_of_slow_post(path: &str, accept: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n\
+         grant_type="
+    )
+}
+
+/// Reads until the server closes the connection; the text received and whether it closed
+/// (a reset after the response counts as closed: the server may close with our drip unread).
+async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin)) -> (String, bool) {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => break true,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) => panic!("read failed: {e}"),
+        }
+    };
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
+/// A raw HTTP response, split into status, lower-cased headers and body.
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Raw {
+    fn parse(text: &str) -> Raw {
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no complete response in {text:?}"));
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Raw {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A shed connection's answer: 503, Retry-After, Connection: close.
+    fn assert_shed(&self) {
+        assert_eq!(self.status, 503, "{}", self.body);
+        assert_eq!(self.header("retry-after"), Some("5"));
+        assert_eq!(self.header("connection"), Some("close"));
+    }
+}
+
+/// Sends one byte every 500 ms until the server stops taking them.
+fn drip(mut writer: tokio::net::tcp::OwnedWriteHalf) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if writer.write_all(b"x").await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Connections beyond the caps need open files in this process too (client and server
+/// side); nextest runs each test in its own process, so this stays local to the test.
+fn allow_many_open_files() {
+    rlimit::increase_nofile_limit(8192).unwrap();
+}
+
+/// What the normal client must keep getting while others are shed: the health check, an
+/// OAuth error from a real endpoint, and the sign-in page.
+async fn assert_normal_client_is_served(app: &TestApp) {
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let token = app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+                ("client_secret", "wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(token.status(), 401);
+    let body: Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    let login = app.get("/login").await;
+    assert_eq!(login.status(), 200);
+    assert!(login.text().await.unwrap().contains("csrf_token"));
+}
+
+#[tokio::test]
+async fn hundreds_of_slow_bodies_from_one_address_are_shed_beyond_its_cap_while_others_are_served(
+) {
+    allow_many_open_files();
+    let app = spawn_app_with(|f| {
+        f.merge(("server.max_connections_per_ip", 50))
+            .merge(("server.request_timeout_secs", 120))
+    })
+    .await;
+    assert_normal_client_is_served(&app).await;
+
+    // 300 connections from 127.0.0.2, each sending a head and the start of a body that
+    // never comes; each one's answer, if any, is reported on the channel.
+    let attacker = Ipv4Addr::new(127, 0, 0, 2);
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    let mut writers = Vec::new();
+    for i in 0..300 {
+        let mut stream = connect_from(&app, attacker).await;
+        stream
+            .write_all(head_of_slow_post("/token", "application/json").as_bytes())
+            .await
+            .unwrap();
+        let (mut reader, writer) = stream.into_split();
+        writers.push(writer);
+        let answers = answers.clone();
+        tokio::spawn(async move {
+            let (text, closed) = read_until_closed(&mut reader).await;
+            let _ = answers.send((i, text, closed));
+        });
+    }
+
+    // The 250 beyond the cap are answered at once...
+    let mut shed = Vec::new();
+    while shed.len() < 250 {
+        let (i, text, closed) = tokio::time::timeout(PROMPTLY, answered.recv())
+            .await
+            .expect("connections beyond the per-address cap are answered promptly")
+            .unwrap();
+        assert!(closed, "a shed connection is closed");
+        let response = Raw::parse(&text);
+        response.assert_shed();
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/problem+json")
+        );
+        let body: Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body["status"], 503);
+        shed.push(i);
+    }
+    // ...while the normal client is served as before...
+    assert_normal_client_is_served(&app).await;
+    // ...and the 50 admitted ones are still waiting for their bodies, unanswered.
+    assert!(
+        matches!(
+            answered.try_recv(),
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty)
+        ),
+        "only the connections beyond the cap are answered"
+    );
+
+    // Another attacker address has its own budget.
+    let mut other = connect_from(&app, Ipv4Addr::new(127, 0, 0, 3)).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, _) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut other))
+        .await
+        .unwrap();
+    assert_eq!(Raw::parse(&text).status, 200);
+    drop(writers);
+}
+
+#[tokio::test]
+async fn the_overall_cap_sheds_every_source_until_connections_close() {
+    let app = spawn_app_with(|f| {
+        f.merge(("server.max_connections", 10))
+            .merge(("server.max_connections_per_ip", 10))
+            .merge(("server.request_timeout_secs", 120))
+    })
+    .await;
+    // Ten slow connections from ten addresses fill the server.
+    let mut slow = Vec::new();
+    for last in 2..12 {
+        let mut stream = connect_from(&app, Ipv4Addr::new(127, 0, 0, last)).await;
+        stream
+            .write_all(head_of_slow_post("/token", "application/json").as_bytes())
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+
+    // A new address is shed, and so is a browser on the normal client's address, which
+    // gets the page.
+    let mut newcomer = connect_from(&app, Ipv4Addr::new(127, 0, 0, 12)).await;
+    newcomer
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut newcomer))
+        .await
+        .unwrap();
+    Raw::parse(&text).assert_shed();
+    assert!(closed);
+    let (fresh, _) = browser();
+    let page = fresh
+        .get(app.url("/login"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503);
+    assert_eq!(page.headers()["retry-after"], "5");
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("temporarily unavailable"));
+
+    // Once the slow connections are gone, everyone is served again.
+    drop(slow);
+    let deadline = Instant::now() + PROMPTLY;
+    loop {
+        let (fresh, _) = browser();
+        let status = fresh.get(app.url("/healthz")).send().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} after the slow connections closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn connections_from_a_trusted_proxy_count_only_toward_the_overall_cap() {
+    let app = spawn_app_with(|f| {
+        f.merge(("server.max_connections_per_ip", 2))
+            .merge(("server.trusted_proxies", vec!["127.0.0.5"]))
+            .merge(("server.request_timeout_secs", 120))
+    })
+    .await;
+    let healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut held = Vec::new();
+    // Four connections from the proxy (twice the per-address cap), two from a client.
+    for (last, holding) in [(5, 4), (6, 2)] {
+        let from = Ipv4Addr::new(127, 0, 0, last);
+        for _ in 0..holding {
+            let mut stream = connect_from(&app, from).await;
+            stream
+                .write_all(head_of_slow_post("/token", "application/json").as_bytes())
+                .await
+                .unwrap();
+            held.push(stream);
+        }
+        let mut probe = connect_from(&app, from).await;
+        probe.write_all(healthz).await.unwrap();
+        let (text, _) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut probe))
+            .await
+            .unwrap();
+        let response = Raw::parse(&text);
+        if last == 5 {
+            assert_eq!(response.status, 200, "the proxy has no per-address cap");
+        } else {
+            response.assert_shed();
+        }
+    }
+}
+
+/// Dripping a body to `path` with `accept`: the response after the deadline and whether the
+/// connection was closed.
+async fn drip_body(app: &TestApp, path: &str, accept: &str) -> (Raw, bool) {
+    let started = Instant::now();
+    let mut stream = connect_from(app, Ipv4Addr::new(127, 0, 0, 7)).await;
+    stream
+        .write_all(head_of_slow_post(path, accept).as_bytes())
+        .await
+        .unwrap();
+    let (mut reader, writer) = stream.into_split();
+    let dripping = drip(writer);
+    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
+        .await
+        .expect("a dripped body is cut at the deadline");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "answered before the deadline: {text}"
+    );
+    dripping.abort();
+    (Raw::parse(&text), closed)
+}
+
+#[tokio::test]
+async fn a_dripped_body_gets_408_and_a_closed_connection_after_the_deadline() {
+    let app = spawn_app_with(|f| f.merge(("server.request_timeout_secs", 2))).await;
+
+    let (api, closed) = drip_body(&app, "/token", "application/json").await;
+    assert_eq!(api.status, 408);
+    assert_eq!(api.header("connection"), Some("close"));
+    assert_eq!(api.header("content-type"), Some("application/problem+json"));
+    let body: Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "type": "about:blank",
+            "title": "Request timed out",
+            "status": 408,
+            "detail": "The request took too long to arrive. Try again.",
+        })
+    );
+    assert!(closed, "the server closes the connection after the 408");
+
+    let (page, closed) = drip_body(&app, "/login", "text/html").await;
+    assert_eq!(page.status, 408);
+    assert_eq!(page.header("connection"), Some("close"));
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.body.contains("Request timed out"), "{}", page.body);
+    assert!(closed);
+
+    // A request that arrives in time is unaffected.
+    assert_normal_client_is_served(&app).await;
+}
+
+#[tokio::test]
+async fn a_slow_head_is_cut_with_408_and_the_connection_closed() {
+    let app = spawn_app_with(|f| f.merge(("server.request_timeout_secs", 2))).await;
+    let started = Instant::now();
+    let mut stream = connect_from(&app, Ipv4Addr::new(127, 0, 0, 8)).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (mut reader, writer) = stream.into_split();
+    let dripping = drip(writer);
+    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
+        .await
+        .expect("a slow head is cut at the deadline");
+    dripping.abort();
+    assert!(started.elapsed() >= Duration::from_secs(2), "{text}");
+    assert_eq!(Raw::parse(&text).status, 408);
+    assert!(closed);
+}
+
+#[tokio::test]
+async fn a_chunked_body_the_handler_never_reads_does_not_keep_the_connection() {
+    let app = spawn_app_with(|f| f.merge(("server.request_timeout_secs", 120))).await;
+    let mut stream = connect_from(&app, Ipv4Addr::new(127, 0, 0, 9)).await;
+    stream
+        .write_all(
+            b"POST /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\
+              Transfer-Encoding: chunked\r\n\r\n400\r\nabc",
+        )
+        .await
+        .unwrap();
+    let (mut reader, writer) = stream.into_split();
+    let dripping = drip(writer);
+    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
+        .await
+        .expect("the connection is answered and closed, not drained for ever");
+    dripping.abort();
+    let response = Raw::parse(&text);
+    assert_eq!(response.status, 404);
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(closed);
+}
+
+#[test]
+fn out_of_range_connection_settings_are_refused_naming_the_key() {
+    let load = |key: &str, value: i64| {
+        portcullis::config::Settings::from_figment(
+            portcullis::config::figment(None).unwrap().merge((key, value)),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    for (key, value) in [
+        ("server.request_timeout_secs", 0),
+        ("server.request_timeout_secs", 3601),
+        ("server.max_connections", 0),
+        ("server.max_connections", 1_000_001),
+        ("server.max_connections_per_ip", 0),
+        // Above the default max_connections (4096).
+        ("server.max_connections_per_ip", 4097),
+    ] {
+        let err = load(key, value).unwrap_err();
+        assert!(err.contains(key), "{key} = {value}: {err}");
+    }
+    assert!(load("server.request_timeout_secs", 1).is_ok());
+    assert!(load("server.max_connections_per_ip", 4096).is_ok());
+}
+
+/// `portcullis serve` started under `prlimit --nofile=SOFT:HARD`; its JSON log lines up to
+/// "portcullis is serving".
+fn serve_under_nofile(soft: u64, hard: u64, customize: impl FnOnce(&mut Command)) -> Vec<Value> {
+    let (_db, url) = TestDb::create();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new("prlimit");
+    command
+        .arg(format!("--nofile={soft}:{hard}"))
+        .arg(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .env("PORTCULLIS__DATABASE__URL", &url)
+        .env("PORTCULLIS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS__ISSUER", format!("http://127.0.0.1:{port}"))
+        .env("PORTCULLIS__SERVER__WORKERS", "1")
+        .env("PORTCULLIS__KEYS__ENCRYPTION_KEY", test_kek())
+        .env("PORTCULLIS__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    customize(&mut command);
+    let mut child = command.spawn().expect("prlimit (util-linux) runs portcullis");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let serving = loop {
+        let done = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("portcullis is serving"));
+        if done || Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break done;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.lock().unwrap().clone();
+    assert!(serving, "the server did not start: {lines:?}");
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn find<'a>(logs: &'a [Value], message: &str) -> &'a Value {
+    logs.iter()
+        .find(|l| l["message"].as_str().is_some_and(|m| m.contains(message)))
+        .unwrap_or_else(|| panic!("no log line {message:?} in {logs:?}"))
+}
+
+#[test]
+fn serve_raises_the_open_file_soft_limit_to_the_hard_limit_and_logs_it() {
+    let logs = serve_under_nofile(512, 8192, |_| {});
+    let line = find(&logs, "open-file limit (RLIMIT_NOFILE) raised");
+    assert_eq!(line["soft_before"], 512);
+    assert_eq!(line["soft_after"], 8192);
+    assert_eq!(line["hard"], 8192);
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l["message"].as_str().unwrap_or("").contains("max_connections")),
+        "the default cap fits 8192 open files: {logs:?}"
+    );
+}
+
+#[test]
+fn serve_lowers_max_connections_that_cannot_fit_the_open_file_limit() {
+    let logs = serve_under_nofile(256, 256, |c| {
+        c.env("PORTCULLIS__SERVER__MAX_CONNECTIONS", "1000");
+    });
+    let raised = find(&logs, "open-file limit (RLIMIT_NOFILE) raised");
+    assert_eq!(raised["soft_after"], 256);
+    let lowered = find(&logs, "server.max_connections does not fit");
+    assert_eq!(lowered["configured"], 1000);
+    assert_eq!(lowered["open_file_limit"], 256);
+    let fitted = lowered["lowered_to"].as_u64().unwrap();
+    assert!((1..1000).contains(&fitted), "{lowered}");
+}
