@@ -175,6 +175,7 @@ impl Application {
         };
         let backstop = caps.per_worker_backstop(workers);
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
+        let trusted_proxies = settings.server.trusted_proxies().to_vec();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -197,7 +198,7 @@ impl Application {
                 .wrap(from_fn(middleware::connection_caps::shed))
         })
         .on_connect(move |io, extensions| {
-            middleware::request_deadline::on_connect(extensions);
+            middleware::request_deadline::on_connect(io, extensions, &trusted_proxies);
             caps.on_connect(io, extensions);
         })
         // The head of a connection's first request; the body is bounded by the middleware.

@@ -141,8 +141,8 @@ async fn assert_normal_client_is_served(app: &TestApp) {
 }
 
 #[tokio::test]
-async fn hundreds_of_slow_bodies_from_one_address_are_shed_beyond_its_cap_while_others_are_served(
-) {
+async fn hundreds_of_slow_bodies_from_one_address_are_shed_beyond_its_cap_while_others_are_served()
+{
     allow_many_open_files();
     let app = spawn_app_with(|f| {
         f.merge(("server.max_connections_per_ip", 50))
@@ -265,7 +265,12 @@ async fn the_overall_cap_sheds_every_source_until_connections_close() {
     let deadline = Instant::now() + PROMPTLY;
     loop {
         let (fresh, _) = browser();
-        let status = fresh.get(app.url("/healthz")).send().await.unwrap().status();
+        let status = fresh
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
         if status == 200 {
             break;
         }
@@ -415,7 +420,9 @@ async fn a_chunked_body_the_handler_never_reads_does_not_keep_the_connection() {
 fn out_of_range_connection_settings_are_refused_naming_the_key() {
     let load = |key: &str, value: i64| {
         portcullis::config::Settings::from_figment(
-            portcullis::config::figment(None).unwrap().merge((key, value)),
+            portcullis::config::figment(None)
+                .unwrap()
+                .merge((key, value)),
         )
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -461,7 +468,9 @@ fn serve_under_nofile(soft: u64, hard: u64, customize: impl FnOnce(&mut Command)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     customize(&mut command);
-    let mut child = command.spawn().expect("prlimit (util-linux) runs portcullis");
+    let mut child = command
+        .spawn()
+        .expect("prlimit (util-linux) runs portcullis");
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
     let stderr = child.stderr.take().unwrap();
@@ -506,9 +515,10 @@ fn serve_raises_the_open_file_soft_limit_to_the_hard_limit_and_logs_it() {
     assert_eq!(line["soft_after"], 8192);
     assert_eq!(line["hard"], 8192);
     assert!(
-        !logs
-            .iter()
-            .any(|l| l["message"].as_str().unwrap_or("").contains("max_connections")),
+        !logs.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("max_connections")),
         "the default cap fits 8192 open files: {logs:?}"
     );
 }
@@ -525,4 +535,40 @@ fn serve_lowers_max_connections_that_cannot_fit_the_open_file_limit() {
     assert_eq!(lowered["open_file_limit"], 256);
     let fitted = lowered["lowered_to"].as_u64().unwrap();
     assert!((1..1000).contains(&fitted), "{lowered}");
+}
+
+/// actix bounds the head of a connection's first request only, so a client could send a
+/// quick request and then drip the next head for ever: only trusted proxies keep their
+/// connections.
+#[tokio::test]
+async fn only_connections_from_trusted_proxies_are_kept_alive() {
+    let app = spawn_app_with(|f| {
+        f.merge(("server.trusted_proxies", vec!["127.0.0.5"]))
+            .merge(("server.request_timeout_secs", 2))
+    })
+    .await;
+    let healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+    let mut client = connect_from(&app, Ipv4Addr::new(127, 0, 0, 8)).await;
+    client.write_all(healthz).await.unwrap();
+    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut client))
+        .await
+        .expect("a client's connection closes after one response");
+    let response = Raw::parse(&text);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(closed);
+
+    let mut proxy = connect_from(&app, Ipv4Addr::new(127, 0, 0, 5)).await;
+    for _ in 0..2 {
+        proxy.write_all(healthz).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(PROMPTLY, proxy.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let response = Raw::parse(&String::from_utf8_lossy(&buf[..n]));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("connection"), None);
+    }
 }

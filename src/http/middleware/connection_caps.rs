@@ -122,10 +122,7 @@ impl ConnectionCaps {
     /// Admits or refuses a new connection; called from `HttpServer::on_connect` with the
     /// connection's socket.
     pub fn on_connect(&self, io: &dyn Any, extensions: &mut Extensions) {
-        let peer = io
-            .downcast_ref::<actix_web::rt::net::TcpStream>()
-            .and_then(|stream| stream.peer_addr().ok())
-            .map(|addr| addr.ip().to_canonical());
+        let peer = peer_ip(io);
         match self.admit(peer) {
             Ok(slot) => {
                 extensions.insert(slot);
@@ -159,6 +156,13 @@ impl ConnectionCaps {
             source,
         })
     }
+}
+
+/// The TCP peer of a connection's socket, as `HttpServer::on_connect` passes it.
+pub(super) fn peer_ip(io: &dyn Any) -> Option<IpAddr> {
+    io.downcast_ref::<actix_web::rt::net::TcpStream>()
+        .and_then(|stream| stream.peer_addr().ok())
+        .map(|addr| addr.ip().to_canonical())
 }
 
 /// An IPv6 peer counts as its /64 (one subscriber's prefix), an IPv4 peer as itself.
@@ -266,7 +270,9 @@ mod tests {
     #[test]
     fn trusted_proxies_count_only_toward_the_overall_cap() {
         let caps = caps(3, 1, &["10.0.0.0/8"]);
-        let held: Vec<Slot> = (0..3).map(|_| caps.admit(ip("10.1.2.3")).unwrap()).collect();
+        let held: Vec<Slot> = (0..3)
+            .map(|_| caps.admit(ip("10.1.2.3")).unwrap())
+            .collect();
         assert_eq!(caps.admit(ip("10.1.2.3")).err(), Some(Cap::Overall));
         assert_eq!(caps.admit(ip("192.0.2.1")).err(), Some(Cap::Overall));
         drop(held);

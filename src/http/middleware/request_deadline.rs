@@ -5,15 +5,21 @@
 //! - The head of a connection's first request is bounded by actix's
 //!   `client_request_timeout`, set to the same value and counted from the connection's start;
 //!   actix answers 408 itself and closes.
+//! - actix bounds no later head on a kept-alive connection (its head timer covers only the
+//!   first request), so only connections from `server.trusted_proxies` are kept alive: every
+//!   other connection carries one request and closes after its response. A trusted proxy
+//!   reads slow clients itself and reuses its connections to us.
 //! - The body is read through [`DeadlinePayload`], which fails once the deadline passes:
 //!   for a connection's first request the deadline counts from the connection's start (so
-//!   head and body share one budget), for a later request on a kept-alive connection from
-//!   the moment its head was read. Whatever the handler answered then becomes 408 with
-//!   `Connection: close` (an HTML page or a problem document, see [`super::wants_html`]).
+//!   head and body share one budget), for a later request on a proxy's kept-alive
+//!   connection from the moment its head was read. Whatever the handler answered then
+//!   becomes 408 with `Connection: close` (an HTML page or a problem document, see
+//!   [`super::wants_html`]).
 //! - Time spent after the body has arrived (the handler's own work) is not bounded here.
 //! - A response to a request whose body was not read to its end closes the connection:
 //!   otherwise actix would keep draining a chunked body that may never end.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
 use std::io;
@@ -27,20 +33,33 @@ use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, ResponseError};
 use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, ResponseError};
 use futures_core::Stream;
+use ipnet::IpNet;
 use tokio::time::{Instant, Sleep};
 
+use super::super::client_addr::is_trusted;
 use super::super::error::ApiError;
 use super::super::{AppError, AppState};
 
-/// When a connection started, until its first request takes it.
-struct ConnectionStart(Cell<Option<Instant>>);
+/// What the deadline needs to know about a connection.
+struct ConnectionStart {
+    /// When the connection started, until its first request takes it.
+    started: Cell<Option<Instant>>,
+    /// Whether it may carry further requests (its peer is a trusted proxy).
+    reusable: bool,
+}
 
-/// Records the connection's start; called from `HttpServer::on_connect`.
-pub fn on_connect(extensions: &mut Extensions) {
-    extensions.insert(ConnectionStart(Cell::new(Some(Instant::now()))));
+/// Records the connection's start and whether its peer is a trusted proxy; called from
+/// `HttpServer::on_connect` with the connection's socket.
+pub fn on_connect(io: &dyn Any, extensions: &mut Extensions, trusted_proxies: &[IpNet]) {
+    let reusable =
+        super::connection_caps::peer_ip(io).is_some_and(|ip| is_trusted(ip, trusted_proxies));
+    extensions.insert(ConnectionStart {
+        started: Cell::new(Some(Instant::now())),
+        reusable,
+    });
 }
 
 /// What the payload saw, shared with the middleware that wrapped it.
@@ -101,15 +120,20 @@ pub async fn enforce(
     let timeout = req
         .app_data::<web::Data<AppState>>()
         .map(|s| Duration::from_secs(s.settings.server.request_timeout_secs));
+    let connection = req.conn_data::<ConnectionStart>();
+    let reusable = connection.is_some_and(|c| c.reusable);
+    let started = connection
+        .and_then(|c| c.started.take())
+        .unwrap_or_else(Instant::now);
     let payload = req.take_payload();
     let (Some(timeout), false) = (timeout, matches!(payload, Payload::None)) else {
         req.set_payload(payload);
-        return Ok(next.call(req).await?.map_into_left_body());
+        let mut response = next.call(req).await?;
+        if !reusable {
+            close_after(response.response_mut());
+        }
+        return Ok(response.map_into_left_body());
     };
-    let started = req
-        .conn_data::<ConnectionStart>()
-        .and_then(|start| start.0.take())
-        .unwrap_or_else(Instant::now);
     let outcome = Rc::new(Outcome::default());
     let wrapped = DeadlinePayload {
         inner: payload,
@@ -145,11 +169,22 @@ pub async fn enforce(
             Err(_) => Err(ApiError(AppError::RequestTimeout).into()),
         };
     }
-    let response = result?;
+    let mut response = result?;
     match outcome.unread.take() {
-        None => Ok(response.map_into_left_body()),
+        None => {
+            if !reusable {
+                close_after(response.response_mut());
+            }
+            Ok(response.map_into_left_body())
+        }
         unread => Ok(closing(response, unread).map_into_right_body()),
     }
+}
+
+fn close_after<B>(response: &mut actix_web::HttpResponse<B>) {
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
 }
 
 /// `response` with `Connection: close`, holding the unread body until it has been sent:
@@ -159,10 +194,7 @@ fn closing(
     mut response: ServiceResponse<impl MessageBody + 'static>,
     unread: Option<Payload>,
 ) -> ServiceResponse<BoxBody> {
-    response
-        .response_mut()
-        .head_mut()
-        .set_connection_type(ConnectionType::Close);
+    close_after(response.response_mut());
     response.map_body(|_, body| {
         HoldingUnread {
             body: body.boxed(),
