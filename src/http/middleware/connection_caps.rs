@@ -21,6 +21,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -55,6 +56,8 @@ struct Inner {
     max_per_source: usize,
     trusted: Vec<IpNet>,
     counts: Mutex<Counts>,
+    /// Connections refused since start, for the log.
+    refused: AtomicU64,
 }
 
 #[derive(Default)]
@@ -109,6 +112,7 @@ impl ConnectionCaps {
                 max_per_source: settings.server.max_connections_per_ip.min(max_total),
                 trusted: settings.server.trusted_proxies().to_vec(),
                 counts: Mutex::new(Counts::default()),
+                refused: AtomicU64::new(0),
             }),
         }
     }
@@ -128,7 +132,18 @@ impl ConnectionCaps {
                 extensions.insert(slot);
             }
             Err(cap) => {
-                tracing::debug!(?cap, peer = ?peer, "connection over its cap; shedding it");
+                // Logged at 1, 2, 4, 8, ... refusals: visible, without flooding the log
+                // during a flood.
+                let refused = self.inner.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                if refused.is_power_of_two() {
+                    tracing::warn!(
+                        ?cap,
+                        peer = ?peer,
+                        refused_since_start = refused,
+                        "connection over its cap (server.max_connections or \
+                         server.max_connections_per_ip); answering 503"
+                    );
+                }
                 extensions.insert(Refused(cap));
             }
         }
@@ -233,6 +248,7 @@ mod tests {
                 max_per_source: per_source,
                 trusted: trusted.iter().map(|t| t.parse().unwrap()).collect(),
                 counts: Mutex::new(Counts::default()),
+                refused: AtomicU64::new(0),
             }),
         }
     }
