@@ -176,7 +176,7 @@ impl Application {
         let backstop = caps.per_worker_backstop(workers);
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let trusted_proxies = settings.server.trusted_proxies().to_vec();
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(max_body))
@@ -204,8 +204,8 @@ impl Application {
         // The head of a connection's first request; the body is bounded by the middleware.
         .client_request_timeout(request_timeout)
         .max_connections(backstop)
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        server = server.workers(workers);
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .workers(workers);
         // Signals are handled by `stop_on_signals`, which only the real server installs:
         // tests run many apps in one process and Ctrl-C must still end that process.
         let server = server.disable_signals().listen(listener)?.run();
