@@ -571,4 +571,22 @@ async fn only_connections_from_trusted_proxies_are_kept_alive() {
         assert_eq!(response.status, 200);
         assert_eq!(response.header("connection"), None);
     }
+    // A later request's body on the proxy's connection has its own deadline, counted from
+    // the arrival of its head.
+    let head_sent = Instant::now();
+    proxy
+        .write_all(head_of_slow_post("/token", "application/json").as_bytes())
+        .await
+        .unwrap();
+    let (mut reader, writer) = proxy.into_split();
+    let dripping = drip(writer);
+    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
+        .await
+        .expect("a dripped body on a kept-alive connection is cut too");
+    dripping.abort();
+    assert!(head_sent.elapsed() >= Duration::from_secs(2), "{text}");
+    let response = Raw::parse(&text);
+    assert_eq!(response.status, 408);
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(closed);
 }
