@@ -37,6 +37,7 @@ mod mfa;
 mod mfa_attacks;
 mod mfa_support;
 mod oidc;
+mod open_files;
 mod passkey_login;
 mod passkeys;
 mod private_key_jwt;
