@@ -130,7 +130,10 @@ mod tests {
         let req = test::TestRequest::put().uri("/x").to_request();
         let resp = test::call_service(&app, req).await;
         assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(resp.headers().get("allow").unwrap(), "GET, HEAD, POST, DELETE");
+        assert_eq!(
+            resp.headers().get("allow").unwrap(),
+            "GET, HEAD, POST, DELETE"
+        );
     }
 
     #[actix_web::test]

@@ -21,6 +21,7 @@ mod fresh_auth;
 mod hardening;
 mod health;
 mod helpers;
+mod http_methods;
 mod interop;
 mod introspection;
 mod jwks_uri;
