@@ -111,7 +111,13 @@ fn comparable(headers: &HeaderMap) -> Vec<(String, String)> {
             let value = if VOLATILE.contains(&name.as_str()) {
                 "(present)".to_owned()
             } else if name == "set-cookie" {
-                value.to_str().unwrap().split('=').next().unwrap().to_owned()
+                value
+                    .to_str()
+                    .unwrap()
+                    .split('=')
+                    .next()
+                    .unwrap()
+                    .to_owned()
             } else {
                 value.to_str().unwrap().to_owned()
             };

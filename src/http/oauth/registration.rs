@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::response::{bearer_error, json_error};
 use crate::audit::Actor;
-use crate::clients::{self, ClientError, NewClient, Registered};
+use crate::clients::{self, AddressPolicy, ClientError, NewClient, Registered};
 use crate::crypto::token;
 use crate::http::{AppError, AppState};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -108,7 +108,7 @@ impl Metadata {
 
 fn client_error(e: ClientError) -> Result<OAuthError, AppError> {
     Ok(match e {
-        ClientError::InvalidRedirectUri { .. } => {
+        ClientError::InvalidRedirectUri { .. } | ClientError::PrivateRedirectUri { .. } => {
             OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string())
         }
         ClientError::Store(s) => return Err(s.into()),
@@ -195,7 +195,8 @@ pub async fn post_register(
         Ok(n) => n,
         Err(e) => return Ok(json_error(&e)),
     };
-    match clients::register_with(&state.store, new, Actor::Anonymous, true).await {
+    let policy = AddressPolicy::from_settings(&state.settings.oauth);
+    match clients::register_with(&state.store, new, Actor::Anonymous, true, policy).await {
         Ok(registered) => Ok(HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(describe(&state, &registered.client, Some(&registered)))),
@@ -278,6 +279,7 @@ pub async fn put_client(
         &client,
         new,
         Actor::Client(client.client_id.clone()),
+        AddressPolicy::from_settings(&state.settings.oauth),
     )
     .await
     {
