@@ -46,6 +46,7 @@ mod proxies;
 mod redirect_rules;
 mod refresh;
 mod registration;
+mod registration_refusals;
 mod release_rules;
 mod reset;
 mod server;
