@@ -363,3 +363,6 @@ pub(super) fn dedup(list: &[String]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
