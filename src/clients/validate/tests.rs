@@ -36,7 +36,10 @@ fn a_confidential_client_cannot_redirect_to_a_private_host() {
             ),
             "{uri}"
         );
-        assert!(validate(&web_client(uri), AddressPolicy::ANY).is_ok(), "{uri}");
+        assert!(
+            validate(&web_client(uri), AddressPolicy::ANY).is_ok(),
+            "{uri}"
+        );
     }
     let mut logout = web_client("https://app.example.com/cb");
     logout.post_logout_redirect_uris = vec!["https://192.168.0.1/bye".into()];
@@ -48,7 +51,11 @@ fn a_confidential_client_cannot_redirect_to_a_private_host() {
 
 #[test]
 fn a_public_client_keeps_its_loopback_redirects() {
-    for uri in ["http://127.0.0.1/cb", "http://[::1]:8000/cb", "http://localhost/cb"] {
+    for uri in [
+        "http://127.0.0.1/cb",
+        "http://[::1]:8000/cb",
+        "http://localhost/cb",
+    ] {
         let native = NewClient {
             public: true,
             ..web_client(uri)

@@ -6,7 +6,10 @@
 //! it (stored as SHA-256). Unknown metadata fields are ignored (RFC 7591 §2). Self-registered
 //! clients may ask
 //! only for the user scopes and never for client_credentials: API access stays an
-//! administrator's decision.
+//! administrator's decision. Registration and updates apply the operator's address policy
+//! (`oauth.allow_private_*`) like `client add`; a refused redirect URI is
+//! `invalid_redirect_uri`, anything else refused `invalid_client_metadata` (RFC 7591 §3.2.2),
+//! and nothing is stored.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
