@@ -2,7 +2,7 @@
 //! authentication-method consistency, scopes, and client key material.
 
 use super::addresses::{private_host, AddressPolicy};
-use super::{keys, ClientError, NewClient, AUTH_METHODS, DEFAULT_SCOPES, GRANT_TYPES};
+use super::{ClientError, NewClient, AUTH_METHODS, DEFAULT_SCOPES, GRANT_TYPES};
 
 /// Whether a requested redirect URI matches a registered one, compared as strings, never as
 /// parsed URLs (RFC 9700 §4.1.3): a parser would accept `:08765`, an explicit default port,
@@ -191,8 +191,13 @@ pub(super) fn validate(
         .chain(&new.post_logout_redirect_uris)
     {
         validate_redirect_uri(uri, new.public)?;
+        // A web client's users must not be sent with their codes into a private network
+        // or to their own machine; loopback is for native apps (RFC 8252 §7.3).
         if !new.public && !policy.allow_private_redirect_uris {
-            refuse_private_redirect(uri)?;
+            refuse_private(uri, |uri, kind| ClientError::PrivateRedirectUri {
+                uri,
+                kind,
+            })?;
         }
     }
     if new.pairwise {
@@ -235,7 +240,7 @@ pub(super) fn validate(
         (None, Some(uri), "private_key_jwt") => {
             validate_jwks_uri(uri)?;
             if !policy.allow_private_jwks_uri {
-                refuse_private_jwks_uri(uri)?;
+                refuse_private(uri, |uri, kind| ClientError::PrivateJwksUri { uri, kind })?;
             }
         }
         (None, None, "private_key_jwt") => {
@@ -277,25 +282,13 @@ fn validate_jwks_uri(uri: &str) -> Result<(), ClientError> {
     }
 }
 
-/// A confidential (web) client's redirect URI must name a public host: loopback is for
-/// native apps (public clients, RFC 8252 §7.3), and nothing sends users' browsers with
-/// their codes into a private network.
-fn refuse_private_redirect(uri: &str) -> Result<(), ClientError> {
+/// `Err(refused(uri, kind))` when `uri` names a private host (see `addresses`).
+fn refuse_private(
+    uri: &str,
+    refused: fn(String, &'static str) -> ClientError,
+) -> Result<(), ClientError> {
     match url::Url::parse(uri).ok().as_ref().and_then(private_host) {
-        Some(kind) => Err(ClientError::PrivateRedirectUri {
-            uri: uri.to_owned(),
-            kind,
-        }),
-        None => Ok(()),
-    }
-}
-
-fn refuse_private_jwks_uri(uri: &str) -> Result<(), ClientError> {
-    match url::Url::parse(uri).ok().as_ref().and_then(private_host) {
-        Some(kind) => Err(ClientError::PrivateJwksUri {
-            uri: uri.to_owned(),
-            kind,
-        }),
+        Some(kind) => Err(refused(uri.to_owned(), kind)),
         None => Ok(()),
     }
 }
@@ -325,7 +318,7 @@ pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
                 "it contains private key material; register public keys only",
             ));
         }
-        if let Some(reason) = keys::problem(key) {
+        if let Some(reason) = super::keys::problem(key) {
             return Err(ClientError::UnusableKey {
                 key: key_label(index, key),
                 reason,
