@@ -258,6 +258,8 @@ pub struct OAuthSettings {
     /// Pending requests made before anyone signed in, per client address.
     pub max_pending_requests_per_source: u32,
     pub allow_private_jwks_uri: bool,
+    /// Confidential clients may register redirect URIs on private hosts (development).
+    pub allow_private_redirect_uris: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{print_json, print_table, CliError};
 use crate::audit::Actor;
-use crate::clients::{self, NewClient};
+use crate::clients::{self, AddressPolicy, NewClient};
 use crate::config::Settings;
 use crate::startup::open_store;
 use crate::store::clients::Client;
@@ -170,7 +170,8 @@ pub async fn run(cmd: ClientCommand, settings: &Settings) -> Result<(), CliError
                 id_token_claims,
             };
             let store = open_store(settings)?;
-            let registered = clients::register(&store, new, Actor::Cli).await?;
+            let policy = AddressPolicy::from_settings(&settings.oauth);
+            let registered = clients::register_with(&store, new, Actor::Cli, false, policy).await?;
             let secret = registered.secret.as_ref().map(|s| s.expose());
             if json {
                 return print_json(&ClientView::new(&registered.client, secret));

@@ -31,6 +31,14 @@ pub enum ClientError {
     InvalidScope(String),
     #[error("invalid JWK Set: {0}")]
     InvalidJwks(&'static str),
+    #[error("invalid JWK Set: key {key} cannot be used: {reason}")]
+    UnusableKey { key: String, reason: String },
+    #[error("invalid redirect URI {uri}: it names {kind}; a confidential client must redirect to a public host (loopback redirect URIs are for native apps, registered as public clients)")]
+    PrivateRedirectUri { uri: String, kind: &'static str },
+    #[error(
+        "invalid jwks_uri {uri}: it names {kind}; client keys are only fetched from public hosts"
+    )]
+    PrivateJwksUri { uri: String, kind: &'static str },
     #[error("invalid ID token claims {0}: use email, all, none, or scopes among profile, email, address, phone")]
     InvalidIdTokenClaims(String),
     #[error("no client with id {0}")]
@@ -56,8 +64,11 @@ pub const DEFAULT_SCOPES: [&str; 6] = [
     "offline_access",
 ];
 
+mod addresses;
+mod keys;
 mod validate;
 
+pub use addresses::AddressPolicy;
 use validate::{allowed_scopes, dedup, validate};
 pub use validate::{redirect_uri_matches, validate_jwks, validate_redirect_uri};
 
@@ -108,8 +119,9 @@ fn build(
     new: &NewClient,
     client_id: String,
     created_at: Option<i64>,
+    policy: AddressPolicy,
 ) -> Result<Client, ClientError> {
-    let (grant_types, method) = validate(new)?;
+    let (grant_types, method) = validate(new, policy)?;
     let allowed_scopes = allowed_scopes(new, &grant_types)?;
     let id_token_claims = crate::oauth::claims::normalize_id_token_claims(
         new.id_token_claims.as_deref().unwrap_or_default(),
@@ -149,23 +161,28 @@ fn uses_secret(client: &Client) -> bool {
     )
 }
 
-/// Registers a client. With `management_token`, also issues an RFC 7592 registration access
-/// token (dynamic registration), stored as a hash like the secret.
+/// Registers a client whose hosts nobody needs to judge ([`AddressPolicy::ANY`]): for tests
+/// and fixtures. The CLI and dynamic registration use [`register_with`] and the operator's
+/// policy.
 pub async fn register(
     store: &Store,
     new: NewClient,
     actor: Actor,
 ) -> Result<Registered, ClientError> {
-    register_with(store, new, actor, false).await
+    register_with(store, new, actor, false, AddressPolicy::ANY).await
 }
 
+/// Registers a client if its URLs name only hosts `policy` allows. With
+/// `management_token`, also issues an RFC 7592 registration access token (dynamic
+/// registration), stored as a hash like the secret. Nothing is written when it is refused.
 pub async fn register_with(
     store: &Store,
     new: NewClient,
     actor: Actor,
     management_token: bool,
+    policy: AddressPolicy,
 ) -> Result<Registered, ClientError> {
-    let mut client = build(&new, random::identifier(), None)?;
+    let mut client = build(&new, random::identifier(), None, policy)?;
     let secret = uses_secret(&client).then(random::secret_token);
     client.secret_hash = secret.as_deref().map(token::hash);
     let registration_token = management_token.then(random::secret_token);
@@ -200,14 +217,21 @@ pub async fn register_with(
 }
 
 /// Replaces a client's metadata (RFC 7592 §2.2), keeping its id, secret and management
-/// token; a client that switches to a secret-based method gets a new secret.
+/// token; a client that switches to a secret-based method gets a new secret. The same rules
+/// as at registration apply, `policy` included.
 pub async fn update(
     store: &Store,
     current: &Client,
     new: NewClient,
     actor: Actor,
+    policy: AddressPolicy,
 ) -> Result<Registered, ClientError> {
-    let mut client = build(&new, current.client_id.clone(), Some(current.created_at))?;
+    let mut client = build(
+        &new,
+        current.client_id.clone(),
+        Some(current.created_at),
+        policy,
+    )?;
     let mut secret = None;
     if uses_secret(&client) {
         match &current.secret_hash {
@@ -312,6 +336,11 @@ pub fn example_client() -> Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rules under the default (strict) address policy.
+    fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
+        validate::validate(new, AddressPolicy::default())
+    }
 
     #[test]
     fn loopback_redirect_uris_match_on_any_port_for_public_clients_only() {

@@ -1,6 +1,7 @@
 //! Registration rules: redirect URIs (RFC 6749 §3.1.2, RFC 8252, RFC 9700 §4.1), grant and
 //! authentication-method consistency, scopes, and client key material.
 
+use super::addresses::{private_host, AddressPolicy};
 use super::{ClientError, NewClient, AUTH_METHODS, DEFAULT_SCOPES, GRANT_TYPES};
 
 /// Whether a requested redirect URI matches a registered one, compared as strings, never as
@@ -117,7 +118,10 @@ pub(super) fn allowed_scopes(
     Ok(parsed)
 }
 
-pub(super) fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientError> {
+pub(super) fn validate(
+    new: &NewClient,
+    policy: AddressPolicy,
+) -> Result<(Vec<String>, String), ClientError> {
     let name = new.name.trim();
     if name.is_empty() {
         return Err(ClientError::InvalidName("it is empty"));
@@ -187,6 +191,14 @@ pub(super) fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientE
         .chain(&new.post_logout_redirect_uris)
     {
         validate_redirect_uri(uri, new.public)?;
+        // A web client's users must not be sent with their codes into a private network
+        // or to their own machine; loopback is for native apps (RFC 8252 §7.3).
+        if !new.public && !policy.allow_private_redirect_uris {
+            refuse_private(uri, |uri, kind| ClientError::PrivateRedirectUri {
+                uri,
+                kind,
+            })?;
+        }
     }
     if new.pairwise {
         // The sector (OIDC Core §8.1) is the redirect URIs' host: one host, or a client
@@ -225,7 +237,12 @@ pub(super) fn validate(new: &NewClient) -> Result<(Vec<String>, String), ClientE
     }
     match (&new.jwks, &new.jwks_uri, method.as_str()) {
         (Some(jwks), None, "private_key_jwt") => validate_jwks(jwks)?,
-        (None, Some(uri), "private_key_jwt") => validate_jwks_uri(uri)?,
+        (None, Some(uri), "private_key_jwt") => {
+            validate_jwks_uri(uri)?;
+            if !policy.allow_private_jwks_uri {
+                refuse_private(uri, |uri, kind| ClientError::PrivateJwksUri { uri, kind })?;
+            }
+        }
         (None, None, "private_key_jwt") => {
             return Err(ClientError::Inconsistent(
                 "private_key_jwt needs the client's public keys: a JWK Set or a jwks_uri",
@@ -265,7 +282,19 @@ fn validate_jwks_uri(uri: &str) -> Result<(), ClientError> {
     }
 }
 
-/// A JWK Set of public signing keys: RSA or EC, no private members, at most 20 keys.
+/// `Err(refused(uri, kind))` when `uri` names a private host (see `addresses`).
+fn refuse_private(
+    uri: &str,
+    refused: fn(String, &'static str) -> ClientError,
+) -> Result<(), ClientError> {
+    match url::Url::parse(uri).ok().as_ref().and_then(private_host) {
+        Some(kind) => Err(refused(uri.to_owned(), kind)),
+        None => Ok(()),
+    }
+}
+
+/// A JWK Set of usable public signing keys (see `keys`): RSA or EC, no private members, at
+/// most 20 keys.
 pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
     let bad = |reason| ClientError::InvalidJwks(reason);
     let set: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
@@ -276,7 +305,7 @@ pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
     if keys.is_empty() || keys.len() > 20 {
         return Err(bad("it must hold 1 to 20 keys"));
     }
-    for key in keys {
+    for (index, key) in keys.iter().enumerate() {
         let kty = key.get("kty").and_then(serde_json::Value::as_str);
         if !matches!(kty, Some("RSA" | "EC")) {
             return Err(bad("only RSA and EC keys are accepted"));
@@ -289,9 +318,33 @@ pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
                 "it contains private key material; register public keys only",
             ));
         }
+        if let Some(reason) = super::keys::problem(key) {
+            return Err(ClientError::UnusableKey {
+                key: key_label(index, key),
+                reason,
+            });
+        }
     }
     josekit::jwk::JwkSet::from_bytes(text.as_bytes()).map_err(|_| bad("not a valid JWK Set"))?;
     Ok(())
+}
+
+/// "2" or "2 (kid sig-2024)": the key's position, and its `kid` when that is a plain token
+/// (it is echoed into error descriptions and terminals).
+fn key_label(index: usize, key: &serde_json::Value) -> String {
+    let position = index + 1;
+    match key.get("kid").and_then(serde_json::Value::as_str) {
+        Some(kid)
+            if !kid.is_empty()
+                && kid.len() <= 64
+                && kid
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
+            format!("{position} (kid {kid})")
+        }
+        _ => position.to_string(),
+    }
 }
 
 pub(super) fn dedup(list: &[String]) -> Vec<String> {
@@ -303,3 +356,6 @@ pub(super) fn dedup(list: &[String]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

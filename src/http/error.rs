@@ -24,6 +24,9 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("not found")]
     NotFound,
+    /// The path exists but not for this method; holds the `Allow` value (RFC 9110 §15.5.6).
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
     /// A one-time link (setup, later reset or verification) that cannot be used.
     #[error("link invalid or used")]
     LinkInvalid,
@@ -58,6 +61,10 @@ impl AppError {
                 "The form was stale or did not come from this site. Go back, reload the page and try again.".into(),
             ),
             AppError::NotFound => ("Not found", "There is nothing at this address.".into()),
+            AppError::MethodNotAllowed(allow) => (
+                "Method not allowed",
+                format!("This address does not accept this request method. It accepts: {allow}."),
+            ),
             AppError::TooManyRequests => (
                 "Too many attempts",
                 "Too many failed attempts from your network. Wait a few minutes and try again.".into(),
@@ -83,6 +90,29 @@ impl AppError {
                 "Something went wrong",
                 "An unexpected error occurred. It has been logged.".into(),
             ),
+        }
+    }
+
+    /// The response as a page for browsers (`Accept` names `text/html`) or a problem
+    /// document for everyone else: for answers no handler chose a style for (unknown
+    /// methods; `startup::not_found` decides the same way for unknown paths).
+    pub fn negotiated_response(&self, req: &actix_web::HttpRequest) -> HttpResponse {
+        let wants_html = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        if wants_html {
+            self.error_response()
+        } else {
+            problem_response(self)
+        }
+    }
+
+    /// Headers the status itself calls for, on pages and problem documents alike.
+    fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
+        if let AppError::MethodNotAllowed(allow) = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
     }
 
@@ -118,6 +148,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::LinkInvalid => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -138,7 +169,9 @@ impl ResponseError for AppError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("<!doctype html><title>{title}</title><p>{title}</p>"));
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        self.add_headers(&mut response);
+        response
             .insert_header((
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -158,21 +191,27 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let error_id = self.0.log();
-        let (title, detail) = self.0.public_text();
-        let mut body = serde_json::json!({
-            "type": "about:blank",
-            "title": title,
-            "status": self.status_code().as_u16(),
-            "detail": detail,
-        });
-        if let Some(id) = error_id {
-            body["error_id"] = id.into();
-        }
-        HttpResponse::build(self.status_code())
-            .content_type("application/problem+json")
-            .body(body.to_string())
+        problem_response(&self.0)
     }
+}
+
+fn problem_response(error: &AppError) -> HttpResponse {
+    let error_id = error.log();
+    let (title, detail) = error.public_text();
+    let mut body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": error.status_code().as_u16(),
+        "detail": detail,
+    });
+    if let Some(id) = error_id {
+        body["error_id"] = id.into();
+    }
+    let mut response = HttpResponse::build(error.status_code());
+    error.add_headers(&mut response);
+    response
+        .content_type("application/problem+json")
+        .body(body.to_string())
 }
 
 impl From<StoreError> for AppError {

@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod methods;
 pub mod middleware;
 pub mod oauth;
 pub mod pages;
@@ -41,168 +42,129 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
 }
 
-/// The route table.
+/// The route table: one endpoint per path with all its methods (see `methods`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::home::get_home))
-        .route("/login", web::get().to(pages::login::get_login))
-        .route("/login", web::post().to(pages::login::post_login))
-        .route("/login/mfa", web::get().to(pages::mfa::get_second_step))
-        .route("/login/mfa", web::post().to(pages::mfa::post_second_step))
-        .route("/login/mfa/enroll", web::post().to(pages::mfa::post_enroll))
-        .route("/login/mfa/start", web::get().to(pages::mfa::get_start))
-        .route(
-            "/login/mfa/passkey/begin",
-            web::post().to(pages::passkey_login::post_second_begin),
-        )
-        .route(
-            "/login/mfa/passkey/finish",
-            web::post().to(pages::passkey_login::post_second_finish),
-        )
-        .route(
-            "/login/passkey/begin",
-            web::post().to(pages::passkey_login::post_begin),
-        )
-        .route(
-            "/login/passkey/finish",
-            web::post().to(pages::passkey_login::post_finish),
-        )
-        .route("/logout", web::post().to(pages::login::post_logout))
-        .route("/signup", web::get().to(pages::signup::get_signup))
-        .route("/signup", web::post().to(pages::signup::post_signup))
-        .route("/signup/confirm", web::get().to(pages::signup::get_confirm))
-        .route("/reset", web::get().to(pages::reset::get_reset))
-        .route("/reset", web::post().to(pages::reset::post_reset))
-        .route("/reset/confirm", web::get().to(pages::reset::get_confirm))
-        .route("/reset/confirm", web::post().to(pages::reset::post_confirm))
-        .route("/account", web::get().to(pages::account::get_account))
-        .route(
-            "/account/password",
-            web::post().to(pages::account::post_password),
-        )
-        .route("/account/email", web::post().to(pages::account::post_email))
-        .route(
-            "/account/profile",
-            web::get().to(pages::profile::get_profile),
-        )
-        .route(
-            "/account/profile",
-            web::post().to(pages::profile::post_profile),
-        )
-        .route(
-            "/account/email/confirm",
-            web::get().to(pages::email_change::get_confirm),
-        )
-        .route(
-            "/account/email/confirm",
-            web::post().to(pages::email_change::post_confirm),
-        )
-        .route(
-            "/account/sessions/end",
-            web::post().to(pages::account::post_end_session),
-        )
-        .route(
-            "/account/security",
-            web::get().to(pages::security::get_security),
-        )
-        .route(
-            "/account/totp/begin",
-            web::post().to(pages::security::post_totp_begin),
-        )
-        .route(
-            "/account/totp/confirm",
-            web::post().to(pages::security::post_totp_confirm),
-        )
-        .route(
-            "/account/totp/remove",
-            web::post().to(pages::security::post_totp_remove),
-        )
-        .route(
-            "/account/recovery",
-            web::post().to(pages::security::post_recovery),
-        )
-        .route(
-            "/account/recovery/first",
-            web::post().to(pages::security::post_first_recovery),
-        )
-        .route(
-            "/account/passkeys",
-            web::get().to(pages::passkeys::get_passkeys),
-        )
-        .route(
-            "/account/passkeys/register/begin",
-            web::post().to(pages::passkeys::post_register_begin),
-        )
-        .route(
-            "/account/passkeys/register/finish",
-            web::post().to(pages::passkeys::post_register_finish),
-        )
-        .route(
-            "/account/passkeys/remove",
-            web::post().to(pages::passkeys::post_remove),
-        )
-        .route(
-            "/account/passkeys/remove/begin",
-            web::post().to(pages::passkeys::post_remove_begin),
-        )
-        .route(
-            "/account/passkeys/remove/finish",
-            web::post().to(pages::passkeys::post_remove_finish),
-        )
-        .route("/setup", web::get().to(pages::setup::get_setup))
-        .route("/setup", web::post().to(pages::setup::post_setup))
-        .route("/healthz", web::get().to(health::get_healthz))
-        .route("/readyz", web::get().to(health::get_readyz))
-        .route("/static/{file}", web::get().to(assets::get_asset))
-        .route(
-            "/.well-known/openid-configuration",
-            web::get().to(oauth::discovery::get_metadata),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            web::get().to(oauth::discovery::get_metadata),
-        )
-        .route("/jwks.json", web::get().to(oauth::discovery::get_jwks))
-        .route("/authorize", web::get().to(oauth::authorize::get_authorize))
-        .route(
-            "/authorize",
-            web::post().to(oauth::authorize::post_authorize),
-        )
-        .route(
-            "/authorize/continue",
-            web::get().to(oauth::authorize::get_continue),
-        )
-        .route("/consent", web::get().to(oauth::consent::get_consent))
-        .route("/consent", web::post().to(oauth::consent::post_consent))
-        .route("/token", web::post().to(oauth::token::post_token))
-        .route(
-            "/introspect",
-            web::post().to(oauth::introspect::post_introspect),
-        )
-        .route("/revoke", web::post().to(oauth::introspect::post_revoke))
-        .route(
-            "/register",
-            web::post().to(oauth::registration::post_register),
-        )
-        .route(
-            "/register/{client_id}",
-            web::get().to(oauth::registration::get_client),
-        )
-        .route(
-            "/register/{client_id}",
-            web::put().to(oauth::registration::put_client),
-        )
-        .route(
-            "/register/{client_id}",
-            web::delete().to(oauth::registration::delete_client),
-        )
-        .route(
-            "/end_session",
-            web::get().to(oauth::end_session::get_end_session),
-        )
-        .route(
-            "/end_session",
-            web::post().to(oauth::end_session::post_end_session),
-        )
-        .route("/userinfo", web::get().to(oauth::userinfo::get_userinfo))
-        .route("/userinfo", web::post().to(oauth::userinfo::post_userinfo));
+    cfg.service(methods::path("/").get(pages::home::get_home));
+    cfg.service(
+        methods::path("/login")
+            .get(pages::login::get_login)
+            .post(pages::login::post_login),
+    );
+    cfg.service(
+        methods::path("/login/mfa")
+            .get(pages::mfa::get_second_step)
+            .post(pages::mfa::post_second_step),
+    );
+    cfg.service(methods::path("/login/mfa/enroll").post(pages::mfa::post_enroll));
+    cfg.service(methods::path("/login/mfa/start").get(pages::mfa::get_start));
+    cfg.service(
+        methods::path("/login/mfa/passkey/begin").post(pages::passkey_login::post_second_begin),
+    );
+    cfg.service(
+        methods::path("/login/mfa/passkey/finish").post(pages::passkey_login::post_second_finish),
+    );
+    cfg.service(methods::path("/login/passkey/begin").post(pages::passkey_login::post_begin));
+    cfg.service(methods::path("/login/passkey/finish").post(pages::passkey_login::post_finish));
+    cfg.service(methods::path("/logout").post(pages::login::post_logout));
+    cfg.service(
+        methods::path("/signup")
+            .get(pages::signup::get_signup)
+            .post(pages::signup::post_signup),
+    );
+    cfg.service(methods::path("/signup/confirm").get(pages::signup::get_confirm));
+    cfg.service(
+        methods::path("/reset")
+            .get(pages::reset::get_reset)
+            .post(pages::reset::post_reset),
+    );
+    cfg.service(
+        methods::path("/reset/confirm")
+            .get(pages::reset::get_confirm)
+            .post(pages::reset::post_confirm),
+    );
+    cfg.service(methods::path("/account").get(pages::account::get_account));
+    cfg.service(methods::path("/account/password").post(pages::account::post_password));
+    cfg.service(methods::path("/account/email").post(pages::account::post_email));
+    cfg.service(
+        methods::path("/account/profile")
+            .get(pages::profile::get_profile)
+            .post(pages::profile::post_profile),
+    );
+    cfg.service(
+        methods::path("/account/email/confirm")
+            .get(pages::email_change::get_confirm)
+            .post(pages::email_change::post_confirm),
+    );
+    cfg.service(methods::path("/account/sessions/end").post(pages::account::post_end_session));
+    cfg.service(methods::path("/account/security").get(pages::security::get_security));
+    cfg.service(methods::path("/account/totp/begin").post(pages::security::post_totp_begin));
+    cfg.service(methods::path("/account/totp/confirm").post(pages::security::post_totp_confirm));
+    cfg.service(methods::path("/account/totp/remove").post(pages::security::post_totp_remove));
+    cfg.service(methods::path("/account/recovery").post(pages::security::post_recovery));
+    cfg.service(
+        methods::path("/account/recovery/first").post(pages::security::post_first_recovery),
+    );
+    cfg.service(methods::path("/account/passkeys").get(pages::passkeys::get_passkeys));
+    cfg.service(
+        methods::path("/account/passkeys/register/begin")
+            .post(pages::passkeys::post_register_begin),
+    );
+    cfg.service(
+        methods::path("/account/passkeys/register/finish")
+            .post(pages::passkeys::post_register_finish),
+    );
+    cfg.service(methods::path("/account/passkeys/remove").post(pages::passkeys::post_remove));
+    cfg.service(
+        methods::path("/account/passkeys/remove/begin").post(pages::passkeys::post_remove_begin),
+    );
+    cfg.service(
+        methods::path("/account/passkeys/remove/finish").post(pages::passkeys::post_remove_finish),
+    );
+    cfg.service(
+        methods::path("/setup")
+            .get(pages::setup::get_setup)
+            .post(pages::setup::post_setup),
+    );
+    cfg.service(methods::path("/healthz").get(health::get_healthz));
+    cfg.service(methods::path("/readyz").get(health::get_readyz));
+    cfg.service(methods::path("/static/{file}").get(assets::get_asset));
+    cfg.service(
+        methods::path("/.well-known/openid-configuration").get(oauth::discovery::get_metadata),
+    );
+    cfg.service(
+        methods::path("/.well-known/oauth-authorization-server")
+            .get(oauth::discovery::get_metadata),
+    );
+    cfg.service(methods::path("/jwks.json").get(oauth::discovery::get_jwks));
+    cfg.service(
+        methods::path("/authorize")
+            .get(oauth::authorize::get_authorize)
+            .post(oauth::authorize::post_authorize),
+    );
+    cfg.service(methods::path("/authorize/continue").get(oauth::authorize::get_continue));
+    cfg.service(
+        methods::path("/consent")
+            .get(oauth::consent::get_consent)
+            .post(oauth::consent::post_consent),
+    );
+    cfg.service(methods::path("/token").post(oauth::token::post_token));
+    cfg.service(methods::path("/introspect").post(oauth::introspect::post_introspect));
+    cfg.service(methods::path("/revoke").post(oauth::introspect::post_revoke));
+    cfg.service(methods::path("/register").post(oauth::registration::post_register));
+    cfg.service(
+        methods::path("/register/{client_id}")
+            .get(oauth::registration::get_client)
+            .put(oauth::registration::put_client)
+            .delete(oauth::registration::delete_client),
+    );
+    cfg.service(
+        methods::path("/end_session")
+            .get(oauth::end_session::get_end_session)
+            .post(oauth::end_session::post_end_session),
+    );
+    cfg.service(
+        methods::path("/userinfo")
+            .get(oauth::userinfo::get_userinfo)
+            .post(oauth::userinfo::post_userinfo),
+    );
 }

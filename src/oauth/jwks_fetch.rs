@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ranges::is_internal;
 
-mod ranges;
+pub(crate) mod ranges;
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const REFETCH_AFTER: Duration = Duration::from_secs(60);

@@ -234,7 +234,7 @@ fn clients_are_added_listed_and_removed() {
         "--redirect-uri",
         "https://app.example.com/cb",
         "--redirect-uri",
-        "http://127.0.0.1:9000/cb",
+        "https://app.example.com/cb2",
         "--post-logout-redirect-uri",
         "https://app.example.com/bye",
         "--auth-method",
@@ -303,7 +303,7 @@ fn clients_are_added_listed_and_removed() {
     assert_eq!(names, ["Batch", "Other", "SPA", "Web app"]);
     assert_eq!(
         listed[3]["redirect_uris"],
-        serde_json::json!(["https://app.example.com/cb", "http://127.0.0.1:9000/cb"])
+        serde_json::json!(["https://app.example.com/cb", "https://app.example.com/cb2"])
     );
     assert!(stdout(&cli.run(&["client", "list"])).starts_with("CLIENT_ID"));
 

@@ -6,7 +6,10 @@
 //! it (stored as SHA-256). Unknown metadata fields are ignored (RFC 7591 §2). Self-registered
 //! clients may ask
 //! only for the user scopes and never for client_credentials: API access stays an
-//! administrator's decision.
+//! administrator's decision. Registration and updates apply the operator's address policy
+//! (`oauth.allow_private_*`) like `client add`; a refused redirect URI is
+//! `invalid_redirect_uri`, anything else refused `invalid_client_metadata` (RFC 7591 §3.2.2),
+//! and nothing is stored.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -15,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::response::{bearer_error, json_error};
 use crate::audit::Actor;
-use crate::clients::{self, ClientError, NewClient, Registered};
+use crate::clients::{self, AddressPolicy, ClientError, NewClient, Registered};
 use crate::crypto::token;
 use crate::http::{AppError, AppState};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -108,7 +111,7 @@ impl Metadata {
 
 fn client_error(e: ClientError) -> Result<OAuthError, AppError> {
     Ok(match e {
-        ClientError::InvalidRedirectUri { .. } => {
+        ClientError::InvalidRedirectUri { .. } | ClientError::PrivateRedirectUri { .. } => {
             OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string())
         }
         ClientError::Store(s) => return Err(s.into()),
@@ -195,7 +198,8 @@ pub async fn post_register(
         Ok(n) => n,
         Err(e) => return Ok(json_error(&e)),
     };
-    match clients::register_with(&state.store, new, Actor::Anonymous, true).await {
+    let policy = AddressPolicy::from_settings(&state.settings.oauth);
+    match clients::register_with(&state.store, new, Actor::Anonymous, true, policy).await {
         Ok(registered) => Ok(HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(describe(&state, &registered.client, Some(&registered)))),
@@ -278,6 +282,7 @@ pub async fn put_client(
         &client,
         new,
         Actor::Client(client.client_id.clone()),
+        AddressPolicy::from_settings(&state.settings.oauth),
     )
     .await
     {
