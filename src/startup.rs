@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 
 use crate::accounts::{setup, signup, PasswordPolicy};
@@ -16,7 +16,6 @@ use crate::config::Settings;
 use crate::crypto::envelope::Kek;
 use crate::crypto::password::PasswordHasher;
 use crate::http::cookies::CookieConfig;
-use crate::http::error::ApiError;
 use crate::http::middleware::connection_caps::{self, ConnectionCaps};
 use crate::http::{middleware, AppError, AppState};
 use crate::keys::{kek_source, KeyPolicy, KeyRing};
@@ -411,14 +410,5 @@ async fn key_loop(keys: Arc<KeyRing>, every: Duration) {
 
 /// 404 for unknown routes: a page for browsers, a problem document for API clients.
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    let wants_html = req
-        .headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if wants_html {
-        AppError::NotFound.error_response()
-    } else {
-        ApiError(AppError::NotFound).error_response()
-    }
+    AppError::NotFound.negotiated_response(&req)
 }

@@ -97,12 +97,7 @@ impl AppError {
     /// document for everyone else: for answers no handler chose a style for (unknown
     /// methods; `startup::not_found` decides the same way for unknown paths).
     pub fn negotiated_response(&self, req: &actix_web::HttpRequest) -> HttpResponse {
-        let wants_html = req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"));
-        if wants_html {
+        if wants_html(req) {
             self.error_response()
         } else {
             problem_response(self)
@@ -193,6 +188,15 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         problem_response(&self.0)
     }
+}
+
+/// Whether an error should be an HTML page: browsers send `Accept: text/html` on navigations
+/// and form posts; everyone else gets a problem document.
+pub fn wants_html(req: &actix_web::HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
 }
 
 fn problem_response(error: &AppError) -> HttpResponse {

@@ -16,7 +16,6 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use tracing::Instrument;
 
 use super::client_addr::Scheme;
-use super::error::ApiError;
 use super::{AppError, AppState};
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; \
@@ -166,21 +165,8 @@ pub async fn refuse_encoded_bodies(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// Whether an error answered by a middleware (before or instead of the handler) should be
-/// an HTML page: browsers send `Accept: text/html` on navigations and form posts; everyone
-/// else gets a problem document.
-fn wants_html(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
-}
-
-/// `err` as a response to `req` from a middleware, as [`wants_html`] decides.
+/// `err` as a response to `req` from a middleware (before or instead of the handler): a
+/// page for browsers, a problem document for everyone else.
 fn error_for(req: &HttpRequest, err: AppError) -> HttpResponse {
-    if wants_html(req) {
-        err.error_response()
-    } else {
-        ApiError(err).error_response()
-    }
+    err.negotiated_response(req)
 }

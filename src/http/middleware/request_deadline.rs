@@ -14,7 +14,7 @@
 //!   head and body share one budget), for a later request on a proxy's kept-alive
 //!   connection from the moment its head was read. Whatever the handler answered then
 //!   becomes 408 with `Connection: close` (an HTML page or a problem document, see
-//!   [`super::wants_html`]).
+//!   [`AppError::negotiated_response`](super::super::error::AppError::negotiated_response)).
 //! - Time spent after the body has arrived (the handler's own work) is not bounded here.
 //! - A response to a request whose body was not read to its end closes the connection:
 //!   otherwise actix would keep draining a chunked body that may never end.
@@ -144,7 +144,7 @@ pub async fn enforce(
         payload: Box::pin(wrapped),
     });
     // Decided now: the request cannot be cloned before routing has run.
-    let html = super::wants_html(req.request());
+    let html = super::super::error::wants_html(req.request());
     let result = next.call(req).await;
     if outcome.expired.get() {
         tracing::info!(
