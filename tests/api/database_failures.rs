@@ -130,38 +130,54 @@ async fn post_login(app: &TestApp, browser: &reqwest::Client, csrf: &str) -> req
 
 /// A TCP forwarder between the app and Postgres that the test can stall: while stalled it
 /// accepts and reads but forwards nothing, as a frozen host or a partition that still
-/// acknowledges packets looks to the app.
+/// acknowledges packets looks to the app. It runs on a thread of its own, since the app
+/// blocks the test's runtime while it opens its first connection.
 struct StallingProxy {
     addr: SocketAddr,
     stalled: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl StallingProxy {
-    async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    fn start(upstream: String) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stalled, watching) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let (upstream, watching) = (upstream.clone(), watching.clone());
-                tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let (in_read, in_write) = inbound.into_split();
-                    let (out_read, out_write) = outbound.into_split();
-                    tokio::join!(
-                        pump(in_read, out_write, watching.clone()),
-                        pump(out_read, in_write, watching)
-                    );
-                });
-            }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                let accept = async {
+                    while let Ok((inbound, _)) = listener.accept().await {
+                        let (upstream, watching) = (upstream.clone(), watching.clone());
+                        tokio::spawn(async move {
+                            let Ok(outbound) = TcpStream::connect(&upstream).await else {
+                                return;
+                            };
+                            let (in_read, in_write) = inbound.into_split();
+                            let (out_read, out_write) = outbound.into_split();
+                            tokio::join!(
+                                pump(in_read, out_write, watching.clone()),
+                                pump(out_read, in_write, watching)
+                            );
+                        });
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stopped => {}
+                }
+            });
         });
         Self {
             addr,
             stalled,
-            task,
+            stop: Some(stop),
         }
     }
 
@@ -174,9 +190,12 @@ impl StallingProxy {
     }
 }
 
+/// Dropping the runtime closes every forwarded connection.
 impl Drop for StallingProxy {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -220,7 +239,7 @@ async fn a_stalled_postgres_gets_bounded_503s_everywhere_and_recovers_by_itself(
         proxied.host_str().unwrap(),
         proxied.port().unwrap_or(5432)
     );
-    let proxy = StallingProxy::start(upstream).await;
+    let proxy = StallingProxy::start(upstream);
     proxied.set_host(Some("127.0.0.1")).unwrap();
     proxied.set_port(Some(proxy.addr.port())).unwrap();
     let app = spawn_app_on(db, proxied.to_string(), short_bounds).await;
