@@ -265,6 +265,13 @@ async fn a_stalled_postgres_gets_bounded_503s_everywhere_and_recovers_by_itself(
         .form(&[("token", access.as_str())]);
     let resp = within(HANG_BOUND, "/introspect", introspect.send()).await;
     assert_temporarily_unavailable(resp.unwrap()).await;
+    let revoke = app
+        .client
+        .post(app.url("/revoke"))
+        .header("authorization", rp.basic_auth())
+        .form(&[("token", access.as_str())]);
+    let resp = within(HANG_BOUND, "/revoke", revoke.send()).await;
+    assert_temporarily_unavailable(resp.unwrap()).await;
     let userinfo = app.client.get(app.url("/userinfo")).bearer_auth(&access);
     let resp = within(HANG_BOUND, "/userinfo", userinfo.send()).await;
     assert_temporarily_unavailable(resp.unwrap()).await;
