@@ -62,6 +62,7 @@ impl std::fmt::Debug for DatabaseUrl {
 
 /// Opens connections: Postgres through the operator's URL with the bounding libpq
 /// parameters merged in, SQLite with its pragmas.
+#[derive(Clone)]
 pub(super) enum Manager {
     Pg { url: String },
     Sqlite { path: PathBuf, pragmas: String },

@@ -19,7 +19,7 @@ pub enum StoreError {
     Conflict(String),
     /// The database cannot serve now (see [`Outage`]); `cause` is for the log only, never
     /// for a client.
-    #[error("database unavailable ({outage}): {cause}")]
+    #[error("{outage}: {cause}")]
     Unavailable { outage: Outage, cause: String },
     #[error("migrations: {0}")]
     Migration(String),
@@ -55,13 +55,13 @@ pub enum Outage {
 impl std::fmt::Display for Outage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Outage::Pool => "no pooled connection",
-            Outage::Connect => "cannot connect",
-            Outage::ConnectionLost => "connection lost",
-            Outage::Timeout => "timed out",
-            Outage::Locked => "locked",
-            Outage::DiskFull => "disk full",
-            Outage::Io => "I/O error",
+            Outage::Pool => "no database connection free in time",
+            Outage::Connect => "cannot connect to the database",
+            Outage::ConnectionLost => "database connection lost",
+            Outage::Timeout => "database operation timed out",
+            Outage::Locked => "database locked",
+            Outage::DiskFull => "database disk full",
+            Outage::Io => "database I/O error",
         })
     }
 }

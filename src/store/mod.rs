@@ -1,8 +1,10 @@
 //! Storage: one Diesel code path over SQLite (embedded default) and Postgres.
 //!
 //! Invariants: every query runs on a blocking thread (never on an actix worker), through
-//! [`Store::run`]; `store` knows nothing about HTTP; only portable SQL types are used so that
-//! one hand-written [`schema`] serves both backends.
+//! [`Store::run`], which bounds it by a deadline; failures that mean "the database cannot
+//! serve now" are classified in one place ([`StoreError::Unavailable`]); `store` knows
+//! nothing about HTTP; only portable SQL types are used so that one hand-written [`schema`]
+//! serves both backends.
 
 pub mod audit;
 pub mod authz_requests;
@@ -61,7 +63,7 @@ macro_rules! insert_or_ignore {
 pub(crate) use insert_or_ignore;
 
 /// The bounds on database work (`[database]` in the configuration).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a pooled connection, and (Postgres) to open one.
@@ -127,6 +129,7 @@ impl Store {
         let manager = conn::Manager::new(url.clone(), &options);
         // Surface the real connection error before r2d2 hides it behind a timeout.
         diesel::r2d2::ManageConnection::connect(&manager)?;
+        let probe = Arc::new(probe::Probe::new(manager.clone()));
         let pool = Pool::builder()
             .max_size(options.max_connections)
             .connection_timeout(options.connect_timeout)
@@ -135,7 +138,7 @@ impl Store {
             pool,
             url,
             operation_timeout: options.operation_timeout,
-            probe: Arc::default(),
+            probe,
         })
     }
 

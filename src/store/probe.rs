@@ -1,5 +1,6 @@
 //! The readiness probe: a background job that reads and writes the database on an interval
-//! (and when asked), each round bounded by its own timeout, and keeps the last result.
+//! (and when asked), on a connection of its own, each round bounded by its own timeout, and
+//! keeps the last result.
 //!
 //! Invariants: asking for readiness never waits on the database itself, only (briefly) for
 //! the probe; rounds never overlap, so however often readiness is asked there is at most one
@@ -15,7 +16,9 @@ use diesel::prelude::*;
 use tokio::sync::{watch, Notify};
 
 use super::schema::readiness_probe as p;
-use super::{migrations, DatabaseUrl, DbConn, Store, StoreError};
+use diesel::r2d2::ManageConnection;
+
+use super::{conn, migrations, DatabaseUrl, DbConn, Store, StoreError};
 
 /// The checks a round makes, in the order `/readyz` lists them.
 pub const CHECKS: [&str; 2] = ["database", "database_write"];
@@ -62,8 +65,13 @@ struct Round {
 }
 
 /// Shared between the store's clones and the probe job.
-#[derive(Default)]
 pub(super) struct Probe {
+    /// Opens the probe's own connection: readiness is about the database, not about
+    /// whether the pool is busy, and a connection of its own fails at once (a dropped
+    /// database, a refused connection) where the pool would keep retrying until its timeout.
+    manager: conn::Manager,
+    /// The probe's connection between rounds; taken by a round, put back if it still reads.
+    conn: Mutex<Option<DbConn>>,
     last: Mutex<Option<Round>>,
     /// Set while a probe job runs; without one, readiness is stale.
     running: AtomicBool,
@@ -74,6 +82,18 @@ pub(super) struct Probe {
 }
 
 impl Probe {
+    pub(super) fn new(manager: conn::Manager) -> Self {
+        Self {
+            manager,
+            conn: Mutex::new(None),
+            last: Mutex::default(),
+            running: AtomicBool::new(false),
+            stale_after: Mutex::default(),
+            kick: Notify::new(),
+            finished: watch::Sender::default(),
+        }
+    }
+
     fn last(&self) -> Option<Round> {
         *self.last.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -182,10 +202,19 @@ impl Store {
                 return both(format!("database file {} is missing", path.display()));
             }
         }
-        let pool = self.pool.clone();
+        let probe = Arc::clone(&self.probe);
         let task = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get_timeout(timeout).map_err(StoreError::from)?;
-            Ok::<_, StoreError>(check(&mut conn))
+            let kept = probe.conn.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let mut conn = match kept {
+                Some(conn) => conn,
+                None => ManageConnection::connect(&probe.manager).map_err(StoreError::from)?,
+            };
+            let (read, write) = check(&mut conn);
+            // A connection that cannot read may be broken; the next round opens another.
+            if read.is_ok() {
+                *probe.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+            }
+            Ok::<_, StoreError>((read, write))
         });
         match tokio::time::timeout(timeout, task).await {
             Ok(Ok(Ok(checks))) => checks,

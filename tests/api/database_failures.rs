@@ -26,7 +26,7 @@ use crate::helpers::{is_ci, page_csrf, spawn_app_on, spawn_app_with, TestApp, Te
 use crate::registration::INITIAL;
 
 /// The upper bound asserted on any answer while the database hangs (the app's operation
-/// deadline is 2 s in these tests; without it a request waits as long as the hang lasts).
+/// deadline is 3 s in these tests; without it a request waits as long as the hang lasts).
 const HANG_BOUND: Duration = Duration::from_secs(8);
 /// `/readyz` answers within a second; a little slack for a loaded test machine.
 const READYZ_BOUND: Duration = Duration::from_millis(1500);
@@ -215,7 +215,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut stalled: watc
 
 /// Short bounds so an outage shows within seconds.
 fn short_bounds(f: Figment) -> Figment {
-    f.merge(("database.operation_timeout_secs", 2))
+    f.merge(("database.operation_timeout_secs", 3))
         .merge(("database.statement_timeout_ms", 1000))
         .merge(("database.connect_timeout_secs", 2))
         .merge(("database.sqlite_busy_timeout_ms", 200))
@@ -342,6 +342,23 @@ async fn a_postgres_statement_or_lock_wait_past_its_timeout_is_an_outage() {
         })
         .await;
     assert_eq!(outage_of(slow), Outage::Timeout);
+    // Migrations lift the bounds for their own work and leave the connection bounded.
+    let setting = app
+        .store
+        .run_sync(|c| {
+            use diesel::RunQueryDsl;
+            portcullis::store::migrations::run_pending(c)?;
+            #[derive(diesel::QueryableByName)]
+            struct Setting {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                value: String,
+            }
+            diesel::sql_query("SELECT current_setting('statement_timeout') AS value")
+                .get_result::<Setting>(c)
+                .map_err(StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(setting.value, "300ms");
 
     // Another session holds the probe row's lock: the update waits past lock_timeout.
     let mut holder = diesel::PgConnection::establish(&url).unwrap();
@@ -369,23 +386,24 @@ async fn a_postgres_statement_or_lock_wait_past_its_timeout_is_an_outage() {
     );
 }
 
-/// The path of the app's SQLite database, or `None` on Postgres.
-fn sqlite_path(app: &TestApp) -> Option<String> {
-    app.settings
-        .database
-        .url
-        .strip_prefix("sqlite://")
-        .map(str::to_owned)
+/// The path of the app's SQLite database.
+fn sqlite_path(app: &TestApp) -> String {
+    let url = &app.settings.database.url;
+    url.strip_prefix("sqlite://")
+        .expect("an SQLite URL")
+        .to_owned()
 }
 
 #[tokio::test]
 async fn a_locked_sqlite_database_gets_503s_and_readyz_reports_the_write_check() {
     // Arrange
-    let app = spawn_app_with(short_bounds).await;
-    let Some(path) = sqlite_path(&app) else {
+    let (db, url) = TestDb::create();
+    if !matches!(db, TestDb::Sqlite(_)) {
         eprintln!("skipped: SQLite only");
         return;
-    };
+    }
+    let app = spawn_app_on(db, url, short_bounds).await;
+    let path = sqlite_path(&app);
     app.create_user("alice", PASSWORD).await;
     let rp = confidential(&app).await;
     let service = service_client(&app).await;
