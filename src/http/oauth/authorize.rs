@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::response::{error_to_client, temporarily_unavailable, to_client};
+use super::response::{error_to_client, temporarily_unavailable, to_client, Endpoint};
 use crate::http::extract::{client_ip, CurrentSession};
 use crate::http::pages::see_other;
 use crate::http::{AppError, AppState};
@@ -115,7 +115,8 @@ fn outage_to_client(
 ) -> Result<HttpResponse, AppError> {
     match outcome {
         Err(AppError::Unavailable(cause)) => {
-            tracing::warn!(endpoint = "authorization", cause, "database unavailable");
+            let endpoint = Endpoint::Authorization.as_str();
+            tracing::warn!(endpoint, cause, "database unavailable");
             Ok(error_to_client(target, issuer, &temporarily_unavailable()))
         }
         other => other,

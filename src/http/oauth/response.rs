@@ -93,7 +93,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Endpoint::Authorization => "authorization",
             Endpoint::Token => "token",
