@@ -96,6 +96,30 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub connect_timeout_secs: u64,
+    /// Postgres `statement_timeout` and `lock_timeout`; 0 leaves the server's settings.
+    pub statement_timeout_ms: u64,
+    /// How long an SQLite writer waits for the lock before "database is locked".
+    pub sqlite_busy_timeout_ms: u64,
+    /// The deadline of one database operation, queueing included.
+    pub operation_timeout_secs: u64,
+    /// Seconds between readiness probe rounds.
+    pub probe_interval_secs: u64,
+    /// The deadline of one probe round.
+    pub probe_timeout_secs: u64,
+}
+
+impl DatabaseSettings {
+    /// The bounds the store is opened with.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        use std::time::Duration;
+        crate::store::StoreOptions {
+            max_connections: self.max_connections,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            sqlite_busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
+            operation_timeout: Duration::from_secs(self.operation_timeout_secs),
+        }
+    }
 }
 
 /// The URL may carry a Postgres password.
@@ -104,6 +128,7 @@ impl std::fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &DatabaseUrl::parse(&self.url).ok())
             .field("max_connections", &self.max_connections)
+            .field("operation_timeout_secs", &self.operation_timeout_secs)
             .finish_non_exhaustive()
     }
 }

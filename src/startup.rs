@@ -38,11 +38,7 @@ pub struct Application {
 /// Opens the database and applies pending migrations; shared by `serve`, `migrate` and the
 /// other CLI commands.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(
-        settings.database_url()?,
-        settings.database.max_connections,
-        Duration::from_secs(settings.database.connect_timeout_secs),
-    )?;
+    let store = Store::open(settings.database_url()?, settings.database.store_options())?;
     let applied = store.run_sync(migrations::run_pending)?;
     if !applied.is_empty() {
         tracing::info!(versions = ?applied, "applied database migrations");
@@ -232,6 +228,11 @@ impl Application {
             tokio::spawn(key_loop(
                 Arc::clone(&keys),
                 Duration::from_secs(settings.keys.reload_interval_secs),
+            )),
+            // Readiness (/readyz) from a background probe, never from a request's own query.
+            tokio::spawn(store.clone().probe_loop(
+                Duration::from_secs(settings.database.probe_interval_secs),
+                Duration::from_secs(settings.database.probe_timeout_secs),
             )),
         ];
         Ok(Self {

@@ -280,3 +280,40 @@ fn limits_and_unauthenticated_lifetimes_are_checked() {
     assert_eq!(s.signup.unconfirmed_lifetime_secs, 600);
     assert_eq!(s.limits.mails_per_address, 5);
 }
+
+#[test]
+fn the_store_defaults_are_the_shipped_database_settings() {
+    let s = with("").unwrap();
+    assert_eq!(
+        s.database.store_options(),
+        crate::store::StoreOptions::default()
+    );
+}
+
+#[test]
+fn database_bounds_are_checked_and_named() {
+    for (toml, key) in [
+        ("statement_timeout_ms = 50", "database.statement_timeout_ms"),
+        (
+            "statement_timeout_ms = 600001",
+            "database.statement_timeout_ms",
+        ),
+        (
+            "sqlite_busy_timeout_ms = 600001",
+            "database.sqlite_busy_timeout_ms",
+        ),
+        (
+            "operation_timeout_secs = 0",
+            "database.operation_timeout_secs",
+        ),
+        ("probe_interval_secs = 0", "database.probe_interval_secs"),
+        ("probe_timeout_secs = 61", "database.probe_timeout_secs"),
+    ] {
+        let err = with(&format!("[database]\n{toml}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+    // Zero leaves Postgres' own statement timeout in force.
+    assert!(with("[database]\nstatement_timeout_ms = 0\n").is_ok());
+}

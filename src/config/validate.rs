@@ -64,6 +64,7 @@ impl Settings {
             1,
             300,
         )?;
+        self.validate_database_bounds()?;
         self.validate_password()?;
         range(
             "session.idle_timeout_secs",
@@ -404,6 +405,39 @@ impl Settings {
             1,
             100_000,
         )?;
+        Ok(())
+    }
+
+    /// The timeouts that bound database work (README "When the database fails").
+    fn validate_database_bounds(&self) -> Result<(), ConfigError> {
+        let db = &self.database;
+        if db.statement_timeout_ms != 0 {
+            range(
+                "database.statement_timeout_ms",
+                db.statement_timeout_ms,
+                100,
+                600_000,
+            )?;
+        }
+        range(
+            "database.sqlite_busy_timeout_ms",
+            db.sqlite_busy_timeout_ms,
+            0,
+            600_000,
+        )?;
+        range(
+            "database.operation_timeout_secs",
+            db.operation_timeout_secs,
+            1,
+            600,
+        )?;
+        range(
+            "database.probe_interval_secs",
+            db.probe_interval_secs,
+            1,
+            3600,
+        )?;
+        range("database.probe_timeout_secs", db.probe_timeout_secs, 1, 60)?;
         Ok(())
     }
 }

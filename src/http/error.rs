@@ -1,7 +1,8 @@
 //! The one place where errors become HTTP responses. Browser routes get an HTML page,
 //! API routes (`ApiError`) an RFC 7807 problem document; neither ever carries internal
 //! detail. Unexpected errors are logged with their cause chain under a random error id,
-//! and only that id reaches the client.
+//! and only that id reaches the client. A database outage (`StoreError::Unavailable`) is
+//! 503 with `Retry-After`, logged once with its cause.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -40,8 +41,13 @@ pub enum AppError {
     /// The client's address is over its failure budget (brute-force protection).
     #[error("too many requests")]
     TooManyRequests,
-    #[error("service unavailable")]
-    Unavailable,
+    /// The database cannot serve now; the payload is the cause, for the log only.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Too many connections are open (the connection caps); nothing is wrong with the
+    /// database, so nothing is logged as an outage.
+    #[error("too many connections")]
+    Overloaded,
     #[error("unexpected error")]
     Unexpected(#[source] anyhow::Error),
 }
@@ -82,7 +88,7 @@ impl AppError {
                 "Unsupported media type",
                 "The request body has a type or encoding this endpoint does not accept.".into(),
             ),
-            AppError::Unavailable => (
+            AppError::Unavailable(_) | AppError::Overloaded => (
                 "Temporarily unavailable",
                 "The service is temporarily unavailable. Try again shortly.".into(),
             ),
@@ -106,8 +112,14 @@ impl AppError {
 
     /// Headers the status itself calls for, on pages and problem documents alike.
     fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
-        if let AppError::MethodNotAllowed(allow) = self {
-            response.insert_header((header::ALLOW, allow.as_str()));
+        match self {
+            AppError::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            AppError::Unavailable(_) | AppError::Overloaded => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            _ => {}
         }
     }
 
@@ -123,6 +135,11 @@ impl AppError {
                 tracing::warn!(reason, "request refused");
                 None
             }
+            // Inside the request's span, which names the endpoint.
+            AppError::Unavailable(cause) => {
+                tracing::warn!(cause, "database unavailable");
+                None
+            }
             _ => None,
         }
     }
@@ -136,6 +153,10 @@ struct ErrorPage<'a> {
     error_id: Option<String>,
 }
 
+/// Seconds a client is asked to wait after a 503 (`Retry-After`): about one round of the
+/// readiness probe at its default interval.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -147,7 +168,7 @@ impl ResponseError for AppError {
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -218,14 +239,13 @@ fn problem_response(error: &AppError) -> HttpResponse {
         .body(body.to_string())
 }
 
+/// An outage is 503 (logged when the response is built, once); anything else is a bug.
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Pool(_) | StoreError::Connect(_) => {
-                tracing::error!(error = %e, "database unavailable");
-                AppError::Unavailable
-            }
-            other => AppError::unexpected(other),
+        if e.is_unavailable() {
+            AppError::Unavailable(e.to_string())
+        } else {
+            AppError::unexpected(e)
         }
     }
 }
@@ -362,12 +382,53 @@ mod tests {
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            AppError::from(StoreError::Pool("timed out".into())).status_code(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
             AppError::from(StoreError::NotFound).status_code(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    #[test]
+    fn an_outage_is_503_with_retry_after_and_no_cause_on_the_wire() {
+        let outage = || {
+            StoreError::unavailable(
+                crate::store::Outage::Locked,
+                "database is locked at /srv/secret/portcullis.db",
+            )
+        };
+        let page = AppError::from(outage()).error_response();
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        let body = body_of(page);
+        assert!(body.contains("Temporarily unavailable"), "{body}");
+        assert!(
+            !body.contains("/srv/secret") && !body.contains("locked"),
+            "{body}"
+        );
+
+        let api = ApiError(AppError::from(outage())).error_response();
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        let body: serde_json::Value = serde_json::from_str(&body_of(api)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "about:blank",
+                "title": "Temporarily unavailable",
+                "status": 503,
+                "detail": "The service is temporarily unavailable. Try again shortly.",
+            })
+        );
+    }
+
+    #[test]
+    fn a_database_error_that_is_no_outage_is_500_with_an_error_id() {
+        let bug = StoreError::from(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("no such table: users".to_owned()),
+        ));
+        let response = AppError::from(bug).error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        assert!(body_of(response).contains("Error reference: <code>"));
     }
 }

@@ -60,36 +60,56 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-pub(super) struct Manager {
-    url: DatabaseUrl,
+/// Opens connections: Postgres through the operator's URL with the bounding libpq
+/// parameters merged in, SQLite with its pragmas.
+#[derive(Clone)]
+pub(super) enum Manager {
+    Pg { url: String },
+    Sqlite { path: PathBuf, pragmas: String },
 }
 
 impl Manager {
-    pub(super) fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+    pub(super) fn new(url: DatabaseUrl, options: &super::StoreOptions) -> Self {
+        match url {
+            DatabaseUrl::Postgres(u) => Manager::Pg {
+                url: super::pg_params::with_bounds(
+                    &u,
+                    options.connect_timeout,
+                    options.statement_timeout,
+                ),
+            },
+            DatabaseUrl::Sqlite(path) => Manager::Sqlite {
+                path,
+                pragmas: sqlite_pragmas(options.sqlite_busy_timeout),
+            },
+        }
     }
 }
 
-/// WAL lets readers run beside the single writer; busy_timeout makes a writer wait for the
-/// lock instead of failing with "database is locked".
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// WAL lets readers run beside the single writer; busy_timeout makes a writer wait that
+/// long for the lock before failing with "database is locked".
+fn sqlite_pragmas(busy_timeout: std::time::Duration) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        busy_timeout.as_millis()
+    )
+}
 
 impl ManageConnection for Manager {
     type Connection = DbConn;
     type Error = R2d2Error;
 
     fn connect(&self) -> Result<DbConn, R2d2Error> {
-        match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+        match self {
+            Manager::Pg { url } => PgConnection::establish(url)
                 .map(DbConn::Pg)
                 .map_err(R2d2Error::ConnectionError),
-            DatabaseUrl::Sqlite(path) => {
+            Manager::Sqlite { path, pragmas } => {
                 let path = path.to_string_lossy();
                 let mut conn =
                     SqliteConnection::establish(&path).map_err(R2d2Error::ConnectionError)?;
-                conn.batch_execute(SQLITE_PRAGMAS)
-                    .map_err(R2d2Error::QueryError)?;
+                conn.batch_execute(pragmas).map_err(R2d2Error::QueryError)?;
                 Ok(DbConn::Sqlite(conn))
             }
         }

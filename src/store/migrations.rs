@@ -17,12 +17,17 @@ pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
     let err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match conn {
         DbConn::Pg(c) => {
+            // Waiting for another instance's migrations, or building an index on a large
+            // table, may take longer than database.statement_timeout_ms allows a request;
+            // RESET brings the connection's own bounds back before the pool reuses it.
+            c.batch_execute("SET statement_timeout = 0; SET lock_timeout = 0")?;
             c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
             let result: Result<Vec<String>, StoreError> = c
                 .run_pending_migrations(POSTGRES)
                 .map(|versions| versions.iter().map(ToString::to_string).collect())
                 .map_err(err);
             c.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
+            c.batch_execute("RESET statement_timeout; RESET lock_timeout")?;
             result
         }
         DbConn::Sqlite(c) => Ok(c

@@ -1,8 +1,10 @@
 //! Storage: one Diesel code path over SQLite (embedded default) and Postgres.
 //!
 //! Invariants: every query runs on a blocking thread (never on an actix worker), through
-//! [`Store::run`]; `store` knows nothing about HTTP; only portable SQL types are used so that
-//! one hand-written [`schema`] serves both backends.
+//! [`Store::run`], which bounds it by a deadline; failures that mean "the database cannot
+//! serve now" are classified in one place ([`StoreError::Unavailable`]); `store` knows
+//! nothing about HTTP; only portable SQL types are used so that one hand-written [`schema`]
+//! serves both backends.
 
 pub mod audit;
 pub mod authz_requests;
@@ -18,6 +20,8 @@ pub mod keys;
 pub mod login_sources;
 pub mod migrations;
 pub mod passkeys;
+mod pg_params;
+mod probe;
 pub mod profiles;
 pub mod rate_counters;
 pub mod recovery_codes;
@@ -29,14 +33,15 @@ pub mod tokens;
 pub mod totp;
 pub mod users;
 
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
 use diesel::r2d2::Pool;
 
 pub use conn::{DatabaseUrl, DbConn};
-pub use error::StoreError;
+pub use error::{Outage, StoreError};
+pub use probe::{CheckState, Readiness};
 
 /// `INSERT ... ON CONFLICT DO NOTHING` on either backend. MultiConnection has no upsert, so
 /// the one statement is written per variant here, once, for every store module that needs
@@ -57,41 +62,93 @@ macro_rules! insert_or_ignore {
 }
 pub(crate) use insert_or_ignore;
 
+/// The bounds on database work (`[database]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection, and (Postgres) to open one.
+    pub connect_timeout: Duration,
+    /// Postgres `statement_timeout` and `lock_timeout`; zero leaves the server's settings.
+    pub statement_timeout: Duration,
+    /// How long an SQLite writer waits for the lock before "database is locked".
+    pub sqlite_busy_timeout: Duration,
+    /// The deadline of one [`Store::run`], from the call to the result.
+    pub operation_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    /// The defaults of `config/default.toml`.
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// A pooled handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<conn::Manager>,
     url: DatabaseUrl,
+    operation_timeout: Duration,
+    probe: Arc<probe::Probe>,
 }
 
 impl Store {
-    /// Builds the pool and checks that one connection can be opened, so that a wrong URL
-    /// or a dead server stops the start with the real cause.
+    /// [`Store::open`] with default bounds but for the pool's size and wait.
     pub fn connect(
         url: DatabaseUrl,
         max_connections: u32,
         connect_timeout: Duration,
     ) -> Result<Self, StoreError> {
+        Self::open(
+            url,
+            StoreOptions {
+                max_connections,
+                connect_timeout,
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    /// Builds the pool and checks that one connection can be opened, so that a wrong URL
+    /// or a dead server stops the start with the real cause.
+    pub fn open(url: DatabaseUrl, options: StoreOptions) -> Result<Self, StoreError> {
         if let DatabaseUrl::Sqlite(path) = &url {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Connect(format!("cannot create {}: {e}", parent.display()))
+                    let cause = format!("cannot create {}: {e}", parent.display());
+                    StoreError::unavailable(Outage::Io, cause)
                 })?;
             }
         }
-        let manager = conn::Manager::new(url.clone());
+        let manager = conn::Manager::new(url.clone(), &options);
         // Surface the real connection error before r2d2 hides it behind a timeout.
-        diesel::r2d2::ManageConnection::connect(&manager)
-            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        diesel::r2d2::ManageConnection::connect(&manager)?;
+        let probe = Arc::new(probe::Probe::new(manager.clone()));
         let pool = Pool::builder()
-            .max_size(max_connections)
-            .connection_timeout(connect_timeout)
-            .build(manager)
-            .map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Self { pool, url })
+            .max_size(options.max_connections)
+            .connection_timeout(options.connect_timeout)
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            url,
+            operation_timeout: options.operation_timeout,
+            probe,
+        })
     }
 
-    /// Runs `f` with a pooled connection on tokio's blocking pool.
+    /// Runs `f` with a pooled connection on tokio's blocking pool, within the operation
+    /// deadline; past it the caller gets [`Outage::Timeout`] at once.
+    ///
+    /// A blocking task cannot be cancelled: one already running `f` finishes on its own
+    /// (Postgres' statement_timeout ends a statement the server is running, and the pool
+    /// drops a connection that comes back broken). One still waiting for a connection when
+    /// the deadline passes does not start `f` at all.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
@@ -99,12 +156,27 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let given_up = Arc::clone(&abandoned);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            if given_up.load(Ordering::Acquire) {
+                return Err(E::from(StoreError::unavailable(
+                    Outage::Timeout,
+                    "the caller gave up before a connection was free",
+                )));
+            }
             f(&mut conn)
-        })
-        .await
-        .map_err(|_| StoreError::Pool("blocking task was cancelled".into()))?
+        });
+        match tokio::time::timeout(self.operation_timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(StoreError::Task(join.to_string()).into()),
+            Err(_) => {
+                abandoned.store(true, Ordering::Release);
+                let cause = format!("no result within {:?}", self.operation_timeout);
+                Err(StoreError::unavailable(Outage::Timeout, cause).into())
+            }
+        }
     }
 
     /// Runs `f` synchronously; for the CLI and start-up, which are not on an async worker.
@@ -112,39 +184,8 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
         f(&mut conn)
-    }
-
-    /// Readiness: the database answers within `timeout`, the SQLite file is still where it
-    /// was opened (a deleted file keeps working on an unlinked inode and loses every write)
-    /// and no migration is pending.
-    pub async fn check_ready(&self, timeout: Duration) -> Result<(), StoreError> {
-        if let DatabaseUrl::Sqlite(path) = &self.url {
-            let path: PathBuf = path.clone();
-            if !path.exists() {
-                return Err(StoreError::Connect(format!(
-                    "database file {} is missing",
-                    path.display()
-                )));
-            }
-        }
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get_timeout(timeout)
-                .map_err(|e| StoreError::Pool(e.to_string()))?;
-            conn.batch_execute("SELECT 1")?;
-            if migrations::has_pending(&mut conn)? {
-                return Err(StoreError::Migration("migrations are pending".into()));
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|_| StoreError::Pool("blocking task was cancelled".into()))?
     }
 }
 

@@ -302,6 +302,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    readiness_probe (id) {
+        id -> Integer,
+        probed_at -> BigInt,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(access_tokens -> grants (grant_id));
@@ -335,4 +342,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     known_devices,
     login_sources,
     rate_counters,
+    readiness_probe,
 );

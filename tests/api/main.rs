@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod cli_profile;
 mod csrf;
+mod database_failures;
 mod devices;
 mod discovery;
 mod email_change;

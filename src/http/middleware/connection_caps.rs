@@ -206,7 +206,7 @@ pub async fn shed(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     tracing::debug!(?cap, "answering 503: the connection is over its cap");
-    let mut response = super::error_for(req.request(), AppError::Unavailable);
+    let mut response = super::error_for(req.request(), AppError::Overloaded);
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from_static(RETRY_AFTER_SECS),

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::response::{error_to_client, to_client};
+use super::response::{error_to_client, temporarily_unavailable, to_client, Endpoint};
 use crate::http::extract::{client_ip, CurrentSession};
 use crate::http::pages::see_other;
 use crate::http::{AppError, AppState};
@@ -12,7 +12,7 @@ use crate::oauth::authorize::{self, Next};
 use crate::oauth::claims::subject;
 use crate::oauth::error::OAuthError;
 use crate::oauth::logout::parse_hint;
-use crate::oauth::request::{self, AuthorizationRequest, Params, RequestError};
+use crate::oauth::request::{self, AuthorizationRequest, Params, RequestError, ResponseTarget};
 use crate::oauth::FlowError;
 use crate::sessions::ActiveSession;
 use crate::store::clients::{self as client_rows, Client};
@@ -100,7 +100,27 @@ async fn authorize(
             }
         }
     }
-    proceed(state, req, &client, session, Pending::New { ip }).await
+    let target = req.target.clone();
+    let outcome = proceed(state, req, &client, session, Pending::New { ip }).await;
+    outage_to_client(outcome, &target, &state.provider.issuer)
+}
+
+/// Once the client and its redirect URI are validated, a database outage goes back to the
+/// client as `temporarily_unavailable` (RFC 6749 §4.1.2.1), logged here since no error
+/// page is built; before that it stays a page (503), as every other error does.
+fn outage_to_client(
+    outcome: Result<HttpResponse, AppError>,
+    target: &ResponseTarget,
+    issuer: &str,
+) -> Result<HttpResponse, AppError> {
+    match outcome {
+        Err(AppError::Unavailable(cause)) => {
+            let endpoint = Endpoint::Authorization.as_str();
+            tracing::warn!(endpoint, cause, "database unavailable");
+            Ok(error_to_client(target, issuer, &temporarily_unavailable()))
+        }
+        other => other,
+    }
 }
 
 /// The stored request being resumed, or where a new one comes from.
@@ -259,5 +279,7 @@ pub async fn get_continue(
     let pending = Pending::Stored {
         id: query.request.clone(),
     };
-    proceed(&state, req, &client, current.session, pending).await
+    let target = req.target.clone();
+    let outcome = proceed(&state, req, &client, current.session, pending).await;
+    outage_to_client(outcome, &target, &state.provider.issuer)
 }

@@ -2,8 +2,8 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::response::{json_error, json_no_store};
-use super::token::{authenticate_client, flow_error, form_params};
+use super::response::{flow_error, json_error, json_no_store, Endpoint};
+use super::token::{authenticate_client, form_params};
 use crate::http::AppState;
 use crate::oauth::error::OAuthError;
 use crate::oauth::introspect;
@@ -19,9 +19,10 @@ async fn read_question(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],
+    endpoint: Endpoint,
 ) -> Result<TokenQuestion, OAuthError> {
     let params = form_params(req, body)?;
-    let client = authenticate_client(req, state, &params).await?;
+    let client = authenticate_client(req, state, &params, endpoint).await?;
     let token = params
         .get("token")?
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?
@@ -39,14 +40,14 @@ async fn introspection(
     state: &AppState,
     body: &[u8],
 ) -> Result<HttpResponse, OAuthError> {
-    let q = read_question(req, state, body).await?;
+    let q = read_question(req, state, body, Endpoint::Introspection).await?;
     // Only clients that can prove who they are may ask about tokens.
     if q.client.is_public {
         return Err(OAuthError::invalid_client());
     }
     let answer = introspect::introspect(&state.provider, &q.client, &q.token, q.hint.as_deref())
         .await
-        .map_err(flow_error)?;
+        .map_err(|e| flow_error(Endpoint::Introspection, e))?;
     Ok(json_no_store(&answer))
 }
 
@@ -65,10 +66,10 @@ async fn revocation(
     state: &AppState,
     body: &[u8],
 ) -> Result<HttpResponse, OAuthError> {
-    let q = read_question(req, state, body).await?;
+    let q = read_question(req, state, body, Endpoint::Revocation).await?;
     introspect::revoke(&state.provider, &q.client, &q.token, q.hint.as_deref())
         .await
-        .map_err(flow_error)?;
+        .map_err(|e| flow_error(Endpoint::Revocation, e))?;
     Ok(json_no_store(&serde_json::json!({})))
 }
 

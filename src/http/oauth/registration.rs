@@ -12,17 +12,18 @@
 //! and nothing is stored.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::response::{bearer_error, json_error};
+use super::response::{bearer_error, flow_error, json_error, Endpoint};
 use crate::audit::Actor;
 use crate::clients::{self, AddressPolicy, ClientError, NewClient, Registered};
 use crate::crypto::token;
 use crate::http::{AppError, AppState};
-use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
 use crate::store::clients::{self as client_rows, Client};
+use crate::store::StoreError;
 
 /// Client metadata as sent by the registering party (RFC 7591 §2, OIDC Registration §2).
 #[derive(Debug, Default, Deserialize)]
@@ -109,14 +110,20 @@ impl Metadata {
     }
 }
 
-fn client_error(e: ClientError) -> Result<OAuthError, AppError> {
-    Ok(match e {
+fn client_error(e: ClientError) -> OAuthError {
+    match e {
         ClientError::InvalidRedirectUri { .. } | ClientError::PrivateRedirectUri { .. } => {
             OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string())
         }
-        ClientError::Store(s) => return Err(s.into()),
+        ClientError::Store(s) => store_error(s),
         other => metadata_error(other.to_string()),
-    })
+    }
+}
+
+/// A storage failure as an RFC 6749 JSON error (503 temporarily_unavailable for an
+/// outage, 500 server_error otherwise), never an HTML page.
+fn store_error(e: StoreError) -> OAuthError {
+    flow_error(Endpoint::Registration, FlowError::Store(e))
 }
 
 /// The client's registered metadata, plus what RFC 7591 §3.2.1 adds.
@@ -203,25 +210,31 @@ pub async fn post_register(
         Ok(registered) => Ok(HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(describe(&state, &registered.client, Some(&registered)))),
-        Err(e) => Ok(json_error(&client_error(e)?)),
+        Err(e) => Ok(json_error(&client_error(e))),
     }
 }
 
 /// The client behind `/register/{id}` if the bearer token is its registration access token.
 /// Unknown client and wrong token look the same (RFC 7592 §2: 401).
+/// `Err` is the response to send instead: 404 while registration is off, a JSON error
+/// when the store fails.
 async fn managed_client(
     req: &HttpRequest,
     state: &AppState,
     client_id: &str,
-) -> Result<Option<Client>, AppError> {
+) -> Result<Option<Client>, HttpResponse> {
     if !state.settings.registration.enabled {
-        return Err(AppError::NotFound);
+        return Err(AppError::NotFound.error_response());
     }
     let Some(presented) = bearer_token(req) else {
         return Ok(None);
     };
     let id = client_id.to_owned();
-    let client = state.store.run(move |c| client_rows::find(c, &id)).await?;
+    let client = state
+        .store
+        .run(move |c| client_rows::find(c, &id))
+        .await
+        .map_err(|e| json_error(&store_error(e)))?;
     Ok(client.filter(|c| {
         c.registration_token_hash
             .as_deref()
@@ -241,7 +254,11 @@ pub async fn get_client(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    match managed_client(&req, &state, &path).await? {
+    let managed = match managed_client(&req, &state, &path).await {
+        Ok(managed) => managed,
+        Err(response) => return Ok(response),
+    };
+    match managed {
         Some(client) => Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(describe(&state, &client, None))),
@@ -255,8 +272,10 @@ pub async fn put_client(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let Some(client) = managed_client(&req, &state, &path).await? else {
-        return Ok(unauthorized());
+    let client = match managed_client(&req, &state, &path).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Ok(unauthorized()),
+        Err(response) => return Ok(response),
     };
     let metadata: Metadata = match serde_json::from_slice(&body) {
         Ok(m) => m,
@@ -289,7 +308,7 @@ pub async fn put_client(
         Ok(updated) => Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(describe(&state, &updated.client, Some(&updated)))),
-        Err(e) => Ok(json_error(&client_error(e)?)),
+        Err(e) => Ok(json_error(&client_error(e))),
     }
 }
 
@@ -298,18 +317,20 @@ pub async fn delete_client(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(client) = managed_client(&req, &state, &path).await? else {
-        return Ok(unauthorized());
+    let client = match managed_client(&req, &state, &path).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Ok(unauthorized()),
+        Err(response) => return Ok(response),
     };
-    clients::remove(
+    match clients::remove(
         &state.store,
         &client.client_id,
         Actor::Client(client.client_id.clone()),
     )
     .await
-    .map_err(|e| match e {
-        ClientError::Store(s) => AppError::from(s),
-        other => AppError::BadRequest(other.to_string()),
-    })?;
-    Ok(HttpResponse::NoContent().finish())
+    {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(ClientError::Store(s)) => Ok(json_error(&store_error(s))),
+        Err(other) => Err(AppError::BadRequest(other.to_string())),
+    }
 }

@@ -8,8 +8,9 @@ use actix_web::HttpResponse;
 use askama::Template;
 use serde::Serialize;
 
+use crate::http::error::RETRY_AFTER_SECS;
 use crate::http::middleware::{csp_allowing_form_target, csp_source_for};
-use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
 use crate::oauth::request::{ResponseMode, ResponseTarget};
 
 #[derive(Template)]
@@ -80,6 +81,60 @@ pub fn error_to_client(target: &ResponseTarget, issuer: &str, error: &OAuthError
     )
 }
 
+/// The endpoint a failure happened at, named in its log line.
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint {
+    Authorization,
+    Token,
+    Introspection,
+    Revocation,
+    Userinfo,
+    Registration,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Authorization => "authorization",
+            Endpoint::Token => "token",
+            Endpoint::Introspection => "introspection",
+            Endpoint::Revocation => "revocation",
+            Endpoint::Userinfo => "userinfo",
+            Endpoint::Registration => "registration",
+        }
+    }
+}
+
+/// The error every OAuth endpoint reports while the database cannot serve.
+pub fn temporarily_unavailable() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "the service is temporarily unavailable; try again shortly",
+    )
+}
+
+/// Turns internal failures into protocol errors after logging them, once, naming the
+/// endpoint: a database outage is `temporarily_unavailable` (503 with Retry-After), any
+/// other failure `server_error` (500) with an error id shared with the log line.
+pub fn flow_error(endpoint: Endpoint, e: FlowError) -> OAuthError {
+    let endpoint = endpoint.as_str();
+    match e {
+        FlowError::OAuth(e) => e,
+        FlowError::Store(s) if s.is_unavailable() => {
+            tracing::warn!(endpoint, cause = %s, "database unavailable");
+            temporarily_unavailable()
+        }
+        other => {
+            let id = crate::crypto::random::identifier();
+            tracing::error!(error_id = %id, endpoint, error = ?other, "{endpoint} endpoint failure");
+            OAuthError::new(
+                ErrorCode::ServerError,
+                format!("internal error (reference {id})"),
+            )
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'static str,
@@ -98,7 +153,8 @@ pub fn json_no_store(body: &impl Serialize) -> HttpResponse {
     no_store(HttpResponse::Ok().json(body))
 }
 
-/// RFC 6749 §5.2 error: 401 with `WWW-Authenticate` for invalid_client, 400 otherwise.
+/// RFC 6749 §5.2 error: 401 with `WWW-Authenticate` for invalid_client, 500 for
+/// server_error, 503 with `Retry-After` for temporarily_unavailable, 400 otherwise.
 pub fn json_error(error: &OAuthError) -> HttpResponse {
     let status = match error.code {
         ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
@@ -109,6 +165,9 @@ pub fn json_error(error: &OAuthError) -> HttpResponse {
     let mut builder = HttpResponse::build(status);
     if error.code == ErrorCode::InvalidClient {
         builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
     }
     no_store(builder.json(ErrorBody {
         error: error.code.as_str(),

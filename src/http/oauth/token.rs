@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::response::{json_error, json_no_store};
+use super::response::{flow_error, json_error, json_no_store, Endpoint};
 use crate::http::AppState;
 use crate::oauth::client_auth::{self, AuthError};
 use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
@@ -27,25 +27,10 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError>
     Ok(Params::new(pairs))
 }
 
-/// Turns internal failures into `server_error` after logging them.
-pub fn flow_error(e: FlowError) -> OAuthError {
-    match e {
-        FlowError::OAuth(e) => e,
-        other => {
-            let id = crate::crypto::random::identifier();
-            tracing::error!(error_id = %id, error = ?other, "token endpoint failure");
-            OAuthError::new(
-                ErrorCode::ServerError,
-                format!("internal error (reference {id})"),
-            )
-        }
-    }
-}
-
-fn auth_error(e: AuthError) -> OAuthError {
+fn auth_error(endpoint: Endpoint, e: AuthError) -> OAuthError {
     match e {
         AuthError::Failed => OAuthError::invalid_client(),
-        AuthError::Store(s) => flow_error(FlowError::Store(s)),
+        AuthError::Store(s) => flow_error(endpoint, FlowError::Store(s)),
     }
 }
 
@@ -54,6 +39,7 @@ pub async fn authenticate_client(
     req: &HttpRequest,
     state: &AppState,
     params: &Params,
+    endpoint: Endpoint,
 ) -> Result<Client, OAuthError> {
     let authorization = req
         .headers()
@@ -66,7 +52,7 @@ pub async fn authenticate_client(
     let audiences = [p.issuer.clone(), p.endpoint("/token")];
     client_auth::authenticate(&state.store, &p.jwks_fetcher, presented, &audiences)
         .await
-        .map_err(auth_error)
+        .map_err(|e| auth_error(endpoint, e))
 }
 
 pub async fn post_token(
@@ -86,7 +72,7 @@ async fn token(
     body: &[u8],
 ) -> Result<HttpResponse, OAuthError> {
     let params = form_params(req, body)?;
-    let client = authenticate_client(req, state, &params).await?;
+    let client = authenticate_client(req, state, &params, Endpoint::Token).await?;
     let owned = |name: &str| -> Result<Option<String>, OAuthError> {
         Ok(params.get(name)?.map(str::to_owned))
     };
@@ -101,7 +87,7 @@ async fn token(
             };
             authorization_code::redeem(&state.provider, &client, redemption)
                 .await
-                .map_err(flow_error)?
+                .map_err(|e| flow_error(Endpoint::Token, e))?
         }
         Some("refresh_token") => {
             let refresh = Refresh {
@@ -111,12 +97,12 @@ async fn token(
             };
             refresh_token::refresh(&state.provider, &client, refresh)
                 .await
-                .map_err(flow_error)?
+                .map_err(|e| flow_error(Endpoint::Token, e))?
         }
         Some("client_credentials") => {
             client_credentials::issue(&state.provider, &client, params.get("scope")?)
                 .await
-                .map_err(flow_error)?
+                .map_err(|e| flow_error(Endpoint::Token, e))?
         }
         Some(_) => {
             return Err(OAuthError::new(

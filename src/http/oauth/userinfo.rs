@@ -9,8 +9,8 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::response::{bearer_error, json_no_store};
-use super::token::{flow_error, form_params};
+use super::response::{bearer_error, flow_error, json_error, json_no_store, Endpoint};
+use super::token::form_params;
 use crate::accounts::profile;
 use crate::http::AppState;
 use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
@@ -96,7 +96,7 @@ async fn userinfo(state: &AppState, token: &str) -> Result<Value, OAuthError> {
             Ok(Some((grant, user, profile, allowed)))
         })
         .await
-        .map_err(|e| flow_error(FlowError::Store(e)))?;
+        .map_err(|e| flow_error(Endpoint::Userinfo, FlowError::Store(e)))?;
     let (grant, user, profile, allowed) =
         found.ok_or_else(|| invalid_token("the access token was revoked"))?;
     // The token's own scope: a refresh may have narrowed it below the grant's.
@@ -149,7 +149,16 @@ async fn respond(req: &HttpRequest, state: &AppState, body: Option<&[u8]>) -> Ht
     };
     match userinfo(state, &token).await {
         Ok(claims) => json_no_store(&claims),
-        Err(e) if e.code == ErrorCode::ServerError => super::response::json_error(&e),
+        // Our failures, not the token's: no Bearer challenge (RFC 6750 §3 is about the
+        // request's credentials); the RFC 6749 body, with Retry-After on a 503.
+        Err(e)
+            if matches!(
+                e.code,
+                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+            ) =>
+        {
+            json_error(&e)
+        }
         Err(e) => bearer_error(Some(&e)),
     }
 }
