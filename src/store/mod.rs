@@ -89,6 +89,14 @@ impl Default for StoreOptions {
     }
 }
 
+/// Initialises OpenSSL (which libpq uses for TLS) without its `atexit` clean-up, before
+/// libpq can initialise it with one: that clean-up frees OpenSSL's global state while
+/// pool and probe threads may still be inside libpq, and the process then aborts at exit
+/// ("double free or corruption"). The first initialisation decides, so this runs first.
+pub fn init_tls_library() {
+    openssl::init();
+}
+
 /// A pooled handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -105,6 +113,7 @@ impl Store {
         max_connections: u32,
         connect_timeout: Duration,
     ) -> Result<Self, StoreError> {
+        init_tls_library();
         Self::open(
             url,
             StoreOptions {

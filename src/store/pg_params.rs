@@ -204,6 +204,7 @@ mod tests {
         }
         use diesel::{Connection, PgConnection, RunQueryDsl};
         let url = with_bounds(&base, Duration::from_secs(5), Duration::from_millis(1234));
+        crate::store::init_tls_library();
         let mut conn = match PgConnection::establish(&url) {
             Ok(c) => c,
             Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {

@@ -33,6 +33,7 @@ pub enum TestDb {
 impl TestDb {
     /// A fresh, empty database and its URL.
     pub fn create() -> (Self, String) {
+        portcullis::store::init_tls_library();
         if let Ok(base) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") {
             if !base.is_empty() {
                 match Self::create_postgres(&base) {
