@@ -84,11 +84,7 @@ impl PasswordHasher {
             .map_err(|e| PasswordError::Params(e.to_string()))?;
         let permits = max_concurrent.max(1);
         let mut hasher = Self {
-            pool: Arc::new(BlockPool::new(
-                params.block_count(),
-                permits,
-                release_after,
-            )),
+            pool: Arc::new(BlockPool::new(params.block_count(), permits, release_after)),
             params,
             permits: Arc::new(Semaphore::new(permits)),
             dummy_hash: Arc::from(""),

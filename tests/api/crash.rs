@@ -138,7 +138,11 @@ async fn introspect(http: &reqwest::Client, base: &str, caller: &RpClient, token
 }
 
 /// Registers web clients until the server goes away.
-async fn registrations(http: reqwest::Client, base: String, acks: Arc<AtomicUsize>) -> Acknowledged {
+async fn registrations(
+    http: reqwest::Client,
+    base: String,
+    acks: Arc<AtomicUsize>,
+) -> Acknowledged {
     let mut done = Acknowledged::default();
     for i in 0..10_000 {
         let sent = http
@@ -186,7 +190,13 @@ async fn grants(
 ) -> Acknowledged {
     let mut done = Acknowledged::default();
     for _ in 0..10_000 {
-        let Ok(resp) = token(&http, &base, &service, &[("grant_type", "client_credentials")]).await
+        let Ok(resp) = token(
+            &http,
+            &base,
+            &service,
+            &[("grant_type", "client_credentials")],
+        )
+        .await
         else {
             break;
         };
@@ -213,7 +223,10 @@ async fn rotations(
     acks: Arc<AtomicUsize>,
 ) -> Chain {
     for _ in 0..10_000 {
-        let form = [("grant_type", "refresh_token"), ("refresh_token", &chain.latest)];
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &chain.latest),
+        ];
         let Ok(resp) = token(&http, &base, &chain.client, &form).await else {
             break;
         };
@@ -279,8 +292,12 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_the_keys() {
     )
     .await;
     let mut chains = Vec::new();
-    for (client, grace) in [(&plain, false), (&plain, false), (&graceful, true), (&graceful, true)]
-    {
+    for (client, grace) in [
+        (&plain, false),
+        (&plain, false),
+        (&graceful, true),
+        (&graceful, true),
+    ] {
         let first = tokens_for(&seed, client, &[("scope", "openid offline_access")]).await;
         chains.push(Chain {
             client: client.clone(),
@@ -365,7 +382,11 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_the_keys() {
         server = Binary::start(&url, port);
         let ready_in = wait_ready(&http, &base, &mut server).await;
         assert!(ready_in < Duration::from_secs(10), "{ready_in:?}");
-        assert_eq!(jwks(&http, &base).await, keys, "round {round}: keys changed");
+        assert_eq!(
+            jwks(&http, &base).await,
+            keys,
+            "round {round}: keys changed"
+        );
 
         for registered in &acknowledged.registered {
             let id = &registered.client.id;
@@ -375,7 +396,11 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_the_keys() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(resp.status(), 200, "round {round}: registered client {id} lost");
+            assert_eq!(
+                resp.status(),
+                200,
+                "round {round}: registered client {id} lost"
+            );
             let config: Value = resp.json().await.unwrap();
             assert_eq!(config["client_id"], id.as_str());
             // Its secret still authenticates it.
@@ -390,7 +415,10 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_the_keys() {
         for mut chain in chains.drain(..) {
             let seen = introspect(&http, &base, &chain.client, &chain.access).await;
             assert_eq!(seen["active"], true, "round {round}: {seen}");
-            let form = [("grant_type", "refresh_token"), ("refresh_token", &chain.latest)];
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &chain.latest),
+            ];
             let resp = token(&http, &base, &chain.client, &form).await.unwrap();
             let status = resp.status();
             let body: Value = resp.json().await.unwrap();
@@ -407,8 +435,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_the_keys() {
             assert_eq!(status, 400, "{body}");
             assert_eq!(body["error"], "invalid_grant", "{body}");
             assert_eq!(
-                body["error_description"],
-                "refresh token reuse detected; the grant is revoked",
+                body["error_description"], "refresh token reuse detected; the grant is revoked",
                 "round {round}"
             );
             reused_in_flight += 1;

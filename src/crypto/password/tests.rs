@@ -1,6 +1,4 @@
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use super::*;
@@ -213,7 +211,11 @@ async fn concurrent_sign_ins_reuse_at_most_one_buffer_per_permit() {
     }
     // Two permits: at most two buffers were ever allocated for the 16 sign-ins, and reused
     // buffers still give the right answers (checked above).
-    assert!(h.pool.allocations() - before <= 2, "{}", h.pool.allocations());
+    assert!(
+        h.pool.allocations() - before <= 2,
+        "{}",
+        h.pool.allocations()
+    );
     assert!(h.pool.kept() <= 2);
 }
 
