@@ -16,8 +16,10 @@ use crate::helpers::{spawn_app, test_kek, PASSWORD};
 
 const INITIAL: &str = "initial-access-token-crash-0123456789abcdef";
 const ROUNDS: usize = 3;
-/// Acknowledged writes per round before the kill.
+/// Acknowledged registrations and grants per round before the kill...
 const ACKS_BEFORE_KILL: usize = 40;
+/// ...and acknowledged refresh rotations.
+const ROTATIONS_BEFORE_KILL: usize = 8;
 
 struct Binary {
     child: Child,
@@ -330,6 +332,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_the_keys() {
     for round in 0..ROUNDS {
         // Act: load from several tasks, then SIGKILL in the middle of it.
         let acks = Arc::new(AtomicUsize::new(0));
+        let rotated = Arc::new(AtomicUsize::new(0));
         let mut writers = Vec::new();
         for _ in 0..3 {
             writers.push(tokio::spawn(registrations(
@@ -351,16 +354,19 @@ async fn kill_9_under_load_loses_nothing_acknowledged_and_keeps_the_keys() {
                     http.clone(),
                     base.clone(),
                     chain,
-                    Arc::clone(&acks),
+                    Arc::clone(&rotated),
                 ))
             })
             .collect();
         let started = Instant::now();
-        while acks.load(Ordering::Relaxed) < ACKS_BEFORE_KILL {
+        while acks.load(Ordering::Relaxed) < ACKS_BEFORE_KILL
+            || rotated.load(Ordering::Relaxed) < ROTATIONS_BEFORE_KILL
+        {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "round {round}: only {} writes acknowledged in 60 s: {}",
+                "round {round}: only {} writes and {} rotations acknowledged in 60 s: {}",
                 acks.load(Ordering::Relaxed),
+                rotated.load(Ordering::Relaxed),
                 server.log()
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
