@@ -1,18 +1,32 @@
 //! Password hashing with argon2id (RFC 9106; OWASP parameters from config).
 //!
 //! Invariants: hashing runs on tokio's blocking pool behind a semaphore, so a flood of
-//! logins queues instead of starving the server or exhausting memory (each hash holds
-//! `memory_kib` of RAM); verification of an unknown user still costs one full hash, against a
-//! dummy, so response time does not reveal whether an account exists; comparison of the
-//! derived key is constant-time (done inside the argon2 crate).
+//! logins queues instead of starving the server or exhausting memory; each permit's hash runs
+//! in a pooled buffer (`pool`), so working memory is bounded by the number of permits and is
+//! given back when sign-ins stop; verification of an unknown user still costs one full hash,
+//! against a dummy, so response time does not reveal whether an account exists; comparison of
+//! the derived key is constant-time (`phc`).
+
+mod phc;
+mod pool;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
+use self::phc::StoredHash;
+use self::pool::BlockPool;
 use super::SecretString;
+
+/// How long the pooled argon2 memory outlives the last hash. Long enough that a steady trickle
+/// of sign-ins reuses it, short enough that an idle server is back to its idle size within a
+/// minute.
+const RELEASE_MEMORY_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -38,6 +52,7 @@ pub enum Verification {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    pool: Arc<BlockPool>,
     dummy_hash: Arc<str>,
 }
 
@@ -49,11 +64,29 @@ impl PasswordHasher {
         parallelism: u32,
         max_concurrent: usize,
     ) -> Result<Self, PasswordError> {
+        Self::with_release_after(
+            memory_kib,
+            iterations,
+            parallelism,
+            max_concurrent,
+            RELEASE_MEMORY_AFTER,
+        )
+    }
+
+    fn with_release_after(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        max_concurrent: usize,
+        release_after: Duration,
+    ) -> Result<Self, PasswordError> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| PasswordError::Params(e.to_string()))?;
+        let permits = max_concurrent.max(1);
         let mut hasher = Self {
+            pool: Arc::new(BlockPool::new(params.block_count(), permits, release_after)),
             params,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            permits: Arc::new(Semaphore::new(permits)),
             dummy_hash: Arc::from(""),
         };
         let dummy = hasher.hash_blocking(&super::random::secret_token())?;
@@ -65,35 +98,40 @@ impl PasswordHasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    /// Hashes on the calling thread; for the CLI and start-up only.
+    /// Hashes on the calling thread; for the CLI and start-up only (its memory is not kept).
     pub fn hash_blocking(&self, password: &str) -> Result<String, PasswordError> {
+        self.hash_in_pool(password, false)
+    }
+
+    fn hash_in_pool(&self, password: &str, keep: bool) -> Result<String, PasswordError> {
         let salt = SaltString::encode_b64(&super::random::salt())
             .map_err(|e| PasswordError::Hash(e.to_string()))?;
-        self.argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
+        let mut lease = self.pool.lend(self.params.block_count(), keep);
+        phc::hash(
+            &self.argon2(),
+            &self.params,
+            password.as_bytes(),
+            &salt,
+            lease.blocks(),
+        )
     }
 
     fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verification {
-        let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
-        let Some(parsed) = parsed else {
+        let Some(stored) = stored.and_then(StoredHash::parse) else {
             // Unknown user, no password set, or an unreadable hash: spend the same work.
-            if let Ok(dummy) = PasswordHash::new(&self.dummy_hash) {
-                let _ = self.argon2().verify_password(password.as_bytes(), &dummy);
+            if let Some(dummy) = StoredHash::parse(&self.dummy_hash) {
+                let mut lease = self.pool.lend(dummy.blocks(), true);
+                let _ = dummy.matches(password.as_bytes(), lease.blocks());
             }
             return Verification::Mismatch;
         };
-        // verify_password uses the parameters stored in the hash itself.
-        if self
-            .argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_err()
-        {
+        // The stored hash's own parameters decide the work (and the memory) needed.
+        let mut lease = self.pool.lend(stored.blocks(), true);
+        if !stored.matches(password.as_bytes(), lease.blocks()) {
             return Verification::Mismatch;
         }
         Verification::Match {
-            needs_rehash: !self.is_current(&parsed),
+            needs_rehash: !self.is_current(stored.parsed()),
         }
     }
 
@@ -113,12 +151,14 @@ impl PasswordHasher {
             .await
             .map_err(|_| PasswordError::Task)?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let hashed = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            this.hash_blocking(password.expose())
+            this.hash_in_pool(password.expose(), true)
         })
         .await
-        .map_err(|_| PasswordError::Task)?
+        .map_err(|_| PasswordError::Task)?;
+        self.pool.schedule_release();
+        hashed
     }
 
     /// `stored` is `None` for an unknown user or one without a password; the work done is
@@ -133,78 +173,13 @@ impl PasswordHasher {
             .await
             .map_err(|_| PasswordError::Task)?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let verified = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             this.verify_blocking(password.expose(), stored.as_deref())
         })
         .await
-        .map_err(|_| PasswordError::Task)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hasher(m: u32, t: u32) -> PasswordHasher {
-        PasswordHasher::new(m, t, 1, 2).unwrap()
-    }
-
-    #[tokio::test]
-    async fn verifies_the_right_password_only() {
-        let h = hasher(8192, 1);
-        let stored = h
-            .hash(SecretString::new("a long enough passphrase"))
-            .await
-            .unwrap();
-        assert!(stored.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"));
-        assert_eq!(
-            h.verify(
-                SecretString::new("a long enough passphrase"),
-                Some(stored.clone())
-            )
-            .await
-            .unwrap(),
-            Verification::Match {
-                needs_rehash: false
-            }
-        );
-        assert_eq!(
-            h.verify(SecretString::new("a long enough passphrasE"), Some(stored))
-                .await
-                .unwrap(),
-            Verification::Mismatch
-        );
-    }
-
-    #[tokio::test]
-    async fn unknown_user_and_garbage_hash_are_mismatches() {
-        let h = hasher(8192, 1);
-        assert_eq!(
-            h.verify(SecretString::new("whatever"), None).await.unwrap(),
-            Verification::Mismatch
-        );
-        assert_eq!(
-            h.verify(SecretString::new("whatever"), Some("not-a-hash".into()))
-                .await
-                .unwrap(),
-            Verification::Mismatch
-        );
-    }
-
-    #[tokio::test]
-    async fn changed_parameters_ask_for_a_rehash() {
-        let old = hasher(8192, 1);
-        let stored = old
-            .hash(SecretString::new("a long enough passphrase"))
-            .await
-            .unwrap();
-        let new = hasher(8192, 2);
-        assert_eq!(
-            new.verify(SecretString::new("a long enough passphrase"), Some(stored))
-                .await
-                .unwrap(),
-            Verification::Match { needs_rehash: true }
-        );
+        .map_err(|_| PasswordError::Task);
+        self.pool.schedule_release();
+        verified
     }
 }

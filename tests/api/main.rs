@@ -11,6 +11,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod cli_profile;
+mod crash;
 mod csrf;
 mod database_failures;
 mod devices;
