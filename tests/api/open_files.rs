@@ -119,7 +119,10 @@ fn serve_lowers_max_connections_that_cannot_fit_the_open_file_limit() {
     let logs = serve_under_nofile(256, 256, |c| {
         c.env("PORTCULLIS__SERVER__MAX_CONNECTIONS", "1000");
     });
-    let unchanged = find(&logs, "open-file limit (RLIMIT_NOFILE) already at the hard limit");
+    let unchanged = find(
+        &logs,
+        "open-file limit (RLIMIT_NOFILE) already at the hard limit",
+    );
     assert_eq!(unchanged["soft"], 256);
     assert!(
         !logs.iter().any(|l| l["message"]

@@ -576,10 +576,7 @@ async fn requests_pipelined_behind_a_clients_first_one_are_refused() {
         .await
         .expect("the connection closes");
     assert!(closed);
-    let responses: Vec<&str> = text
-        .split("HTTP/1.1 ")
-        .filter(|r| !r.is_empty())
-        .collect();
+    let responses: Vec<&str> = text.split("HTTP/1.1 ").filter(|r| !r.is_empty()).collect();
     assert!(responses[0].starts_with("200 "), "{text}");
     assert!(!text.contains("invalid_client"), "no handler ran: {text}");
     for later in &responses[1..] {
@@ -604,9 +601,10 @@ async fn a_slow_head_is_cut_after_ten_seconds_even_with_a_longer_request_timeout
         .unwrap();
     let (mut reader, writer) = stream.into_split();
     let dripping = drip(writer);
-    let (text, closed) = tokio::time::timeout(Duration::from_secs(25), read_until_closed(&mut reader))
-        .await
-        .expect("a slow head is cut at 10 s, long before the two-minute request timeout");
+    let (text, closed) =
+        tokio::time::timeout(Duration::from_secs(25), read_until_closed(&mut reader))
+            .await
+            .expect("a slow head is cut at 10 s, long before the two-minute request timeout");
     dripping.abort();
     assert_eq!(Raw::parse(&text).status, 408);
     assert!(closed);

@@ -176,7 +176,9 @@ impl Refusals {
         let report = RefusalReport {
             overall: self.overall,
             per_source: self.per_source,
-            since_secs: self.last_logged.map(|last| now.duration_since(last).as_secs()),
+            since_secs: self
+                .last_logged
+                .map(|last| now.duration_since(last).as_secs()),
             busiest: self
                 .by_source
                 .iter()
@@ -241,11 +243,7 @@ impl ConnectionCaps {
             }
             Err(cap) => {
                 let source = peer.map(source_of);
-                let report = self
-                    .inner
-                    .lock()
-                    .refusals
-                    .note(cap, source, Instant::now());
+                let report = self.inner.lock().refusals.note(cap, source, Instant::now());
                 if let Some(report) = report {
                     report.log();
                 }
@@ -502,12 +500,11 @@ mod tests {
         // Workers round the backstop up: 3 workers share 17 as 3 * 6 = 18.
         assert_eq!(
             fit_to_open_files(4096, 3, 1, 64 + 12 + 3 + 17),
-            OpenFileFit::TooLow { needed: 64 + 12 + 3 + 18 }
+            OpenFileFit::TooLow {
+                needed: 64 + 12 + 3 + 18
+            }
         );
-        assert_eq!(
-            fit_to_open_files(4096, 1, 8, 10).max_connections(4096),
-            1
-        );
+        assert_eq!(fit_to_open_files(4096, 1, 8, 10).max_connections(4096), 1);
     }
 
     #[test]
@@ -516,13 +513,20 @@ mod tests {
         let start = Instant::now();
         let peer = ip("192.0.2.1");
         let first = refusals.note(Cap::PerSource, peer, start).unwrap();
-        assert_eq!((first.overall, first.per_source, first.since_secs), (0, 1, None));
+        assert_eq!(
+            (first.overall, first.per_source, first.since_secs),
+            (0, 1, None)
+        );
         for i in 1..=20 {
             let at = start + Duration::from_millis(i * 100);
             assert!(refusals.note(Cap::PerSource, peer, at).is_none());
         }
         assert!(refusals
-            .note(Cap::Overall, ip("192.0.2.2"), start + Duration::from_secs(9))
+            .note(
+                Cap::Overall,
+                ip("192.0.2.2"),
+                start + Duration::from_secs(9)
+            )
             .is_none());
         let next = refusals
             .note(Cap::PerSource, peer, start + Duration::from_secs(10))
