@@ -340,3 +340,77 @@ impl MessageBody for HoldingUnread {
         Pin::new(&mut self.get_mut().body).poll_next(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that sends nothing more.
+    struct Silent;
+
+    impl Stream for Silent {
+        type Item = Result<Bytes, PayloadError>;
+
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_arrived_before_the_deadline_is_read_even_when_polled_after_it() {
+        let outcome = Rc::new(Outcome::default());
+        let mut payload = DeadlinePayload {
+            inner: Payload::from(Bytes::from_static(b"grant_type=x")),
+            deadline: Box::pin(tokio::time::sleep_until(
+                Instant::now() - Duration::from_secs(1),
+            )),
+            outcome: Rc::clone(&outcome),
+        };
+        let chunk = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx))
+            .await
+            .expect("a chunk")
+            .expect("no timeout");
+        assert_eq!(&chunk[..], b"grant_type=x");
+        let end = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await;
+        assert!(end.is_none());
+        assert!(!outcome.expired.get());
+        assert!(outcome.finished.get());
+    }
+
+    #[tokio::test]
+    async fn a_body_still_missing_at_the_deadline_fails_with_a_timeout() {
+        let outcome = Rc::new(Outcome::default());
+        let mut payload = DeadlinePayload {
+            inner: Payload::Stream {
+                payload: Box::pin(Silent),
+            },
+            deadline: Box::pin(tokio::time::sleep_until(
+                Instant::now() + Duration::from_millis(50),
+            )),
+            outcome: Rc::clone(&outcome),
+        };
+        let polled = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await;
+        assert!(
+            matches!(polled, Some(Err(PayloadError::Io(e))) if e.kind() == io::ErrorKind::TimedOut)
+        );
+        assert!(outcome.expired.get());
+    }
+
+    #[tokio::test]
+    async fn accepted_sockets_get_a_tcp_user_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let mut extensions = Extensions::new();
+        on_connect(&accepted, &mut extensions, &[], Duration::from_secs(30));
+        assert_eq!(
+            socket2::SockRef::from(&accepted)
+                .tcp_user_timeout()
+                .unwrap(),
+            Some(Duration::from_secs(60))
+        );
+        assert!(extensions.get::<ConnectionStart>().is_some());
+    }
+}
