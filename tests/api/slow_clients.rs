@@ -286,18 +286,19 @@ async fn the_overall_cap_sheds_every_source_until_connections_close() {
     let deadline = Instant::now() + PROMPTLY;
     loop {
         let (fresh, _) = browser();
-        let status = fresh
+        // A refusal written at accept may reach the client before it has sent its request,
+        // which it may then report as an error instead of the 503.
+        let outcome = fresh
             .get(app.url("/healthz"))
             .send()
             .await
-            .unwrap()
-            .status();
-        if status == 200 {
+            .map(|r| r.status());
+        if matches!(outcome, Ok(status) if status == 200) {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "still {status} after the slow connections closed"
+            "still {outcome:?} after the slow connections closed"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

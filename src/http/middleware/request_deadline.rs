@@ -248,6 +248,7 @@ pub async fn enforce(
                 e.error_response()
             };
             Err(ClosingError {
+                status: response.status(),
                 response: Cell::new(Some(response)),
                 unread: Cell::new(outcome.unread.take()),
             }
@@ -281,6 +282,7 @@ fn closing(
 
 /// An error from inside, already turned into its response, sent like [`closing`] does.
 struct ClosingError {
+    status: StatusCode,
     response: Cell<Option<HttpResponse>>,
     unread: Cell<Option<Payload>>,
 }
@@ -299,7 +301,7 @@ impl fmt::Display for ClosingError {
 
 impl ResponseError for ClosingError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
+        self.status
     }
 
     fn error_response(&self) -> HttpResponse {
