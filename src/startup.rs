@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::crypto::envelope::Kek;
 use crate::crypto::password::PasswordHasher;
 use crate::http::cookies::CookieConfig;
-use crate::http::middleware::connection_caps::{self, ConnectionCaps};
+use crate::http::middleware::connection_caps::{self, ConnectionCaps, OpenFileFit};
 use crate::http::{middleware, AppError, AppState};
 use crate::keys::{kek_source, KeyPolicy, KeyRing};
 use crate::limits::Limits;
@@ -163,11 +163,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let max_body = settings.server.max_body_bytes;
         let data = web::Data::new(state);
-        let caps = connection_caps(&settings);
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
+        let caps = connection_caps(&settings, workers);
         let backstop = caps.per_worker_backstop(workers);
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let trusted_proxies = settings.server.trusted_proxies().to_vec();
@@ -187,17 +187,24 @@ impl Application {
                 .default_service(web::to(not_found))
                 .wrap(from_fn(middleware::refuse_encoded_bodies))
                 .wrap(from_fn(middleware::https_behind_proxies))
+                // The last wrap is the outermost: every answer of `shed` and `enforce` (503,
+                // 408, 400) gets the security headers, the request id and an access-log line.
+                .wrap(from_fn(middleware::connection_caps::shed))
                 .wrap(from_fn(middleware::request_deadline::enforce))
                 .wrap(from_fn(middleware::security_headers))
                 .wrap(from_fn(middleware::request_context))
-                .wrap(from_fn(middleware::connection_caps::shed))
         })
         .on_connect(move |io, extensions| {
-            middleware::request_deadline::on_connect(io, extensions, &trusted_proxies);
+            middleware::request_deadline::on_connect(
+                io,
+                extensions,
+                &trusted_proxies,
+                request_timeout,
+            );
             caps.on_connect(io, extensions);
         })
         // The head of a connection's first request; the body is bounded by the middleware.
-        .client_request_timeout(request_timeout)
+        .client_request_timeout(middleware::request_deadline::head_timeout(request_timeout))
         .max_connections(backstop)
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .workers(workers);
@@ -310,29 +317,40 @@ impl Application {
 
 /// The connection caps, with the overall cap lowered (and a warning) when the open-file
 /// limit cannot hold it beside the database pool.
-fn connection_caps(settings: &Settings) -> ConnectionCaps {
+fn connection_caps(settings: &Settings, workers: usize) -> ConnectionCaps {
     let wanted = settings.server.max_connections;
-    let fitted = match connection_caps::open_file_limit() {
-        Some(limit) => {
-            let fitted = connection_caps::fit_to_open_files(
-                wanted,
-                settings.database.max_connections,
-                limit,
-            );
-            if fitted < wanted {
-                tracing::warn!(
-                    configured = wanted,
-                    lowered_to = fitted,
-                    open_file_limit = limit,
-                    "server.max_connections does not fit the open-file limit beside the \
-                     database pool; lowered (raise the hard limit, e.g. LimitNOFILE= in systemd)"
-                );
-            }
-            fitted
-        }
-        None => wanted,
+    let Some(limit) = connection_caps::open_file_limit() else {
+        return ConnectionCaps::new(wanted, settings);
     };
-    ConnectionCaps::new(fitted, settings)
+    let fit = connection_caps::fit_to_open_files(
+        wanted,
+        workers,
+        settings.database.max_connections,
+        limit,
+    );
+    match fit {
+        OpenFileFit::Fits => {}
+        OpenFileFit::Lowered(lowered_to) => tracing::warn!(
+            configured = wanted,
+            lowered_to,
+            open_file_limit = limit,
+            workers,
+            "server.max_connections does not fit the open-file limit beside the database pool \
+             and the reserve; lowered (raise the hard limit, e.g. LimitNOFILE= in systemd)"
+        ),
+        OpenFileFit::TooLow { needed } => tracing::error!(
+            configured = wanted,
+            used = 1,
+            open_file_limit = limit,
+            needed_for_one_connection = needed,
+            workers,
+            "the open-file limit cannot hold even one client connection beside the database \
+             pool and the reserve; serving with server.max_connections = 1, and requests may \
+             fail with \"too many open files\" (raise the limit, e.g. LimitNOFILE= in systemd, \
+             or lower database.max_connections or server.workers)"
+        ),
+    }
+    ConnectionCaps::new(fit.max_connections(wanted), settings)
 }
 
 /// What the purge job clears, besides expired sessions and tokens.

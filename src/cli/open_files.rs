@@ -17,6 +17,11 @@ pub fn raise_to_hard_limit() {
         }
     };
     match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(after) if after == before => tracing::info!(
+            soft = before,
+            hard,
+            "open-file limit (RLIMIT_NOFILE) already at the hard limit"
+        ),
         Ok(after) => tracing::info!(
             soft_before = before,
             soft_after = after,

@@ -39,22 +39,18 @@ fn out_of_range_connection_settings_are_refused_naming_the_key() {
 }
 
 /// `portcullis serve` started under `prlimit --nofile=SOFT:HARD`; its JSON log lines up to
-/// "portcullis is serving".
+/// "portcullis is serving". It listens on port 0 (the kernel picks a free one, so parallel
+/// tests cannot race for a port); no request is sent, so the issuer's port does not matter.
 fn serve_under_nofile(soft: u64, hard: u64, customize: impl FnOnce(&mut Command)) -> Vec<Value> {
     let (_db, url) = TestDb::create();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut command = Command::new("prlimit");
     command
         .arg(format!("--nofile={soft}:{hard}"))
         .arg(env!("CARGO_BIN_EXE_portcullis"))
         .arg("serve")
         .env("PORTCULLIS__DATABASE__URL", &url)
-        .env("PORTCULLIS__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS__ISSUER", format!("http://127.0.0.1:{port}"))
+        .env("PORTCULLIS__SERVER__LISTEN", "127.0.0.1:0")
+        .env("PORTCULLIS__ISSUER", "http://127.0.0.1:8080")
         .env("PORTCULLIS__SERVER__WORKERS", "1")
         .env("PORTCULLIS__KEYS__ENCRYPTION_KEY", test_kek())
         .env("PORTCULLIS__LOG__FORMAT", "json")
@@ -123,11 +119,35 @@ fn serve_lowers_max_connections_that_cannot_fit_the_open_file_limit() {
     let logs = serve_under_nofile(256, 256, |c| {
         c.env("PORTCULLIS__SERVER__MAX_CONNECTIONS", "1000");
     });
-    let raised = find(&logs, "open-file limit (RLIMIT_NOFILE) raised");
-    assert_eq!(raised["soft_after"], 256);
+    let unchanged = find(
+        &logs,
+        "open-file limit (RLIMIT_NOFILE) already at the hard limit",
+    );
+    assert_eq!(unchanged["soft"], 256);
+    assert!(
+        !logs.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("limit (RLIMIT_NOFILE) raised")),
+        "nothing was raised: {logs:?}"
+    );
     let lowered = find(&logs, "server.max_connections does not fit");
     assert_eq!(lowered["configured"], 1000);
     assert_eq!(lowered["open_file_limit"], 256);
-    let fitted = lowered["lowered_to"].as_u64().unwrap();
-    assert!((1..1000).contains(&fitted), "{lowered}");
+    assert_eq!(lowered["workers"], 1);
+    // 256 - 64 reserved - 4 for the worker - 8 pooled database connections * 3 = 164 files
+    // for connections: a cap of 131 and its margin (max(131 / 4, 16) = 32) take 163; 132
+    // would take 132 + 33 = 165.
+    assert_eq!(lowered["lowered_to"], 131, "{lowered}");
+}
+
+#[test]
+fn serve_says_so_when_not_even_one_connection_fits_the_open_file_limit() {
+    // 64 + 4 + 8 * 3 = 92 files reserved; one connection and its margin of 16 need 17 more.
+    let logs = serve_under_nofile(100, 100, |_| {});
+    let line = find(&logs, "cannot hold even one client connection");
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["open_file_limit"], 100);
+    assert_eq!(line["needed_for_one_connection"], 109);
+    assert_eq!(line["used"], 1);
 }

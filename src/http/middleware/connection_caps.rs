@@ -7,22 +7,28 @@
 //!   ([`ConnectionCaps::on_connect`]). An admitted connection holds a [`Slot`] in its
 //!   connection data and gives it back when the connection closes (on drop), so the counts
 //!   are exactly the open admitted connections.
-//! - A refused connection is not counted; each request on it is answered 503 with
-//!   `Retry-After` and `Connection: close` before any handler runs ([`shed`]). Its head is
-//!   still bounded by the request deadline, and actix's own per-worker `max_connections`
-//!   ([`ConnectionCaps::per_worker_backstop`]) bounds admitted and refused connections
-//!   together: beyond that the kernel keeps new connections waiting in the listen queue,
-//!   where they cost no open file of ours.
+//! - A refused connection is answered and closed right there, before actix reads anything
+//!   from it: a fixed 503 ([`REFUSAL`]) is written to the fresh socket without blocking and
+//!   the socket is shut down both ways, so actix reads end-of-stream and drops it at once.
+//!   It never holds a slot, a timer or a worker for longer than that, whatever the client
+//!   sends (an idle socket, `Expect: 100-continue`, a chunked body that never ends). Only
+//!   when that write fails does a request on it reach [`shed`], which answers 503 before
+//!   any handler runs.
+//! - actix's own per-worker `max_connections` ([`ConnectionCaps::per_worker_backstop`])
+//!   bounds admitted and refused connections together: beyond it the kernel keeps new
+//!   connections waiting in the listen queue, where they cost no open file of ours.
 //! - The per-address count uses the TCP peer, never forwarded headers (which are read per
 //!   request, after the connection was accepted); an IPv6 peer counts as its /64. Peers in
 //!   `server.trusted_proxies` count only toward the overall cap: behind a proxy every
 //!   connection comes from it.
+//! - Refusals are logged at most once per [`LOG_EVERY`], with counts.
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, Ipv6Addr, Shutdown};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
@@ -38,12 +44,38 @@ use crate::config::Settings;
 /// Seconds a refused client is asked to wait: slots free up as other requests end.
 const RETRY_AFTER_SECS: &str = "5";
 
+/// The whole answer to a refused connection, written before its request is read (so it
+/// cannot be negotiated): plain text, with the headers the security middleware would add
+/// to a response without HTML.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Retry-After: 5\r\n\
+Connection: close\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 50\r\n\
+X-Content-Type-Options: nosniff\r\n\
+Cache-Control: no-store\r\n\
+\r\n\
+Too many connections. Try again in a few seconds.\n";
+
 /// Open files kept free for everything but client connections: the listener, log output,
 /// the runtime's own descriptors, files read at run time.
 const RESERVED_FILES: u64 = 64;
 
+/// Open files kept free per worker (its event loop's own descriptors).
+const RESERVED_FILES_PER_WORKER: u64 = 4;
+
 /// Open files one pooled database connection may hold (SQLite: database, WAL, shared memory).
 const FILES_PER_DATABASE_CONNECTION: u64 = 3;
+
+/// Refusals are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Refusals of one peer for its per-address cap between two log lines from which it is
+/// named as a possible unlisted proxy.
+const UNLISTED_PROXY_HINT: u64 = 10;
+
+/// Peers remembered per log interval for that hint (bounds the memory a flood can take).
+const MAX_PEERS_PER_INTERVAL: usize = 1024;
 
 /// The counts shared by all workers.
 #[derive(Clone)]
@@ -56,14 +88,30 @@ struct Inner {
     max_per_source: usize,
     trusted: Vec<IpNet>,
     counts: Mutex<Counts>,
-    /// Connections refused since start, for the log.
-    refused: AtomicU64,
 }
 
 #[derive(Default)]
 struct Counts {
     total: usize,
     per_source: HashMap<IpAddr, usize>,
+    refusals: Refusals,
+}
+
+/// Refusals since the last log line about them.
+#[derive(Default)]
+struct Refusals {
+    last_logged: Option<Instant>,
+    overall: u64,
+    per_source: u64,
+    by_source: HashMap<IpAddr, u64>,
+}
+
+/// What one log line about refusals says.
+struct RefusalReport {
+    overall: u64,
+    per_source: u64,
+    since_secs: Option<u64>,
+    busiest: Option<(IpAddr, u64)>,
 }
 
 /// Why a connection was refused.
@@ -103,6 +151,69 @@ impl Inner {
     }
 }
 
+impl Refusals {
+    /// Counts a refusal; returns what to log when the last line is old enough.
+    fn note(&mut self, cap: Cap, source: Option<IpAddr>, now: Instant) -> Option<RefusalReport> {
+        match cap {
+            Cap::Overall => self.overall += 1,
+            Cap::PerSource => {
+                self.per_source += 1;
+                if let Some(source) = source {
+                    if self.by_source.len() < MAX_PEERS_PER_INTERVAL
+                        || self.by_source.contains_key(&source)
+                    {
+                        *self.by_source.entry(source).or_default() += 1;
+                    }
+                }
+            }
+        }
+        if self
+            .last_logged
+            .is_some_and(|last| now.duration_since(last) < LOG_EVERY)
+        {
+            return None;
+        }
+        let report = RefusalReport {
+            overall: self.overall,
+            per_source: self.per_source,
+            since_secs: self
+                .last_logged
+                .map(|last| now.duration_since(last).as_secs()),
+            busiest: self
+                .by_source
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(ip, n)| (*ip, *n)),
+        };
+        *self = Refusals {
+            last_logged: Some(now),
+            ..Refusals::default()
+        };
+        Some(report)
+    }
+}
+
+impl RefusalReport {
+    fn log(&self) {
+        tracing::warn!(
+            refused_over_max_connections = self.overall,
+            refused_over_max_connections_per_ip = self.per_source,
+            since_last_report_secs = self.since_secs,
+            "connections refused at accept with 503 (server.max_connections, \
+             server.max_connections_per_ip)"
+        );
+        if let Some((peer, refused)) = self.busiest.filter(|(_, n)| *n >= UNLISTED_PROXY_HINT) {
+            tracing::warn!(
+                %peer,
+                refused,
+                "one peer keeps hitting server.max_connections_per_ip; is this an unlisted \
+                 proxy? A reverse proxy missing from server.trusted_proxies is one peer, so \
+                 it caps the whole site at server.max_connections_per_ip"
+            );
+        }
+    }
+}
+
 impl ConnectionCaps {
     /// `max_total` is the overall cap after [`fit_to_open_files`].
     pub fn new(max_total: usize, settings: &Settings) -> Self {
@@ -112,7 +223,6 @@ impl ConnectionCaps {
                 max_per_source: settings.server.max_connections_per_ip.min(max_total),
                 trusted: settings.server.trusted_proxies().to_vec(),
                 counts: Mutex::new(Counts::default()),
-                refused: AtomicU64::new(0),
             }),
         }
     }
@@ -123,8 +233,8 @@ impl ConnectionCaps {
         backstop_total(self.inner.max_total).div_ceil(workers.max(1))
     }
 
-    /// Admits or refuses a new connection; called from `HttpServer::on_connect` with the
-    /// connection's socket.
+    /// Admits a new connection or answers and closes it; called from
+    /// `HttpServer::on_connect` with the connection's socket.
     pub fn on_connect(&self, io: &dyn Any, extensions: &mut Extensions) {
         let peer = peer_ip(io);
         match self.admit(peer) {
@@ -132,18 +242,19 @@ impl ConnectionCaps {
                 extensions.insert(slot);
             }
             Err(cap) => {
-                // Logged at 1, 2, 4, 8, ... refusals: visible, without flooding the log
-                // during a flood.
-                let refused = self.inner.refused.fetch_add(1, Ordering::Relaxed) + 1;
-                if refused.is_power_of_two() {
-                    tracing::warn!(
+                let source = peer.map(source_of);
+                let report = self.inner.lock().refusals.note(cap, source, Instant::now());
+                if let Some(report) = report {
+                    report.log();
+                }
+                if !refuse_at_once(io) {
+                    tracing::debug!(
                         ?cap,
-                        peer = ?peer,
-                        refused_since_start = refused,
-                        "connection over its cap (server.max_connections or \
-                         server.max_connections_per_ip); answering 503"
+                        "could not answer a refused connection at accept; its request gets 503 instead"
                     );
                 }
+                // Also after an answer at accept: a request that still got through is
+                // answered by `shed`, never by a handler.
                 extensions.insert(Refused(cap));
             }
         }
@@ -173,6 +284,38 @@ impl ConnectionCaps {
     }
 }
 
+/// Writes [`REFUSAL`] to a just-accepted socket without blocking, then shuts it down both
+/// ways; false when nothing could be written (the socket is left to [`shed`]).
+fn refuse_at_once(io: &dyn Any) -> bool {
+    let Some(stream) = io.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return false;
+    };
+    let socket = socket2::SockRef::from(stream);
+    match socket.send(REFUSAL) {
+        // A fresh socket's send buffer holds far more; a short write cannot be completed
+        // without waiting, and the connection ends either way.
+        Ok(n) if n > 0 => {}
+        Ok(_) => return false,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot write the refusal");
+            return false;
+        }
+    }
+    // Closing a socket with unread input resets it, and a reset can make the client drop
+    // our answer unread: read what has already arrived (a head sent with the connection).
+    let mut scratch = [MaybeUninit::<u8>::uninit(); 4096];
+    for _ in 0..16 {
+        match socket.recv(&mut scratch) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    if let Err(e) = socket.shutdown(Shutdown::Both) {
+        tracing::debug!(error = %e, "cannot shut down a refused connection");
+    }
+    true
+}
+
 /// The TCP peer of a connection's socket, as `HttpServer::on_connect` passes it.
 pub(super) fn peer_ip(io: &dyn Any) -> Option<IpAddr> {
     io.downcast_ref::<actix_web::rt::net::TcpStream>()
@@ -196,8 +339,10 @@ fn backstop_total(max_total: usize) -> usize {
     max_total.saturating_add((max_total / 4).max(16))
 }
 
-/// Answers every request on a refused connection with 503, `Retry-After` and
-/// `Connection: close`, before anything else runs.
+/// Answers a request on a refused connection that could not be answered at accept (or
+/// whose request arrived anyway) with 503, `Retry-After` and `Connection: close`, before
+/// any handler runs. It sits inside the request deadline, which closes the connection
+/// without draining an unread body, and inside the security headers and access log.
 pub async fn shed(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -217,17 +362,65 @@ pub async fn shed(
     Ok(req.into_response(response).map_into_right_body())
 }
 
-/// The overall cap that fits the open-file limit `soft_limit` beside the database pool and
-/// [`RESERVED_FILES`], or `max_connections` when it fits; never below 1.
-pub fn fit_to_open_files(max_connections: usize, database_pool: u32, soft_limit: u64) -> usize {
-    let others = RESERVED_FILES + u64::from(database_pool) * FILES_PER_DATABASE_CONNECTION;
-    let available = soft_limit.saturating_sub(others);
-    if backstop_total(max_connections) as u64 <= available {
-        return max_connections;
+/// How `server.max_connections` fits the open-file limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFileFit {
+    /// As configured.
+    Fits,
+    /// Lowered to this, the largest cap that fits.
+    Lowered(usize),
+    /// Not even one connection fits; the cap is 1 anyway and the server may run out of
+    /// open files. `needed` is the limit one connection would need.
+    TooLow { needed: u64 },
+}
+
+impl OpenFileFit {
+    /// The overall cap to use.
+    pub fn max_connections(self, configured: usize) -> usize {
+        match self {
+            OpenFileFit::Fits => configured,
+            OpenFileFit::Lowered(n) => n,
+            OpenFileFit::TooLow { .. } => 1,
+        }
     }
-    // The largest cap whose backstop fits: the backstop adds a quarter (at least 16).
-    let fitted = (available * 4 / 5).min(available.saturating_sub(16));
-    usize::try_from(fitted).unwrap_or(usize::MAX).max(1)
+}
+
+/// How `max_connections` fits the open-file limit `soft_limit` beside the database pool and
+/// the reserve ([`RESERVED_FILES`] and [`RESERVED_FILES_PER_WORKER`] per worker). What the
+/// connections may take is what actix lets the workers accept: each worker up to
+/// [`ConnectionCaps::per_worker_backstop`].
+pub fn fit_to_open_files(
+    max_connections: usize,
+    workers: usize,
+    database_pool: u32,
+    soft_limit: u64,
+) -> OpenFileFit {
+    let workers = workers.max(1);
+    let others = RESERVED_FILES
+        + RESERVED_FILES_PER_WORKER * workers as u64
+        + u64::from(database_pool) * FILES_PER_DATABASE_CONNECTION;
+    let connection_files =
+        |cap: usize| (workers as u64).saturating_mul(backstop_total(cap).div_ceil(workers) as u64);
+    let fits = |cap: usize| connection_files(cap) <= soft_limit.saturating_sub(others);
+    if fits(max_connections) {
+        return OpenFileFit::Fits;
+    }
+    if !fits(1) {
+        return OpenFileFit::TooLow {
+            needed: others + connection_files(1),
+        };
+    }
+    // The largest fitting cap: `fits` holds for `low` and not for `high`, and is monotonic.
+    let (mut low, mut high) = (1, max_connections);
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if fits(mid) {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    OpenFileFit::Lowered(low)
 }
 
 /// The current soft limit on open files, or `None` where it cannot be read (or is
@@ -248,7 +441,6 @@ mod tests {
                 max_per_source: per_source,
                 trusted: trusted.iter().map(|t| t.parse().unwrap()).collect(),
                 counts: Mutex::new(Counts::default()),
-                refused: AtomicU64::new(0),
             }),
         }
     }
@@ -296,11 +488,63 @@ mod tests {
     }
 
     #[test]
-    fn the_overall_cap_is_lowered_to_fit_the_open_file_limit() {
-        assert_eq!(fit_to_open_files(4096, 8, 1_048_576), 4096);
-        let fitted = fit_to_open_files(4096, 8, 1024);
-        assert!(backstop_total(fitted) as u64 + 64 + 24 <= 1024, "{fitted}");
-        assert!(fitted > 700, "{fitted}");
-        assert_eq!(fit_to_open_files(4096, 8, 10), 1);
+    fn the_overall_cap_is_lowered_to_the_largest_that_fits_the_open_file_limit() {
+        assert_eq!(fit_to_open_files(4096, 2, 8, 1_048_576), OpenFileFit::Fits);
+        // 1024 - 64 - 2 * 4 - 8 * 3 = 928 files for connections: a cap of 743 has a
+        // backstop of 743 + 185 = 928 (464 per worker); 744 would need 744 + 186 = 930.
+        let fit = fit_to_open_files(4096, 2, 8, 1024);
+        assert_eq!(fit, OpenFileFit::Lowered(743));
+        let cap = fit.max_connections(4096);
+        assert!(2 * backstop_total(cap).div_ceil(2) as u64 + 64 + 8 + 24 <= 1024);
+        assert!(2 * backstop_total(cap + 1).div_ceil(2) as u64 + 64 + 8 + 24 > 1024);
+        // Workers round the backstop up: 3 workers share 17 as 3 * 6 = 18.
+        assert_eq!(
+            fit_to_open_files(4096, 3, 1, 64 + 12 + 3 + 17),
+            OpenFileFit::TooLow {
+                needed: 64 + 12 + 3 + 18
+            }
+        );
+        assert_eq!(fit_to_open_files(4096, 1, 8, 10).max_connections(4096), 1);
+    }
+
+    #[test]
+    fn refusals_are_reported_at_most_every_ten_seconds_with_counts() {
+        let mut refusals = Refusals::default();
+        let start = Instant::now();
+        let peer = ip("192.0.2.1");
+        let first = refusals.note(Cap::PerSource, peer, start).unwrap();
+        assert_eq!(
+            (first.overall, first.per_source, first.since_secs),
+            (0, 1, None)
+        );
+        for i in 1..=20 {
+            let at = start + Duration::from_millis(i * 100);
+            assert!(refusals.note(Cap::PerSource, peer, at).is_none());
+        }
+        assert!(refusals
+            .note(
+                Cap::Overall,
+                ip("192.0.2.2"),
+                start + Duration::from_secs(9)
+            )
+            .is_none());
+        let next = refusals
+            .note(Cap::PerSource, peer, start + Duration::from_secs(10))
+            .unwrap();
+        assert_eq!((next.overall, next.per_source), (1, 21));
+        assert_eq!(next.since_secs, Some(10));
+        assert_eq!(next.busiest, Some((peer.unwrap(), 21)));
+        assert!(refusals
+            .note(Cap::PerSource, peer, start + Duration::from_secs(11))
+            .is_none());
+    }
+
+    #[test]
+    fn the_refusal_is_a_complete_response_with_its_content_length() {
+        let text = std::str::from_utf8(REFUSAL).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        assert!(head.contains(&format!("\r\nContent-Length: {}", body.len())));
+        assert!(head.contains(&format!("\r\nRetry-After: {RETRY_AFTER_SECS}")));
     }
 }
