@@ -47,7 +47,14 @@ const METADATA_IPS: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
 ];
-const METADATA_NAMES: [&str; 2] = ["metadata.google.internal", "metadata.goog"];
+const METADATA_NAMES: [&str; 4] = [
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    "instance-data.ec2.internal",
+];
+/// Names that resolve to loopback on common systems (`/etc/hosts` of Debian, Red Hat).
+const LOOPBACK_NAMES: [&str; 3] = ["localhost.localdomain", "ip6-localhost", "ip6-loopback"];
 
 /// What kind of private host `url` names, in words (`"a loopback address"`), or `None` for
 /// a public IP address or a DNS name that is not resolved here.
@@ -55,7 +62,10 @@ pub(super) fn private_host(url: &url::Url) -> Option<&'static str> {
     match url.host()? {
         Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if name == "localhost" || name.ends_with(".localhost") {
+            if name == "localhost"
+                || name.ends_with(".localhost")
+                || LOOPBACK_NAMES.contains(&name.as_str())
+            {
                 Some("a loopback host (localhost)")
             } else if METADATA_NAMES.contains(&name.as_str()) {
                 Some("a cloud metadata host")
@@ -123,6 +133,8 @@ mod tests {
             "https://LOCALHOST./cb",
             "https://app.localhost/cb",
             "http://localhost:3000/cb",
+            "https://localhost.localdomain/cb",
+            "https://ip6-localhost/cb",
         ] {
             assert_eq!(kind(uri), Some("a loopback host (localhost)"), "{uri}");
         }
@@ -177,6 +189,8 @@ mod tests {
             "https://metadata.google.internal/computeMetadata/v1/",
             "https://Metadata.Google.Internal./",
             "https://metadata.goog/",
+            "https://metadata/computeMetadata/v1/",
+            "https://instance-data.ec2.internal/latest/",
         ] {
             assert_eq!(kind(uri), Some("a cloud metadata host"), "{uri}");
         }
