@@ -71,7 +71,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get(pages::signup::get_signup)
             .post(pages::signup::post_signup),
     );
-    cfg.service(methods::path("/signup/confirm").get(pages::signup::get_confirm));
+    cfg.service(
+        methods::path("/signup/confirm")
+            .get(pages::signup::get_confirm)
+            .post(pages::signup::post_confirm),
+    );
     cfg.service(
         methods::path("/reset")
             .get(pages::reset::get_reset)

@@ -24,7 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/login/passkey/finish", "POST"),
     ("/logout", "POST"),
     ("/signup", "GET, HEAD, POST"),
-    ("/signup/confirm", "GET, HEAD"),
+    ("/signup/confirm", "GET, HEAD, POST"),
     ("/reset", "GET, HEAD, POST"),
     ("/reset/confirm", "GET, HEAD, POST"),
     ("/account", "GET, HEAD"),
