@@ -225,9 +225,5 @@ async fn a_failing_jwks_uri_is_not_fetched_for_every_request() {
     let (client, hits) = client_with_published_keys(&app, vec![enc], false).await;
     assert_eq!(token_with_assertion(&app, &client).await, 401);
     assert_eq!(token_with_assertion(&app, &client).await, 401);
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        1,
-        "the failure was remembered"
-    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the failure was remembered");
 }

@@ -123,7 +123,11 @@ fn public_redirect_refusal(uri: &'static str, kind: &str) -> Refusal {
 /// invalid_redirect_uri for redirect_uris).
 fn logout_refusal(uri: &'static str, kind: &str, public: bool) -> Refusal {
     Refusal {
-        redirect_uri: if public { "http://127.0.0.1/cb" } else { REDIRECT },
+        redirect_uri: if public {
+            "http://127.0.0.1/cb"
+        } else {
+            REDIRECT
+        },
         post_logout_redirect_uri: Some(uri),
         public,
         jwks: None,

@@ -125,11 +125,7 @@ async fn a_visitor_signs_up_confirms_the_address_and_signs_in() {
     assert_eq!(head.status(), 200);
     let scanned = app.client.get(&link).send().await.unwrap();
     assert_eq!(scanned.status(), 200);
-    assert!(scanned
-        .text()
-        .await
-        .unwrap()
-        .contains("Confirm my address"));
+    assert!(scanned.text().await.unwrap().contains("Confirm my address"));
     let carol = app
         .db(|c| users::find_by_username(c, "carol"))
         .await

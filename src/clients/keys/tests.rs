@@ -86,7 +86,10 @@ fn other_exponents_and_even_moduli_are_refused() {
 #[test]
 fn points_off_the_curve_are_refused() {
     let off = altered(ec("ES256"), "y", |y| *y.last_mut().unwrap() ^= 1);
-    assert_eq!(problem(&off).unwrap(), "its point is not on the P-256 curve");
+    assert_eq!(
+        problem(&off).unwrap(),
+        "its point is not on the P-256 curve"
+    );
     // A P-256 key with a coordinate one byte short.
     let short = altered(ec("ES256"), "x", |x| {
         x.pop();
@@ -110,7 +113,10 @@ fn points_off_the_curve_are_refused() {
 fn other_curves_key_types_and_malformed_members_are_refused() {
     let mut k1 = ec("ES256");
     k1["crv"] = json!("secp256k1");
-    assert_eq!(problem(&k1).unwrap(), "its curve is not accepted (use P-256: EC assertions are verified with ES256)");
+    assert_eq!(
+        problem(&k1).unwrap(),
+        "its curve is not accepted (use P-256: EC assertions are verified with ES256)"
+    );
     let mut no_y = ec("ES256");
     no_y.as_object_mut().unwrap().remove("y");
     assert_eq!(problem(&no_y).unwrap(), "it has no y member");
@@ -125,13 +131,18 @@ fn other_curves_key_types_and_malformed_members_are_refused() {
 #[test]
 fn p384_and_p521_keys_are_refused() {
     for alg in ["ES384", "ES512"] {
-        assert_eq!(problem(&ec(alg)).unwrap(), "its curve is not accepted (use P-256: EC assertions are verified with ES256)", "{alg}");
+        assert_eq!(
+            problem(&ec(alg)).unwrap(),
+            "its curve is not accepted (use P-256: EC assertions are verified with ES256)",
+            "{alg}"
+        );
     }
 }
 
 #[test]
 fn alg_use_and_key_ops_that_rule_out_verifying_are_refused() {
-    let alg_msg = |algs: &str| format!("its alg is not one this key type can verify with (use {algs})");
+    let alg_msg =
+        |algs: &str| format!("its alg is not one this key type can verify with (use {algs})");
     for (key, alg) in [
         (rsa_2048(), "ES256"),
         (rsa_2048(), "RS512"),
@@ -140,11 +151,19 @@ fn alg_use_and_key_ops_that_rule_out_verifying_are_refused() {
         (ec("ES256"), "ES384"),
     ] {
         let mut key = key;
-        let algs = if key["kty"] == "RSA" { "RS256 or PS256" } else { "ES256" };
+        let algs = if key["kty"] == "RSA" {
+            "RS256 or PS256"
+        } else {
+            "ES256"
+        };
         key["alg"] = json!(alg);
         assert_eq!(problem(&key).unwrap(), alg_msg(algs), "{alg}");
     }
-    for (key, alg) in [(rsa_2048(), "RS256"), (rsa_2048(), "PS256"), (ec("ES256"), "ES256")] {
+    for (key, alg) in [
+        (rsa_2048(), "RS256"),
+        (rsa_2048(), "PS256"),
+        (ec("ES256"), "ES256"),
+    ] {
         let mut key = key;
         key["alg"] = json!(alg);
         assert_eq!(problem(&key), None, "{alg}");

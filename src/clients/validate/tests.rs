@@ -136,8 +136,7 @@ fn a_public_client_cannot_redirect_to_a_private_host_either() {
                 Err(ClientError::PrivateRedirectUri {
                     field: "redirect_uris",
                     ..
-                })
-                    | Err(ClientError::InvalidRedirectUri { .. })
+                }) | Err(ClientError::InvalidRedirectUri { .. })
             ),
             "{uri}"
         );
@@ -170,13 +169,19 @@ fn a_long_uri_is_shortened_after_the_reason() {
         message.starts_with("invalid redirect_uris entry: it names a private address (RFC 1918)"),
         "{message}"
     );
-    assert!(message.ends_with(&format!("https://10.0.0.1/{}…", "a".repeat(62))), "{message}");
+    assert!(
+        message.ends_with(&format!("https://10.0.0.1/{}…", "a".repeat(62))),
+        "{message}"
+    );
     assert!(message.chars().count() < 300, "{message}");
 }
 
 #[test]
 fn refuse_private_refuses_what_it_cannot_parse() {
-    let refused = refuse_private("https://[::1/cb", |uri, kind| ClientError::PrivateJwksUri { uri, kind });
+    let refused = refuse_private("https://[::1/cb", |uri, kind| ClientError::PrivateJwksUri {
+        uri,
+        kind,
+    });
     assert!(matches!(refused, Err(ClientError::PrivateJwksUri { .. })));
 }
 
