@@ -56,7 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(pages::mfa::post_second_step),
     );
     cfg.service(methods::path("/login/mfa/enroll").post(pages::mfa::post_enroll));
-    cfg.service(methods::path("/login/mfa/start").get(pages::mfa::get_start));
+    cfg.service(methods::path("/login/mfa/start").get_with_effects(pages::mfa::get_start));
     cfg.service(
         methods::path("/login/mfa/passkey/begin").post(pages::passkey_login::post_second_begin),
     );
@@ -142,10 +142,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(methods::path("/jwks.json").get(oauth::discovery::get_jwks));
     cfg.service(
         methods::path("/authorize")
-            .get(oauth::authorize::get_authorize)
+            .get_with_effects(oauth::authorize::get_authorize)
             .post(oauth::authorize::post_authorize),
     );
-    cfg.service(methods::path("/authorize/continue").get(oauth::authorize::get_continue));
+    cfg.service(
+        methods::path("/authorize/continue").get_with_effects(oauth::authorize::get_continue),
+    );
     cfg.service(
         methods::path("/consent")
             .get(oauth::consent::get_consent)
@@ -163,7 +165,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     cfg.service(
         methods::path("/end_session")
-            .get(oauth::end_session::get_end_session)
+            .get_with_effects(oauth::end_session::get_end_session)
             .post(oauth::end_session::post_end_session),
     );
     cfg.service(
