@@ -172,6 +172,7 @@ impl Application {
         let backstop = caps.per_worker_backstop(workers);
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let trusted_proxies = settings.server.trusted_proxies().to_vec();
+        let routes = Arc::clone(&settings);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -184,7 +185,7 @@ impl Application {
                 .app_data(
                     web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()),
                 )
-                .configure(crate::http::configure)
+                .configure(|cfg| crate::http::configure(cfg, &routes))
                 .default_service(web::to(not_found))
                 .wrap(from_fn(middleware::refuse_encoded_bodies))
                 .wrap(from_fn(middleware::https_behind_proxies))

@@ -42,8 +42,10 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
 }
 
-/// The route table: one endpoint per path with all its methods (see `methods`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The route table: one endpoint per path with all its methods (see `methods`). Features
+/// switched off in `settings` (self-registration, dynamic client registration) are not
+/// mounted, so each of their paths is a 404 for every method, like any unknown path.
+pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     cfg.service(methods::path("/").get(pages::home::get_home));
     cfg.service(
         methods::path("/login")
@@ -66,16 +68,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(methods::path("/login/passkey/begin").post(pages::passkey_login::post_begin));
     cfg.service(methods::path("/login/passkey/finish").post(pages::passkey_login::post_finish));
     cfg.service(methods::path("/logout").post(pages::login::post_logout));
-    cfg.service(
-        methods::path("/signup")
-            .get(pages::signup::get_signup)
-            .post(pages::signup::post_signup),
-    );
-    cfg.service(
-        methods::path("/signup/confirm")
-            .get(pages::signup::get_confirm)
-            .post(pages::signup::post_confirm),
-    );
+    if settings.signup.enabled {
+        cfg.service(
+            methods::path("/signup")
+                .get(pages::signup::get_signup)
+                .post(pages::signup::post_signup),
+        );
+        cfg.service(
+            methods::path("/signup/confirm")
+                .get(pages::signup::get_confirm)
+                .post(pages::signup::post_confirm),
+        );
+    }
     cfg.service(
         methods::path("/reset")
             .get(pages::reset::get_reset)
@@ -156,13 +160,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(methods::path("/token").post(oauth::token::post_token));
     cfg.service(methods::path("/introspect").post(oauth::introspect::post_introspect));
     cfg.service(methods::path("/revoke").post(oauth::introspect::post_revoke));
-    cfg.service(methods::path("/register").post(oauth::registration::post_register));
-    cfg.service(
-        methods::path("/register/{client_id}")
-            .get(oauth::registration::get_client)
-            .put(oauth::registration::put_client)
-            .delete(oauth::registration::delete_client),
-    );
+    if settings.registration.enabled {
+        cfg.service(methods::path("/register").post(oauth::registration::post_register));
+        cfg.service(
+            methods::path("/register/{client_id}")
+                .get(oauth::registration::get_client)
+                .put(oauth::registration::put_client)
+                .delete(oauth::registration::delete_client),
+        );
+    }
     cfg.service(
         methods::path("/end_session")
             .get_with_effects(oauth::end_session::get_end_session)

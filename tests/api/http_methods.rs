@@ -7,8 +7,18 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
-use crate::registration::app_with_registration;
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::registration::INITIAL;
+
+/// Every feature on, so every route is mounted.
+async fn app_with_registration() -> TestApp {
+    spawn_app_with(|f| {
+        f.merge(("registration.enabled", true))
+            .merge(("registration.initial_access_token", INITIAL))
+            .merge(("signup.enabled", true))
+    })
+    .await
+}
 
 /// Every route and the `Allow` header it must send: kept by hand, so a route that gains or
 /// loses a method shows up here.
@@ -332,7 +342,89 @@ async fn unknown_paths_stay_404_whatever_the_method() {
             assert!(resp.headers().get("allow").is_none(), "{method} {path}");
         }
     }
+    // Features that are off are not mounted: their paths are unknown paths.
+    let off = crate::helpers::spawn_app().await;
+    for path in ["/register", "/register/abc", "/signup", "/signup/confirm"] {
+        for method in METHODS {
+            let resp = send(&off, method, path, "application/json").await;
+            assert_eq!(resp.status(), 404, "{method} {path} (feature off)");
+            assert!(resp.headers().get("allow").is_none(), "{method} {path}");
+        }
+    }
     // A path parameter that names nothing is a 404 from the handler, not a 405.
     let resp = send(&app, "HEAD", "/static/nothing.css", "*/*").await;
     assert_eq!(resp.status(), 404);
+}
+
+/// Rows a GET of /authorize may create: pending requests and authorization codes.
+async fn authorization_rows(app: &TestApp) -> (i64, i64) {
+    app.db(|c| {
+        use diesel::prelude::*;
+        use portcullis::store::schema::{authorization_codes, authorization_requests};
+        Ok((
+            authorization_requests::table.count().get_result(c)?,
+            authorization_codes::table.count().get_result(c)?,
+        ))
+    })
+    .await
+}
+
+/// A HEAD of /authorize (a link preview, a scanner) creates no pending request and issues no
+/// code, even with prompt=none for a signed-in user, where GET redirects with a code.
+#[tokio::test]
+async fn head_of_authorize_creates_nothing_and_issues_no_code() {
+    use crate::flow::{auth_params, authorize_path, confidential};
+    let app = crate::helpers::spawn_app().await;
+    app.create_user("alice", crate::helpers::PASSWORD).await;
+    let client = confidential(&app).await;
+    let before = authorization_rows(&app).await;
+    // Signed out: GET would store the request and send the user to /login.
+    let path = authorize_path(&auth_params(&client, &[]));
+    let head = app.client.head(app.url(&path)).send().await.unwrap();
+    assert_eq!(head.status(), 204);
+    assert!(head.headers().get("location").is_none());
+    assert_eq!(authorization_rows(&app).await, before);
+
+    app.login("alice", crate::helpers::PASSWORD).await;
+    // A first GET with consent given leaves a grant the prompt=none HEAD could use.
+    let granted = crate::flow::authorize(&app, &auth_params(&client, &[]), "allow").await;
+    assert_eq!(granted.status(), 303);
+    let after_grant = authorization_rows(&app).await;
+    let silent = authorize_path(&auth_params(&client, &[("prompt", "none")]));
+    let head = app.client.head(app.url(&silent)).send().await.unwrap();
+    assert_eq!(head.status(), 204);
+    assert!(head.headers().get("location").is_none());
+    assert_eq!(authorization_rows(&app).await, after_grant);
+    // The same request as GET does issue a code: HEAD was the only difference.
+    let get = app.get(&silent).await;
+    assert_eq!(get.status(), 303);
+    assert!(crate::helpers::location(&get).contains("code="));
+}
+
+/// A HEAD of /end_session with a valid id_token_hint leaves the session alone.
+#[tokio::test]
+async fn head_of_end_session_does_not_sign_out() {
+    use crate::flow::{confidential, tokens_for};
+    let app = crate::helpers::spawn_app().await;
+    let user = app.create_user("alice", crate::helpers::PASSWORD).await;
+    let client = confidential(&app).await;
+    let tokens = tokens_for(&app, &client, &[]).await;
+    let count = user.clone();
+    let sessions = move || {
+        let user = count.clone();
+        move |c: &mut portcullis::store::DbConn| {
+            portcullis::store::sessions::count_for_user(c, &user)
+        }
+    };
+    assert_eq!(app.db(sessions()).await, 1);
+    let path = format!(
+        "/end_session?{}",
+        serde_urlencoded::to_string([("id_token_hint", tokens["id_token"].as_str().unwrap())])
+            .unwrap()
+    );
+    let head = app.client.head(app.url(&path)).send().await.unwrap();
+    assert_eq!(head.status(), 204);
+    assert!(head.headers().get("set-cookie").is_none());
+    assert_eq!(app.db(sessions()).await, 1);
+    assert_eq!(app.get("/account").await.status(), 200);
 }
