@@ -215,7 +215,8 @@ pub(super) fn validate(
             // means token_endpoint_auth_method none, and a browser app is a public web
             // client. Native apps keep http loopback (RFC 8252 §7.3) and private-use
             // schemes (§7.1), which name no network host.
-            if !policy.allow_private_redirect_uris && !(new.public && native_redirect(uri)) {
+            let exempt = policy.allow_private_redirect_uris || (new.public && native_redirect(uri));
+            if !exempt {
                 refuse_private(uri, |uri, kind| ClientError::PrivateRedirectUri {
                     field,
                     uri,

@@ -36,8 +36,11 @@ pub enum FetchError {
 
 pub struct JwksFetcher {
     allow_private: bool,
-    cache: Mutex<HashMap<String, (Instant, Result<String, FetchError>)>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
+
+/// When a `jwks_uri` was last fetched, and the usable set or why it failed.
+type Cached = (Instant, Result<String, FetchError>);
 
 impl JwksFetcher {
     pub fn new(allow_private: bool) -> Self {
