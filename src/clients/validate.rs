@@ -58,14 +58,15 @@ fn is_plain_port(port: &str) -> bool {
 }
 
 /// At most 80 characters of `uri` for an error description, so that the reason before it
-/// survives the description's length cap.
+/// survives the description's length cap. The mark is "..." rather than an ellipsis:
+/// RFC 6749 §5.2 allows only printable ASCII in `error_description`.
 pub(super) fn shorten(uri: &str) -> String {
     const MAX: usize = 80;
     if uri.chars().count() <= MAX {
         return uri.to_owned();
     }
-    let mut short: String = uri.chars().take(MAX - 1).collect();
-    short.push('…');
+    let mut short: String = uri.chars().take(MAX - 3).collect();
+    short.push_str("...");
     short
 }
 

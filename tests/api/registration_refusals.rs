@@ -243,6 +243,12 @@ fn refusals() -> Vec<Refusal> {
         public_redirect_refusal("https://100.64.0.1/cb", "a shared (carrier-grade NAT) address"),
         logout_refusal("https://192.168.1.10/bye", "a private address (RFC 1918)", false),
         logout_refusal("https://[fe80::1]/bye", "a link-local address", true),
+        Refusal {
+            description: "invalid post_logout_redirect_uris entry: http is only allowed for a \
+                          loopback host; use https: http://app.example.com/bye"
+                .into(),
+            ..logout_refusal("http://app.example.com/bye", "", false)
+        },
     ]
 }
 
@@ -557,4 +563,28 @@ async fn the_operator_can_allow_private_hosts_for_development() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(snapshot(&app).await.0.len(), 2);
+}
+
+/// A long refused URI is cut to 80 characters after the reason, so the 300-character cap on
+/// error descriptions never cuts the reason.
+#[tokio::test]
+async fn a_long_refused_uri_is_shortened_after_the_reason() {
+    let app = app_with_registration().await;
+    let uri = format!("https://10.0.0.1/{}", "x".repeat(600));
+    let resp = register(
+        &app,
+        Some(INITIAL),
+        json!({ "client_name": "Long", "redirect_uris": [uri] }),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], INVALID_REDIRECT);
+    let description = body["error_description"].as_str().unwrap();
+    let shortened = format!("https://10.0.0.1/{}...", "x".repeat(60));
+    assert_eq!(
+        description,
+        private_description("redirect_uris", &shortened, "a private address (RFC 1918)")
+    );
+    assert!(description.chars().count() <= 300, "{description}");
 }

@@ -170,7 +170,7 @@ fn a_long_uri_is_shortened_after_the_reason() {
         "{message}"
     );
     assert!(
-        message.ends_with(&format!("https://10.0.0.1/{}…", "a".repeat(62))),
+        message.ends_with(&format!("https://10.0.0.1/{}...", "a".repeat(60))),
         "{message}"
     );
     assert!(message.chars().count() < 300, "{message}");
