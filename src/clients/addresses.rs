@@ -1,6 +1,7 @@
-//! Hosts a confidential client's URLs must not name: a `jwks_uri` Portcullis would fetch
-//! from inside its own network (SSRF), or a web client's redirect URI that sends users'
-//! browsers, with authorization codes, into a private network or to the machine they sit at.
+//! Hosts a client's URLs must not name: a `jwks_uri` Portcullis would fetch from inside its
+//! own network (SSRF), or a redirect URI that sends users' browsers, with authorization
+//! codes, into a private network or to the machine they sit at (a native app's http loopback
+//! redirect is the one exception, decided in `validate`).
 //!
 //! Only what the URL itself says is judged: IP literals in any spelling the URL parser
 //! accepts (`127.1`, `0x7f.0.0.1`, `2130706433`, `[::ffff:127.0.0.1]` all mean loopback),
@@ -22,7 +23,7 @@ pub struct AddressPolicy {
     /// `oauth.allow_private_jwks_uri`: the fetcher may reach such hosts, so registration
     /// accepts them too.
     pub allow_private_jwks_uri: bool,
-    /// `oauth.allow_private_redirect_uris`: confidential clients may redirect to them.
+    /// `oauth.allow_private_redirect_uris`: any client may redirect to them.
     pub allow_private_redirect_uris: bool,
 }
 

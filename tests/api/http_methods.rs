@@ -1,7 +1,8 @@
 //! HTTP method semantics (RFC 9110 §9): `HEAD` answers wherever `GET` does, with the same
 //! status and headers and no body; any other method a path does not answer gets 405 with an
 //! exact `Allow` header (a page for browsers, a problem document for API clients); unknown
-//! paths stay 404 whatever the method.
+//! paths stay 404 whatever the method, and so do the paths of features that are off. A GET
+//! with side effects (`WITH_EFFECTS`) answers HEAD with 204 and does nothing.
 
 use reqwest::header::HeaderMap;
 use reqwest::Method;
