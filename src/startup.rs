@@ -110,6 +110,7 @@ impl Application {
                  use an https issuer for anything but local development"
             );
         }
+        warn_about_private_hosts(&settings);
         let kek = kek_source::load(&settings.keys)?;
         let keys = open_keys(&settings, &store, kek.clone()).await?;
         let provider = Provider {
@@ -171,6 +172,7 @@ impl Application {
         let backstop = caps.per_worker_backstop(workers);
         let request_timeout = Duration::from_secs(settings.server.request_timeout_secs);
         let trusted_proxies = settings.server.trusted_proxies().to_vec();
+        let routes = Arc::clone(&settings);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -183,7 +185,7 @@ impl Application {
                 .app_data(
                     web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()),
                 )
-                .configure(crate::http::configure)
+                .configure(|cfg| crate::http::configure(cfg, &routes))
                 .default_service(web::to(not_found))
                 .wrap(from_fn(middleware::refuse_encoded_bodies))
                 .wrap(from_fn(middleware::https_behind_proxies))
@@ -430,4 +432,31 @@ async fn key_loop(keys: Arc<KeyRing>, every: Duration) {
 /// 404 for unknown routes: a page for browsers, a problem document for API clients.
 async fn not_found(req: HttpRequest) -> HttpResponse {
     AppError::NotFound.negotiated_response(&req)
+}
+
+/// The development switches for private hosts also apply to anonymous dynamic registration:
+/// on a production issuer anyone may then register redirect URIs or a `jwks_uri` into the
+/// internal network.
+fn warn_about_private_hosts(settings: &Settings) {
+    let oauth = &settings.oauth;
+    if !settings.is_https() {
+        return;
+    }
+    for (on, key) in [
+        (
+            oauth.allow_private_redirect_uris,
+            "oauth.allow_private_redirect_uris",
+        ),
+        (oauth.allow_private_jwks_uri, "oauth.allow_private_jwks_uri"),
+    ] {
+        if on {
+            tracing::warn!(
+                key,
+                issuer = %settings.issuer,
+                "{key} is on with an https issuer: every client, dynamically registered ones \
+                 included, may name private, loopback and metadata hosts; it is meant for \
+                 development only"
+            );
+        }
+    }
 }

@@ -154,6 +154,26 @@ pub async fn purge_unconfirmed(store: &Store, lifetime_secs: i64) -> Result<usiz
         .await
 }
 
+/// The account a confirmation token would confirm, without using the token: the link's
+/// page only shows a button, because mail scanners fetch links (GET or HEAD) before the
+/// user does.
+pub async fn pending(store: &Store, confirmation: &str) -> Result<Option<UserRow>, StoreError> {
+    if !token::is_well_formed(confirmation) {
+        return Ok(None);
+    }
+    let hash = token::hash(confirmation);
+    store
+        .run(move |c| {
+            let now = crate::time::now();
+            let Some(user_id) = tokens::find_valid(c, &hash, PURPOSE, now)?.and_then(|t| t.user_id)
+            else {
+                return Ok(None);
+            };
+            users::find_by_id(c, &user_id)
+        })
+        .await
+}
+
 /// Confirms the address behind a confirmation token (single use).
 pub async fn confirm(store: &Store, confirmation: &str) -> Result<Option<UserRow>, StoreError> {
     if !token::is_well_formed(confirmation) {

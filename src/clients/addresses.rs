@@ -1,6 +1,7 @@
-//! Hosts a confidential client's URLs must not name: a `jwks_uri` Portcullis would fetch
-//! from inside its own network (SSRF), or a web client's redirect URI that sends users'
-//! browsers, with authorization codes, into a private network or to the machine they sit at.
+//! Hosts a client's URLs must not name: a `jwks_uri` Portcullis would fetch from inside its
+//! own network (SSRF), or a redirect URI that sends users' browsers, with authorization
+//! codes, into a private network or to the machine they sit at (a native app's http loopback
+//! redirect is the one exception, decided in `validate`).
 //!
 //! Only what the URL itself says is judged: IP literals in any spelling the URL parser
 //! accepts (`127.1`, `0x7f.0.0.1`, `2130706433`, `[::ffff:127.0.0.1]` all mean loopback),
@@ -22,7 +23,7 @@ pub struct AddressPolicy {
     /// `oauth.allow_private_jwks_uri`: the fetcher may reach such hosts, so registration
     /// accepts them too.
     pub allow_private_jwks_uri: bool,
-    /// `oauth.allow_private_redirect_uris`: confidential clients may redirect to them.
+    /// `oauth.allow_private_redirect_uris`: any client may redirect to them.
     pub allow_private_redirect_uris: bool,
 }
 
@@ -47,7 +48,14 @@ const METADATA_IPS: [IpAddr; 2] = [
     IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
 ];
-const METADATA_NAMES: [&str; 2] = ["metadata.google.internal", "metadata.goog"];
+const METADATA_NAMES: [&str; 4] = [
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    "instance-data.ec2.internal",
+];
+/// Names that resolve to loopback on common systems (`/etc/hosts` of Debian, Red Hat).
+const LOOPBACK_NAMES: [&str; 3] = ["localhost.localdomain", "ip6-localhost", "ip6-loopback"];
 
 /// What kind of private host `url` names, in words (`"a loopback address"`), or `None` for
 /// a public IP address or a DNS name that is not resolved here.
@@ -55,7 +63,10 @@ pub(super) fn private_host(url: &url::Url) -> Option<&'static str> {
     match url.host()? {
         Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if name == "localhost" || name.ends_with(".localhost") {
+            if name == "localhost"
+                || name.ends_with(".localhost")
+                || LOOPBACK_NAMES.contains(&name.as_str())
+            {
                 Some("a loopback host (localhost)")
             } else if METADATA_NAMES.contains(&name.as_str()) {
                 Some("a cloud metadata host")
@@ -123,6 +134,8 @@ mod tests {
             "https://LOCALHOST./cb",
             "https://app.localhost/cb",
             "http://localhost:3000/cb",
+            "https://localhost.localdomain/cb",
+            "https://ip6-localhost/cb",
         ] {
             assert_eq!(kind(uri), Some("a loopback host (localhost)"), "{uri}");
         }
@@ -177,6 +190,8 @@ mod tests {
             "https://metadata.google.internal/computeMetadata/v1/",
             "https://Metadata.Google.Internal./",
             "https://metadata.goog/",
+            "https://metadata/computeMetadata/v1/",
+            "https://instance-data.ec2.internal/latest/",
         ] {
             assert_eq!(kind(uri), Some("a cloud metadata host"), "{uri}");
         }

@@ -17,8 +17,14 @@ use crate::store::{self, Store, StoreError};
 pub enum ClientError {
     #[error("invalid client name: {0}")]
     InvalidName(&'static str),
-    #[error("invalid redirect URI {uri}: {reason}")]
-    InvalidRedirectUri { uri: String, reason: &'static str },
+    /// `field` is the metadata name of the list holding `uri` (`redirect_uris` or
+    /// `post_logout_redirect_uris`); `uri` is already shortened for echoing.
+    #[error("invalid {field} entry: {reason}: {uri}")]
+    InvalidRedirectUri {
+        field: &'static str,
+        uri: String,
+        reason: &'static str,
+    },
     #[error(
         "unknown grant type {0} (use authorization_code, refresh_token or client_credentials)"
     )]
@@ -33,10 +39,14 @@ pub enum ClientError {
     InvalidJwks(&'static str),
     #[error("invalid JWK Set: key {key} cannot be used: {reason}")]
     UnusableKey { key: String, reason: String },
-    #[error("invalid redirect URI {uri}: it names {kind}; a confidential client must redirect to a public host (loopback redirect URIs are for native apps, registered as public clients)")]
-    PrivateRedirectUri { uri: String, kind: &'static str },
+    #[error("invalid {field} entry: it names {kind}; redirect URIs must name a public host (only public clients may use http on a loopback IP address or localhost): {uri}")]
+    PrivateRedirectUri {
+        field: &'static str,
+        uri: String,
+        kind: &'static str,
+    },
     #[error(
-        "invalid jwks_uri {uri}: it names {kind}; client keys are only fetched from public hosts"
+        "invalid jwks_uri: it names {kind}; client keys are only fetched from public hosts: {uri}"
     )]
     PrivateJwksUri { uri: String, kind: &'static str },
     #[error("invalid ID token claims {0}: use email, all, none, or scopes among profile, email, address, phone")]
@@ -70,7 +80,7 @@ mod validate;
 
 pub use addresses::AddressPolicy;
 use validate::{allowed_scopes, dedup, validate};
-pub use validate::{redirect_uri_matches, validate_jwks, validate_redirect_uri};
+pub use validate::{redirect_uri_matches, usable_jwks, validate_jwks, validate_redirect_uri};
 
 #[derive(Debug, Default)]
 pub struct NewClient {
@@ -161,10 +171,12 @@ fn uses_secret(client: &Client) -> bool {
     )
 }
 
-/// Registers a client whose hosts nobody needs to judge ([`AddressPolicy::ANY`]): for tests
-/// and fixtures. The CLI and dynamic registration use [`register_with`] and the operator's
-/// policy.
-pub async fn register(
+/// Registers a client without judging its hosts ([`AddressPolicy::ANY`]). For tests and
+/// fixtures only: it would let anyone redirect into a private network or make Portcullis
+/// fetch keys from one. The CLI and dynamic registration use [`register_with`] and the
+/// operator's policy.
+#[doc(hidden)]
+pub async fn register_unchecked(
     store: &Store,
     new: NewClient,
     actor: Actor,

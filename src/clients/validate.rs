@@ -57,9 +57,23 @@ fn is_plain_port(port: &str) -> bool {
         && port.parse::<u16>().is_ok_and(|p| p != 0 && p != 80)
 }
 
+/// At most 80 characters of `uri` for an error description, so that the reason before it
+/// survives the description's length cap. The mark is "..." rather than an ellipsis:
+/// RFC 6749 §5.2 allows only printable ASCII in `error_description`.
+pub(super) fn shorten(uri: &str) -> String {
+    const MAX: usize = 80;
+    if uri.chars().count() <= MAX {
+        return uri.to_owned();
+    }
+    let mut short: String = uri.chars().take(MAX - 3).collect();
+    short.push_str("...");
+    short
+}
+
 pub fn validate_redirect_uri(uri: &str, public: bool) -> Result<(), ClientError> {
     let bad = |reason| ClientError::InvalidRedirectUri {
-        uri: uri.to_owned(),
+        field: "redirect_uris",
+        uri: shorten(uri),
         reason,
     };
     if uri.len() > 2000 {
@@ -185,19 +199,31 @@ pub(super) fn validate(
             "redirect URIs are only used with authorization_code",
         ));
     }
-    for uri in new
-        .redirect_uris
-        .iter()
-        .chain(&new.post_logout_redirect_uris)
-    {
-        validate_redirect_uri(uri, new.public)?;
-        // A web client's users must not be sent with their codes into a private network
-        // or to their own machine; loopback is for native apps (RFC 8252 §7.3).
-        if !new.public && !policy.allow_private_redirect_uris {
-            refuse_private(uri, |uri, kind| ClientError::PrivateRedirectUri {
-                uri,
-                kind,
+    let lists = [
+        ("redirect_uris", &new.redirect_uris),
+        ("post_logout_redirect_uris", &new.post_logout_redirect_uris),
+    ];
+    for (field, uris) in lists {
+        for uri in uris {
+            validate_redirect_uri(uri, new.public).map_err(|e| match e {
+                ClientError::InvalidRedirectUri { uri, reason, .. } => {
+                    ClientError::InvalidRedirectUri { field, uri, reason }
+                }
+                other => other,
             })?;
+            // Users must not be sent with their codes into a private network or to a
+            // metadata service, whatever the client: in dynamic registration "public" only
+            // means token_endpoint_auth_method none, and a browser app is a public web
+            // client. Native apps keep http loopback (RFC 8252 §7.3) and private-use
+            // schemes (§7.1), which name no network host.
+            let exempt = policy.allow_private_redirect_uris || (new.public && native_redirect(uri));
+            if !exempt {
+                refuse_private(uri, |uri, kind| ClientError::PrivateRedirectUri {
+                    field,
+                    uri,
+                    kind,
+                })?;
+            }
         }
     }
     if new.pairwise {
@@ -282,20 +308,89 @@ fn validate_jwks_uri(uri: &str) -> Result<(), ClientError> {
     }
 }
 
-/// `Err(refused(uri, kind))` when `uri` names a private host (see `addresses`).
+/// A native app's redirect (RFC 8252): http on a loopback host (an IP literal or
+/// `localhost`, as `validate_redirect_uri` accepts), or a private-use scheme (neither http
+/// nor https), which the operating system hands to an app rather than to a network host.
+fn native_redirect(uri: &str) -> bool {
+    match url::Url::parse(uri) {
+        Ok(url) => match url.scheme() {
+            "http" => url.host_str().is_some_and(crate::config::is_loopback_host),
+            "https" => false,
+            _ => true,
+        },
+        Err(_) => false,
+    }
+}
+
+/// `Err(refused(uri, kind))` when `uri` names a private host (see `addresses`), or cannot
+/// be parsed (then nobody can tell where it leads).
 fn refuse_private(
     uri: &str,
-    refused: fn(String, &'static str) -> ClientError,
+    refused: impl FnOnce(String, &'static str) -> ClientError,
 ) -> Result<(), ClientError> {
-    match url::Url::parse(uri).ok().as_ref().and_then(private_host) {
-        Some(kind) => Err(refused(uri.to_owned(), kind)),
+    let kind = match url::Url::parse(uri) {
+        Ok(url) => private_host(&url),
+        Err(_) => Some("no host that can be parsed"),
+    };
+    match kind {
+        Some(kind) => Err(refused(shorten(uri), kind)),
         None => Ok(()),
     }
 }
 
 /// A JWK Set of usable public signing keys (see `keys`): RSA or EC, no private members, at
-/// most 20 keys.
+/// most 20 keys, each `kid` at most once. Registration refuses the whole set for one bad key:
+/// the registering party is there to fix it.
 pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
+    let keys = key_list(text)?;
+    let mut kids: Vec<&str> = Vec::new();
+    for (index, key) in keys.iter().enumerate() {
+        if let Some(e) = key_error(index, key) {
+            return Err(e);
+        }
+        if let Some(kid) = key.get("kid").and_then(serde_json::Value::as_str) {
+            if kids.contains(&kid) {
+                return Err(ClientError::UnusableKey {
+                    key: key_label(index, key),
+                    reason: "another key of the set has the same kid".into(),
+                });
+            }
+            kids.push(kid);
+        }
+    }
+    josekit::jwk::JwkSet::from_bytes(text.as_bytes())
+        .map_err(|_| ClientError::InvalidJwks("not a valid JWK Set"))?;
+    Ok(())
+}
+
+/// A fetched JWK Set with only its usable keys, and why each other key was dropped (no key
+/// material, only position, `kid` and reason). A client's published set may hold keys for
+/// other uses (encryption, other algorithms); one of them must not lock the client out.
+/// Fails when no key is usable.
+pub fn usable_jwks(text: &str) -> Result<(String, Vec<String>), ClientError> {
+    let keys = key_list(text)?;
+    let mut usable = Vec::new();
+    let mut dropped = Vec::new();
+    for (index, key) in keys.iter().enumerate() {
+        match key_error(index, key) {
+            None => usable.push(key.clone()),
+            Some(e) => dropped.push(e),
+        }
+    }
+    if usable.is_empty() {
+        return Err(dropped
+            .into_iter()
+            .next()
+            .unwrap_or(ClientError::InvalidJwks("it must hold 1 to 20 keys")));
+    }
+    let set = serde_json::json!({ "keys": usable }).to_string();
+    josekit::jwk::JwkSet::from_bytes(set.as_bytes())
+        .map_err(|_| ClientError::InvalidJwks("not a valid JWK Set"))?;
+    Ok((set, dropped.iter().map(ToString::to_string).collect()))
+}
+
+/// The `keys` array of a JWK Set document: 1 to 20 entries.
+fn key_list(text: &str) -> Result<Vec<serde_json::Value>, ClientError> {
     let bad = |reason| ClientError::InvalidJwks(reason);
     let set: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
     let keys = set
@@ -305,28 +400,29 @@ pub fn validate_jwks(text: &str) -> Result<(), ClientError> {
     if keys.is_empty() || keys.len() > 20 {
         return Err(bad("it must hold 1 to 20 keys"));
     }
-    for (index, key) in keys.iter().enumerate() {
-        let kty = key.get("kty").and_then(serde_json::Value::as_str);
-        if !matches!(kty, Some("RSA" | "EC")) {
-            return Err(bad("only RSA and EC keys are accepted"));
-        }
-        if ["d", "p", "q", "dp", "dq", "qi", "k"]
-            .iter()
-            .any(|m| key.get(*m).is_some())
-        {
-            return Err(bad(
-                "it contains private key material; register public keys only",
-            ));
-        }
-        if let Some(reason) = super::keys::problem(key) {
-            return Err(ClientError::UnusableKey {
-                key: key_label(index, key),
-                reason,
-            });
-        }
+    Ok(keys.clone())
+}
+
+/// Why key `index` of a set cannot be registered or used, if it cannot.
+fn key_error(index: usize, key: &serde_json::Value) -> Option<ClientError> {
+    let kty = key.get("kty").and_then(serde_json::Value::as_str);
+    if !matches!(kty, Some("RSA" | "EC")) {
+        return Some(ClientError::InvalidJwks(
+            "only RSA and EC keys are accepted",
+        ));
     }
-    josekit::jwk::JwkSet::from_bytes(text.as_bytes()).map_err(|_| bad("not a valid JWK Set"))?;
-    Ok(())
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|m| key.get(*m).is_some())
+    {
+        return Some(ClientError::InvalidJwks(
+            "it contains private key material; register public keys only",
+        ));
+    }
+    super::keys::problem(key).map(|reason| ClientError::UnusableKey {
+        key: key_label(index, key),
+        reason,
+    })
 }
 
 /// "2" or "2 (kid sig-2024)": the key's position, and its `kid` when that is a plain token

@@ -5,10 +5,16 @@
 //! load balancers can probe any page or endpoint. A method the path does not answer gets
 //! 405 with an `Allow` header naming exactly the methods it does (RFC 9110 §15.5.6), never
 //! the 404 of an unknown path. `OPTIONS` is not implemented, so it is never listed.
+//!
+//! A `GET` with side effects (it creates rows, issues an authorization code, ends a session)
+//! is declared with [`Endpoint::get_with_effects`]: its `HEAD` never runs the handler and
+//! answers `204 No Content` with `Cache-Control: no-store`. That tells a probe the resource
+//! exists without doing what a `GET` does; the `GET`'s own status and headers cannot be
+//! known without doing it (RFC 9110 §9.3.2 says SHOULD, not MUST).
 
 use actix_web::dev::{AppService, HttpServiceFactory};
-use actix_web::http::Method;
-use actix_web::{web, FromRequest, Handler, HttpRequest, Resource, Responder};
+use actix_web::http::{header, Method};
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder};
 
 use super::error::AppError;
 
@@ -37,6 +43,26 @@ impl Endpoint {
         self.resource = self
             .resource
             .route(web::head().to(handler.clone()))
+            .route(web::get().to(handler));
+        self.allow.extend([Method::GET, Method::HEAD]);
+        self
+    }
+
+    /// `GET` through `handler`, whose work must not happen for a `HEAD` (a mail scanner or
+    /// link preview probing a URL): `HEAD` answers 204 without calling it.
+    pub fn get_with_effects<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self
+            .resource
+            .route(web::head().to(|| async {
+                HttpResponse::NoContent()
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .finish()
+            }))
             .route(web::get().to(handler));
         self.allow.extend([Method::GET, Method::HEAD]);
         self
@@ -134,6 +160,29 @@ mod tests {
             resp.headers().get("allow").unwrap(),
             "GET, HEAD, POST, DELETE"
         );
+    }
+
+    #[actix_web::test]
+    async fn head_of_a_get_with_effects_does_not_run_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        async fn counted() -> HttpResponse {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            HttpResponse::Ok().body("done")
+        }
+        let app =
+            test::init_service(App::new().service(path("/x").get_with_effects(counted))).await;
+        let req = test::TestRequest::default()
+            .method(Method::HEAD)
+            .uri("/x")
+            .to_request();
+        let resp = test::call_service(&app, req).await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+        assert_eq!(CALLS.load(Ordering::SeqCst), 0);
+        let req = test::TestRequest::get().uri("/x").to_request();
+        assert_eq!(test::call_service(&app, req).await.status(), StatusCode::OK);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 1);
     }
 
     #[actix_web::test]

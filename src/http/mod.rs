@@ -42,8 +42,10 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
 }
 
-/// The route table: one endpoint per path with all its methods (see `methods`).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The route table: one endpoint per path with all its methods (see `methods`). Features
+/// switched off in `settings` (self-registration, dynamic client registration) are not
+/// mounted, so each of their paths is a 404 for every method, like any unknown path.
+pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     cfg.service(methods::path("/").get(pages::home::get_home));
     cfg.service(
         methods::path("/login")
@@ -56,7 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(pages::mfa::post_second_step),
     );
     cfg.service(methods::path("/login/mfa/enroll").post(pages::mfa::post_enroll));
-    cfg.service(methods::path("/login/mfa/start").get(pages::mfa::get_start));
+    cfg.service(methods::path("/login/mfa/start").get_with_effects(pages::mfa::get_start));
     cfg.service(
         methods::path("/login/mfa/passkey/begin").post(pages::passkey_login::post_second_begin),
     );
@@ -66,12 +68,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(methods::path("/login/passkey/begin").post(pages::passkey_login::post_begin));
     cfg.service(methods::path("/login/passkey/finish").post(pages::passkey_login::post_finish));
     cfg.service(methods::path("/logout").post(pages::login::post_logout));
-    cfg.service(
-        methods::path("/signup")
-            .get(pages::signup::get_signup)
-            .post(pages::signup::post_signup),
-    );
-    cfg.service(methods::path("/signup/confirm").get(pages::signup::get_confirm));
+    if settings.signup.enabled {
+        cfg.service(
+            methods::path("/signup")
+                .get(pages::signup::get_signup)
+                .post(pages::signup::post_signup),
+        );
+        cfg.service(
+            methods::path("/signup/confirm")
+                .get(pages::signup::get_confirm)
+                .post(pages::signup::post_confirm),
+        );
+    }
     cfg.service(
         methods::path("/reset")
             .get(pages::reset::get_reset)
@@ -138,10 +146,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(methods::path("/jwks.json").get(oauth::discovery::get_jwks));
     cfg.service(
         methods::path("/authorize")
-            .get(oauth::authorize::get_authorize)
+            .get_with_effects(oauth::authorize::get_authorize)
             .post(oauth::authorize::post_authorize),
     );
-    cfg.service(methods::path("/authorize/continue").get(oauth::authorize::get_continue));
+    cfg.service(
+        methods::path("/authorize/continue").get_with_effects(oauth::authorize::get_continue),
+    );
     cfg.service(
         methods::path("/consent")
             .get(oauth::consent::get_consent)
@@ -150,16 +160,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(methods::path("/token").post(oauth::token::post_token));
     cfg.service(methods::path("/introspect").post(oauth::introspect::post_introspect));
     cfg.service(methods::path("/revoke").post(oauth::introspect::post_revoke));
-    cfg.service(methods::path("/register").post(oauth::registration::post_register));
-    cfg.service(
-        methods::path("/register/{client_id}")
-            .get(oauth::registration::get_client)
-            .put(oauth::registration::put_client)
-            .delete(oauth::registration::delete_client),
-    );
+    if settings.registration.enabled {
+        cfg.service(methods::path("/register").post(oauth::registration::post_register));
+        cfg.service(
+            methods::path("/register/{client_id}")
+                .get(oauth::registration::get_client)
+                .put(oauth::registration::put_client)
+                .delete(oauth::registration::delete_client),
+        );
+    }
     cfg.service(
         methods::path("/end_session")
-            .get(oauth::end_session::get_end_session)
+            .get_with_effects(oauth::end_session::get_end_session)
             .post(oauth::end_session::post_end_session),
     );
     cfg.service(

@@ -6,8 +6,11 @@
 //! the address that was checked (no DNS rebinding between check and fetch); proxy
 //! environment variables are ignored (the connection goes straight to that address); no
 //! redirects; 5 s timeout; at
-//! most 64 KiB; the document must be a JWK Set of public keys. Results are cached for five
-//! minutes; an unknown `kid` may force one refetch per minute (the client rotated keys).
+//! most 64 KiB; the document must be a JWK Set holding at least one usable public key (keys
+//! that could never verify are dropped and logged, without key material). Results are cached
+//! for five minutes; an unknown `kid` may force one refetch per minute (the client rotated
+//! keys). A failed fetch is remembered for a minute too, so a broken `jwks_uri` cannot make
+//! every token request an outbound fetch.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,9 +23,10 @@ pub(crate) mod ranges;
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
+const FAILURE_TTL: Duration = Duration::from_secs(60);
 const MAX_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("jwks_uri is not an allowed URL: {0}")]
     Url(&'static str),
@@ -32,8 +36,11 @@ pub enum FetchError {
 
 pub struct JwksFetcher {
     allow_private: bool,
-    cache: Mutex<HashMap<String, (Instant, String)>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
+
+/// When a `jwks_uri` was last fetched, and the usable set or why it failed.
+type Cached = (Instant, Result<String, FetchError>);
 
 impl JwksFetcher {
     pub fn new(allow_private: bool) -> Self {
@@ -47,17 +54,21 @@ impl JwksFetcher {
     /// copy is older than a minute.
     pub async fn get(&self, uri: &str, fresh: bool) -> Result<String, FetchError> {
         let cached = self.cache.lock().ok().and_then(|c| c.get(uri).cloned());
-        if let Some((at, body)) = &cached {
-            let age = at.elapsed();
-            if age < CACHE_TTL && !(fresh && age >= REFETCH_AFTER) {
-                return Ok(body.clone());
+        match &cached {
+            Some((at, Ok(body))) => {
+                let age = at.elapsed();
+                if age < CACHE_TTL && !(fresh && age >= REFETCH_AFTER) {
+                    return Ok(body.clone());
+                }
             }
+            Some((at, Err(e))) if at.elapsed() < FAILURE_TTL => return Err(e.clone()),
+            _ => {}
         }
-        let body = self.fetch(uri).await?;
+        let fetched = self.fetch(uri).await;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(uri.to_owned(), (Instant::now(), body.clone()));
+            cache.insert(uri.to_owned(), (Instant::now(), fetched.clone()));
         }
-        Ok(body)
+        fetched
     }
 
     async fn fetch(&self, uri: &str) -> Result<String, FetchError> {
@@ -119,8 +130,12 @@ impl JwksFetcher {
             body.extend_from_slice(&chunk);
         }
         let text = String::from_utf8(body).map_err(|_| FetchError::Fetch("not UTF-8".into()))?;
-        crate::clients::validate_jwks(&text).map_err(|e| FetchError::Fetch(e.to_string()))?;
-        Ok(text)
+        let (usable, dropped) =
+            crate::clients::usable_jwks(&text).map_err(|e| FetchError::Fetch(e.to_string()))?;
+        for reason in dropped {
+            tracing::warn!(jwks_uri = %uri, %reason, "ignoring a key of the client's JWK Set");
+        }
+        Ok(usable)
     }
 }
 

@@ -38,7 +38,7 @@ impl RpClient {
 }
 
 pub async fn register(app: &TestApp, new: NewClient) -> RpClient {
-    let registered = clients::register(&app.store, new, Actor::Cli)
+    let registered = clients::register_unchecked(&app.store, new, Actor::Cli)
         .await
         .unwrap();
     RpClient {

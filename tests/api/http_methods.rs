@@ -1,14 +1,25 @@
 //! HTTP method semantics (RFC 9110 §9): `HEAD` answers wherever `GET` does, with the same
 //! status and headers and no body; any other method a path does not answer gets 405 with an
 //! exact `Allow` header (a page for browsers, a problem document for API clients); unknown
-//! paths stay 404 whatever the method.
+//! paths stay 404 whatever the method, and so do the paths of features that are off. A GET
+//! with side effects (`WITH_EFFECTS`) answers HEAD with 204 and does nothing.
 
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
-use crate::registration::app_with_registration;
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::registration::INITIAL;
+
+/// Every feature on, so every route is mounted.
+async fn app_with_registration() -> TestApp {
+    spawn_app_with(|f| {
+        f.merge(("registration.enabled", true))
+            .merge(("registration.initial_access_token", INITIAL))
+            .merge(("signup.enabled", true))
+    })
+    .await
+}
 
 /// Every route and the `Allow` header it must send: kept by hand, so a route that gains or
 /// loses a method shows up here.
@@ -24,7 +35,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/login/passkey/finish", "POST"),
     ("/logout", "POST"),
     ("/signup", "GET, HEAD, POST"),
-    ("/signup/confirm", "GET, HEAD"),
+    ("/signup/confirm", "GET, HEAD, POST"),
     ("/reset", "GET, HEAD, POST"),
     ("/reset/confirm", "GET, HEAD, POST"),
     ("/account", "GET, HEAD"),
@@ -76,6 +87,50 @@ const METHODS: &[&str] = &[
     "TRACE",
     "FROBNICATE",
 ];
+
+/// GET routes whose GET has side effects; their HEAD answers 204 without running it.
+const WITH_EFFECTS: &[&str] = &[
+    "/authorize",
+    "/authorize/continue",
+    "/login/mfa/start",
+    "/end_session",
+];
+
+/// A HEAD request on a raw socket (reqwest never reads a body after HEAD, so it cannot
+/// show one): the response's header block and the bytes that followed it before the server
+/// closed the connection.
+async fn raw_head(app: &TestApp, path: &str, accept: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let request = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut received),
+    )
+    .await
+    .expect("the server closes the connection after the HEAD response")
+    .unwrap();
+    let end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete header block")
+        + 4;
+    let head = String::from_utf8(received[..end].to_vec()).unwrap();
+    (head, received[end..].to_vec())
+}
+
+/// The value of header `name` in a raw response's header block.
+fn raw_header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
 
 /// Headers that legitimately differ between two otherwise identical requests.
 const VOLATILE: &[&str] = &["date", "x-request-id"];
@@ -134,6 +189,12 @@ async fn head_answers_like_get_on_every_get_route_without_a_body() {
     let app = app_with_registration().await;
     for (path, allow) in ROUTES.iter().filter(|(_, allow)| allow.contains("GET")) {
         for accept in ["text/html", "application/json"] {
+            if WITH_EFFECTS.contains(path) {
+                let head = send(&app, "HEAD", path, accept).await;
+                assert_eq!(head.status(), 204, "HEAD {path} ({accept})");
+                assert_eq!(head.headers()["cache-control"], "no-store", "HEAD {path}");
+                continue;
+            }
             let get = send(&app, "GET", path, accept).await;
             let head = send(&app, "HEAD", path, accept).await;
             assert_eq!(head.status(), get.status(), "HEAD {path} ({accept})");
@@ -143,7 +204,8 @@ async fn head_answers_like_get_on_every_get_route_without_a_body() {
                 comparable(get.headers()),
                 "HEAD {path} ({accept})"
             );
-            assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path}");
+            let (raw, body) = raw_head(&app, path, accept).await;
+            assert!(body.is_empty(), "HEAD {path} sent a body: {raw}");
         }
     }
 }
@@ -186,7 +248,14 @@ async fn probes_and_public_documents_answer_head_with_their_get_headers() {
         if let Some(expected) = content_type {
             assert_eq!(head.headers()["content-type"], expected, "HEAD {path}");
         }
-        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path}");
+        let (raw, body) = raw_head(&app, path, "*/*").await;
+        assert!(body.is_empty(), "HEAD {path} sent a body: {raw}");
+        let expected = length.to_string();
+        assert_eq!(
+            raw_header(&raw, "content-length"),
+            Some(expected.as_str()),
+            "HEAD {path} on the wire: {raw}"
+        );
     }
     let static_head = send(&app, "HEAD", "/static/portcullis.css", "*/*").await;
     assert_eq!(
@@ -274,7 +343,89 @@ async fn unknown_paths_stay_404_whatever_the_method() {
             assert!(resp.headers().get("allow").is_none(), "{method} {path}");
         }
     }
+    // Features that are off are not mounted: their paths are unknown paths.
+    let off = crate::helpers::spawn_app().await;
+    for path in ["/register", "/register/abc", "/signup", "/signup/confirm"] {
+        for method in METHODS {
+            let resp = send(&off, method, path, "application/json").await;
+            assert_eq!(resp.status(), 404, "{method} {path} (feature off)");
+            assert!(resp.headers().get("allow").is_none(), "{method} {path}");
+        }
+    }
     // A path parameter that names nothing is a 404 from the handler, not a 405.
     let resp = send(&app, "HEAD", "/static/nothing.css", "*/*").await;
     assert_eq!(resp.status(), 404);
+}
+
+/// Rows a GET of /authorize may create: pending requests and authorization codes.
+async fn authorization_rows(app: &TestApp) -> (i64, i64) {
+    app.db(|c| {
+        use diesel::prelude::*;
+        use portcullis::store::schema::{authorization_codes, authorization_requests};
+        Ok((
+            authorization_requests::table.count().get_result(c)?,
+            authorization_codes::table.count().get_result(c)?,
+        ))
+    })
+    .await
+}
+
+/// A HEAD of /authorize (a link preview, a scanner) creates no pending request and issues no
+/// code, even with prompt=none for a signed-in user, where GET redirects with a code.
+#[tokio::test]
+async fn head_of_authorize_creates_nothing_and_issues_no_code() {
+    use crate::flow::{auth_params, authorize_path, confidential};
+    let app = crate::helpers::spawn_app().await;
+    app.create_user("alice", crate::helpers::PASSWORD).await;
+    let client = confidential(&app).await;
+    let before = authorization_rows(&app).await;
+    // Signed out: GET would store the request and send the user to /login.
+    let path = authorize_path(&auth_params(&client, &[]));
+    let head = app.client.head(app.url(&path)).send().await.unwrap();
+    assert_eq!(head.status(), 204);
+    assert!(head.headers().get("location").is_none());
+    assert_eq!(authorization_rows(&app).await, before);
+
+    app.login("alice", crate::helpers::PASSWORD).await;
+    // A first GET with consent given leaves a grant the prompt=none HEAD could use.
+    let granted = crate::flow::authorize(&app, &auth_params(&client, &[]), "allow").await;
+    assert_eq!(granted.status(), 303);
+    let after_grant = authorization_rows(&app).await;
+    let silent = authorize_path(&auth_params(&client, &[("prompt", "none")]));
+    let head = app.client.head(app.url(&silent)).send().await.unwrap();
+    assert_eq!(head.status(), 204);
+    assert!(head.headers().get("location").is_none());
+    assert_eq!(authorization_rows(&app).await, after_grant);
+    // The same request as GET does issue a code: HEAD was the only difference.
+    let get = app.get(&silent).await;
+    assert_eq!(get.status(), 303);
+    assert!(crate::helpers::location(&get).contains("code="));
+}
+
+/// A HEAD of /end_session with a valid id_token_hint leaves the session alone.
+#[tokio::test]
+async fn head_of_end_session_does_not_sign_out() {
+    use crate::flow::{confidential, tokens_for};
+    let app = crate::helpers::spawn_app().await;
+    let user = app.create_user("alice", crate::helpers::PASSWORD).await;
+    let client = confidential(&app).await;
+    let tokens = tokens_for(&app, &client, &[]).await;
+    let count = user.clone();
+    let sessions = move || {
+        let user = count.clone();
+        move |c: &mut portcullis::store::DbConn| {
+            portcullis::store::sessions::count_for_user(c, &user)
+        }
+    };
+    assert_eq!(app.db(sessions()).await, 1);
+    let path = format!(
+        "/end_session?{}",
+        serde_urlencoded::to_string([("id_token_hint", tokens["id_token"].as_str().unwrap())])
+            .unwrap()
+    );
+    let head = app.client.head(app.url(&path)).send().await.unwrap();
+    assert_eq!(head.status(), 204);
+    assert!(head.headers().get("set-cookie").is_none());
+    assert_eq!(app.db(sessions()).await, 1);
+    assert_eq!(app.get("/account").await.status(), 200);
 }

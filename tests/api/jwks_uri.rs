@@ -124,7 +124,7 @@ async fn a_jwks_uri_into_the_private_network_is_never_fetched() {
 #[tokio::test]
 async fn a_jwks_uri_must_be_https() {
     let app = spawn_app().await;
-    let result = portcullis::clients::register(
+    let result = portcullis::clients::register_unchecked(
         &app.store,
         portcullis::clients::NewClient {
             name: "Plain".into(),
@@ -146,4 +146,84 @@ async fn a_jwks_uri_must_be_https() {
         "{:?}",
         result.err()
     );
+}
+
+/// A client whose jwks_uri publishes `extra` keys before its signing key `k1`.
+async fn client_with_published_keys(
+    app: &TestApp,
+    extra: Vec<serde_json::Value>,
+    with_signing_key: bool,
+) -> (Keyed, Arc<AtomicUsize>) {
+    let pair = RS256.generate_key_pair(2048).unwrap();
+    let mut public = pair.to_jwk_public_key();
+    public.set_key_id("k1");
+    let mut keys = extra;
+    if with_signing_key {
+        keys.push(serde_json::to_value(public.as_ref()).unwrap());
+    }
+    let (url, hits) = serve_jwks(json!({ "keys": keys }).to_string());
+    let client = register(
+        app,
+        portcullis::clients::NewClient {
+            name: "Remote keys".into(),
+            grant_types: vec!["client_credentials".into()],
+            auth_method: Some("private_key_jwt".into()),
+            jwks_uri: Some(url),
+            ..Default::default()
+        },
+    )
+    .await;
+    let keyed = Keyed {
+        id: client.id,
+        pem: pair.to_pem_private_key(),
+    };
+    (keyed, hits)
+}
+
+/// Keys a client publishes for other purposes (encryption, a curve assertions never use)
+/// are set aside at fetch time; they do not lock the client out.
+#[tokio::test]
+async fn unusable_keys_in_a_fetched_set_are_ignored() {
+    let app = spawn_app_with(|f| f.merge(("oauth.allow_private_jwks_uri", true))).await;
+    let mut enc = serde_json::to_value(
+        RS256
+            .generate_key_pair(2048)
+            .unwrap()
+            .to_jwk_public_key()
+            .as_ref(),
+    )
+    .unwrap();
+    enc["use"] = json!("enc");
+    enc["kid"] = json!("enc-1");
+    let p384 = serde_json::to_value(
+        josekit::jws::ES384
+            .generate_key_pair()
+            .unwrap()
+            .to_jwk_public_key()
+            .as_ref(),
+    )
+    .unwrap();
+    let (client, hits) = client_with_published_keys(&app, vec![enc, p384], true).await;
+    assert_eq!(token_with_assertion(&app, &client).await, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+/// A jwks_uri without a usable key fails, and the failure is remembered: a second token
+/// request within the minute does not fetch again.
+#[tokio::test]
+async fn a_failing_jwks_uri_is_not_fetched_for_every_request() {
+    let app = spawn_app_with(|f| f.merge(("oauth.allow_private_jwks_uri", true))).await;
+    let mut enc = serde_json::to_value(
+        RS256
+            .generate_key_pair(2048)
+            .unwrap()
+            .to_jwk_public_key()
+            .as_ref(),
+    )
+    .unwrap();
+    enc["use"] = json!("enc");
+    let (client, hits) = client_with_published_keys(&app, vec![enc], false).await;
+    assert_eq!(token_with_assertion(&app, &client).await, 401);
+    assert_eq!(token_with_assertion(&app, &client).await, 401);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the failure was remembered");
 }

@@ -1,7 +1,8 @@
 //! Registration refuses what could only fail later: unusable keys in an inline `jwks` (RSA
 //! below 2048 bits, an exponent other than 65537, an even modulus, EC points off the
-//! curve), and a `jwks_uri` or a confidential client's redirect URI on a loopback, private,
-//! link-local, CGNAT, unspecified or cloud metadata host. Each refusal is the same through
+//! curve, curves and `alg`/`use`/`key_ops` that rule out verifying, duplicate `kid`s), and a
+//! `jwks_uri` or any client's redirect URI on a loopback, private, link-local, CGNAT,
+//! unspecified, special-purpose or cloud metadata host (public clients keep http loopback). Each refusal is the same through
 //! `POST /register`, `PUT /register/{id}` and `portcullis client add`, and writes nothing.
 
 use std::process::Output;
@@ -55,6 +56,9 @@ fn altered(mut key: Value, name: &str, f: impl FnOnce(&mut Vec<u8>)) -> Value {
 /// One kind of refusal: what is registered, and the error the registering party gets.
 struct Refusal {
     redirect_uri: &'static str,
+    post_logout_redirect_uri: Option<&'static str>,
+    /// Registered as a public client (token_endpoint_auth_method none, `--public`).
+    public: bool,
     jwks: Option<Value>,
     jwks_uri: Option<&'static str>,
     error: &'static str,
@@ -64,6 +68,8 @@ struct Refusal {
 fn key_refusal(keys: Vec<Value>, description: &str) -> Refusal {
     Refusal {
         redirect_uri: REDIRECT,
+        post_logout_redirect_uri: None,
+        public: false,
         jwks: Some(json!({ "keys": keys })),
         jwks_uri: None,
         error: INVALID_METADATA,
@@ -74,26 +80,60 @@ fn key_refusal(keys: Vec<Value>, description: &str) -> Refusal {
 fn jwks_uri_refusal(uri: &'static str, kind: &str) -> Refusal {
     Refusal {
         redirect_uri: REDIRECT,
+        post_logout_redirect_uri: None,
+        public: false,
         jwks: None,
         jwks_uri: Some(uri),
         error: INVALID_METADATA,
         description: format!(
-            "invalid jwks_uri {uri}: it names {kind}; client keys are only fetched from public hosts"
+            "invalid jwks_uri: it names {kind}; client keys are only fetched from public hosts: {uri}"
         ),
     }
+}
+
+fn private_description(field: &str, uri: &str, kind: &str) -> String {
+    format!(
+        "invalid {field} entry: it names {kind}; redirect URIs must name a public host (only \
+         public clients may use http on a loopback IP address or localhost): {uri}"
+    )
 }
 
 fn redirect_refusal(uri: &'static str, kind: &str) -> Refusal {
     Refusal {
         redirect_uri: uri,
+        post_logout_redirect_uri: None,
+        public: false,
         jwks: None,
         jwks_uri: None,
         error: INVALID_REDIRECT,
-        description: format!(
-            "invalid redirect URI {uri}: it names {kind}; a confidential client must redirect \
-             to a public host (loopback redirect URIs are for native apps, registered as \
-             public clients)"
-        ),
+        description: private_description("redirect_uris", uri, kind),
+    }
+}
+
+/// A public client (a browser app or a native app) may not name a private host either;
+/// only http loopback is its exception.
+fn public_redirect_refusal(uri: &'static str, kind: &str) -> Refusal {
+    Refusal {
+        public: true,
+        ..redirect_refusal(uri, kind)
+    }
+}
+
+/// A refused post_logout_redirect_uris entry is other metadata (RFC 7591 §3.2.2 keeps
+/// invalid_redirect_uri for redirect_uris).
+fn logout_refusal(uri: &'static str, kind: &str, public: bool) -> Refusal {
+    Refusal {
+        redirect_uri: if public {
+            "http://127.0.0.1/cb"
+        } else {
+            REDIRECT
+        },
+        post_logout_redirect_uri: Some(uri),
+        public,
+        jwks: None,
+        jwks_uri: None,
+        error: INVALID_METADATA,
+        description: private_description("post_logout_redirect_uris", uri, kind),
     }
 }
 
@@ -107,6 +147,23 @@ fn refusals() -> Vec<Refusal> {
         altered(good_p256(), "y", |y| *y.last_mut().unwrap() ^= 1),
         "bad-ec",
     );
+    let p384 = with_kid(
+        serde_json::to_value(
+            josekit::jws::ES384
+                .generate_key_pair()
+                .unwrap()
+                .to_jwk_public_key()
+                .as_ref(),
+        )
+        .unwrap(),
+        "p-384",
+    );
+    let mut wrong_alg = good_rsa();
+    wrong_alg["alg"] = json!("ES256");
+    let mut encryption = good_p256();
+    encryption["use"] = json!("enc");
+    let mut wrap_only = good_p256();
+    wrap_only["key_ops"] = json!(["wrapKey"]);
     vec![
         key_refusal(
             vec![weak],
@@ -123,6 +180,29 @@ fn refusals() -> Vec<Refusal> {
         key_refusal(
             vec![good_rsa(), off_curve],
             "key 2 (kid bad-ec) cannot be used: its point is not on the P-256 curve",
+        ),
+        key_refusal(
+            vec![p384],
+            "key 1 (kid p-384) cannot be used: its curve is not accepted (use P-256: EC \
+             assertions are verified with ES256)",
+        ),
+        key_refusal(
+            vec![wrong_alg],
+            "key 1 (kid rsa-2048) cannot be used: its alg is not one this key type can verify \
+             with (use RS256 or PS256)",
+        ),
+        key_refusal(
+            vec![good_rsa(), encryption],
+            "key 2 (kid p-256) cannot be used: its use is not sig; only signing keys verify \
+             assertions",
+        ),
+        key_refusal(
+            vec![wrap_only],
+            "key 1 (kid p-256) cannot be used: its key_ops do not include verify",
+        ),
+        key_refusal(
+            vec![good_p256(), good_p256()],
+            "key 2 (kid p-256) cannot be used: another key of the set has the same kid",
         ),
         jwks_uri_refusal("https://127.0.0.1/jwks", "a loopback address"),
         jwks_uri_refusal("http://localhost:8080/jwks", "a loopback host (localhost)"),
@@ -149,6 +229,26 @@ fn refusals() -> Vec<Refusal> {
         redirect_refusal("https://100.100.0.1/cb", "a shared (carrier-grade NAT) address"),
         redirect_refusal("https://[::]/cb", "the unspecified address"),
         redirect_refusal("https://169.254.169.254/cb", "a cloud metadata address"),
+        redirect_refusal("https://[64:ff9b::a00:1]/cb", "a special-purpose address"),
+        redirect_refusal("https://[2002:a00:1::1]/cb", "a special-purpose address"),
+        redirect_refusal("https://[2001::1]/cb", "a special-purpose address"),
+        redirect_refusal("https://[::7f00:1]/cb", "a special-purpose address"),
+        redirect_refusal("https://%31%32%37.0.0.1/cb", "a loopback address"),
+        redirect_refusal("https://127.0.0.1./cb", "a loopback address"),
+        redirect_refusal("https://localhost.localdomain/cb", "a loopback host (localhost)"),
+        redirect_refusal("https://metadata/computeMetadata/v1/", "a cloud metadata host"),
+        public_redirect_refusal("https://10.0.0.7/cb", "a private address (RFC 1918)"),
+        public_redirect_refusal("https://169.254.169.254/cb", "a cloud metadata address"),
+        public_redirect_refusal("https://127.0.0.1/cb", "a loopback address"),
+        public_redirect_refusal("https://100.64.0.1/cb", "a shared (carrier-grade NAT) address"),
+        logout_refusal("https://192.168.1.10/bye", "a private address (RFC 1918)", false),
+        logout_refusal("https://[fe80::1]/bye", "a link-local address", true),
+        Refusal {
+            description: "invalid post_logout_redirect_uris entry: http is only allowed for a \
+                          loopback host; use https: http://app.example.com/bye"
+                .into(),
+            ..logout_refusal("http://app.example.com/bye", "", false)
+        },
     ]
 }
 
@@ -159,6 +259,12 @@ impl Refusal {
             "client_name": "Refused",
             "redirect_uris": [self.redirect_uri],
         });
+        if self.public {
+            body["token_endpoint_auth_method"] = json!("none");
+        }
+        if let Some(uri) = self.post_logout_redirect_uri {
+            body["post_logout_redirect_uris"] = json!([uri]);
+        }
         if let Some(jwks) = &self.jwks {
             body["token_endpoint_auth_method"] = json!("private_key_jwt");
             body["jwks"] = jwks.clone();
@@ -183,6 +289,12 @@ impl Refusal {
         ]
         .map(str::to_owned)
         .to_vec();
+        if self.public {
+            args.push("--public".into());
+        }
+        if let Some(uri) = self.post_logout_redirect_uri {
+            args.extend(["--post-logout-redirect-uri".into(), uri.into()]);
+        }
         if let Some(jwks) = &self.jwks {
             let path = dir.join("jwks.json");
             std::fs::write(&path, jwks.to_string()).unwrap();
@@ -437,7 +549,7 @@ async fn the_operator_can_allow_private_hosts_for_development() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("invalid redirect URI"),
+        stderr(&out).contains("invalid redirect_uris entry"),
         "{}",
         stderr(&out)
     );
@@ -451,4 +563,28 @@ async fn the_operator_can_allow_private_hosts_for_development() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(snapshot(&app).await.0.len(), 2);
+}
+
+/// A long refused URI is cut to 80 characters after the reason, so the 300-character cap on
+/// error descriptions never cuts the reason.
+#[tokio::test]
+async fn a_long_refused_uri_is_shortened_after_the_reason() {
+    let app = app_with_registration().await;
+    let uri = format!("https://10.0.0.1/{}", "x".repeat(600));
+    let resp = register(
+        &app,
+        Some(INITIAL),
+        json!({ "client_name": "Long", "redirect_uris": [uri] }),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], INVALID_REDIRECT);
+    let description = body["error_description"].as_str().unwrap();
+    let shortened = format!("https://10.0.0.1/{}...", "x".repeat(60));
+    assert_eq!(
+        description,
+        private_description("redirect_uris", &shortened, "a private address (RFC 1918)")
+    );
+    assert!(description.chars().count() <= 300, "{description}");
 }

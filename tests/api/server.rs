@@ -31,6 +31,11 @@ fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>
 impl Server {
     /// Starts `portcullis serve` on a free port with JSON debug logs.
     fn start() -> (Self, u16) {
+        Self::start_with(&[])
+    }
+
+    /// As `start`, with extra environment (which overrides the defaults above).
+    fn start_with(extra: &[(&str, &str)]) -> (Self, u16) {
         let (db, url) = TestDb::create();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -51,6 +56,7 @@ impl Server {
             .env("PORTCULLIS__LOG__FORMAT", "json")
             .env("PORTCULLIS__LOG__LEVEL", "debug")
             .env_remove("RUST_LOG")
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -222,4 +228,29 @@ fn sigint_stops_the_server_cleanly_too() {
     server.signal("INT");
     assert!(server.wait(), "a clean exit after SIGINT");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// The development switches for private hosts also open anonymous dynamic registration;
+/// on an https (production) issuer the operator is warned at start-up, per switch.
+#[test]
+fn private_host_switches_are_warned_about_on_an_https_issuer() {
+    let (server, _) = Server::start_with(&[
+        ("PORTCULLIS__ISSUER", "https://id.example.com"),
+        ("PORTCULLIS__OAUTH__ALLOW_PRIVATE_REDIRECT_URIS", "true"),
+    ]);
+    server.wait_for_log("oauth.allow_private_redirect_uris is on with an https issuer");
+    let logs = server.stderr.lock().unwrap().clone();
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l.contains("oauth.allow_private_jwks_uri is on")),
+        "{logs:?}"
+    );
+    drop(server);
+    let (server, _) = Server::start_with(&[("PORTCULLIS__OAUTH__ALLOW_PRIVATE_JWKS_URI", "true")]);
+    let logs = server.stderr.lock().unwrap().clone();
+    assert!(
+        !logs.iter().any(|l| l.contains("with an https issuer")),
+        "a plain-HTTP (development) issuer is not warned about: {logs:?}"
+    );
 }

@@ -2,7 +2,7 @@
 
 use portcullis::store::users;
 
-use crate::helpers::{page_csrf, spawn_app, spawn_app_with, TestApp, PASSWORD};
+use crate::helpers::{form_value, page_csrf, spawn_app, spawn_app_with, TestApp, PASSWORD};
 use crate::smtp_sink::{mail_to, SmtpSink};
 
 pub(crate) async fn sign_up(
@@ -36,6 +36,20 @@ pub(crate) fn confirm_link(message: &str, issuer: &str) -> String {
         .next()
         .unwrap()
         .to_owned()
+}
+
+/// Follows a confirmation link as a person does: the page, then its button.
+pub(crate) async fn confirm_signup(app: &TestApp, link: &str) -> reqwest::Response {
+    let page = app.client.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the link's page");
+    let html = page.text().await.unwrap();
+    let csrf = form_value(&html, "csrf_token").expect("a csrf_token");
+    let token = form_value(&html, "token").expect("the token in the form");
+    app.post_form(
+        "/signup/confirm",
+        &[("csrf_token", csrf.as_str()), ("token", token.as_str())],
+    )
+    .await
 }
 
 pub(crate) async fn signup_app(sink: &SmtpSink, allow_unverified: bool) -> TestApp {
@@ -105,7 +119,19 @@ async fn a_visitor_signs_up_confirms_the_address_and_signs_in() {
     let mail = sink.wait_for(1).await.remove(0);
     assert!(mail.contains("To: carol@example.com"));
     let link = confirm_link(&mail, &app.address);
-    let page = app.client.get(&link).send().await.unwrap();
+    // A mail scanner fetches the link first, with HEAD and GET: nothing is confirmed and
+    // the link stays usable.
+    let head = app.client.head(&link).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let scanned = app.client.get(&link).send().await.unwrap();
+    assert_eq!(scanned.status(), 200);
+    assert!(scanned.text().await.unwrap().contains("Confirm my address"));
+    let carol = app
+        .db(|c| users::find_by_username(c, "carol"))
+        .await
+        .unwrap();
+    assert!(!carol.email_verified && carol.signup_pending);
+    let page = confirm_signup(&app, &link).await;
     assert_eq!(page.status(), 200);
     assert!(page
         .text()

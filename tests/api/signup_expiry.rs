@@ -11,7 +11,7 @@ use portcullis::store::users;
 
 use crate::helpers::{spawn_app_with, TestApp, PASSWORD};
 use crate::reset::request_reset;
-use crate::signup::{confirm_link, sign_up, signup_app};
+use crate::signup::{confirm_link, confirm_signup, sign_up, signup_app};
 use crate::smtp_sink::{mail_to, SmtpSink};
 
 /// Makes every account look `secs` older.
@@ -99,7 +99,7 @@ async fn a_reset_for_an_unconfirmed_address_sends_the_confirmation_again() {
     assert!(mails[1].contains("To: carol@example.com"));
     assert!(!mails[1].contains("/reset/confirm"), "{}", mails[1]);
     let link = confirm_link(&mails[1], &app.address);
-    assert_eq!(app.client.get(&link).send().await.unwrap().status(), 200);
+    assert_eq!(confirm_signup(&app, &link).await.status(), 200);
     let carol = user(&app, "carol").await.unwrap();
     assert!(carol.email_verified && !carol.signup_pending);
     assert_eq!(app.login("carol", PASSWORD).await.status(), 303);

@@ -274,7 +274,7 @@ async fn the_id_token_carries_email_claims_by_default_and_what_the_client_chose(
 async fn an_unknown_id_token_choice_is_refused_at_registration() {
     let app = spawn_app().await;
     for bad in ["everything", "email openid", "all none"] {
-        let err = portcullis::clients::register(
+        let err = portcullis::clients::register_unchecked(
             &app.store,
             NewClient {
                 name: "App".into(),

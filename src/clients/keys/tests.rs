@@ -33,9 +33,7 @@ fn altered(mut key: Value, name: &str, f: impl FnOnce(&mut Vec<u8>)) -> Value {
 #[test]
 fn good_rsa_and_ec_keys_are_accepted() {
     assert_eq!(problem(&rsa_2048()), None);
-    for alg in ["ES256", "ES384", "ES512"] {
-        assert_eq!(problem(&ec(alg)), None, "{alg}");
-    }
+    assert_eq!(problem(&ec("ES256")), None);
     // A leading zero byte (some libraries add one) does not count as a bit.
     let padded = altered(rsa_2048(), "n", |n| n.insert(0, 0));
     assert_eq!(problem(&padded), None);
@@ -87,20 +85,18 @@ fn other_exponents_and_even_moduli_are_refused() {
 
 #[test]
 fn points_off_the_curve_are_refused() {
-    for (alg, curve) in [("ES256", "P-256"), ("ES384", "P-384"), ("ES512", "P-521")] {
-        let off = altered(ec(alg), "y", |y| *y.last_mut().unwrap() ^= 1);
-        assert_eq!(
-            problem(&off).unwrap(),
-            format!("its point is not on the {curve} curve"),
-            "{alg}"
-        );
-    }
-    // A P-256 point presented as a P-384 key has coordinates of the wrong length.
-    let mut wrong = ec("ES256");
-    wrong["crv"] = json!("P-384");
+    let off = altered(ec("ES256"), "y", |y| *y.last_mut().unwrap() ^= 1);
     assert_eq!(
-        problem(&wrong).unwrap(),
-        "its P-384 coordinates must be 48 bytes each"
+        problem(&off).unwrap(),
+        "its point is not on the P-256 curve"
+    );
+    // A P-256 key with a coordinate one byte short.
+    let short = altered(ec("ES256"), "x", |x| {
+        x.pop();
+    });
+    assert_eq!(
+        problem(&short).unwrap(),
+        "its P-256 coordinates must be 32 bytes each"
     );
     // The origin is not on P-256.
     let zero = json!({ "kty": "EC", "crv": "P-256", "x": b64(&[0; 32]), "y": b64(&[0; 32]) });
@@ -119,7 +115,7 @@ fn other_curves_key_types_and_malformed_members_are_refused() {
     k1["crv"] = json!("secp256k1");
     assert_eq!(
         problem(&k1).unwrap(),
-        "its curve is not supported (use P-256, P-384 or P-521)"
+        "its curve is not accepted (use P-256: EC assertions are verified with ES256)"
     );
     let mut no_y = ec("ES256");
     no_y.as_object_mut().unwrap().remove("y");
@@ -129,4 +125,62 @@ fn other_curves_key_types_and_malformed_members_are_refused() {
     assert_eq!(problem(&padded).unwrap(), "its e member is not base64url");
     let okp = json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(&[1; 32]) });
     assert_eq!(problem(&okp).unwrap(), "only RSA and EC keys are accepted");
+}
+
+/// SIGNING_ALGS has ES256 only: a valid P-384 or P-521 key could never verify an assertion.
+#[test]
+fn p384_and_p521_keys_are_refused() {
+    for alg in ["ES384", "ES512"] {
+        assert_eq!(
+            problem(&ec(alg)).unwrap(),
+            "its curve is not accepted (use P-256: EC assertions are verified with ES256)",
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn alg_use_and_key_ops_that_rule_out_verifying_are_refused() {
+    let alg_msg =
+        |algs: &str| format!("its alg is not one this key type can verify with (use {algs})");
+    for (key, alg) in [
+        (rsa_2048(), "ES256"),
+        (rsa_2048(), "RS512"),
+        (rsa_2048(), "HS256"),
+        (ec("ES256"), "RS256"),
+        (ec("ES256"), "ES384"),
+    ] {
+        let mut key = key;
+        let algs = if key["kty"] == "RSA" {
+            "RS256 or PS256"
+        } else {
+            "ES256"
+        };
+        key["alg"] = json!(alg);
+        assert_eq!(problem(&key).unwrap(), alg_msg(algs), "{alg}");
+    }
+    for (key, alg) in [
+        (rsa_2048(), "RS256"),
+        (rsa_2048(), "PS256"),
+        (ec("ES256"), "ES256"),
+    ] {
+        let mut key = key;
+        key["alg"] = json!(alg);
+        assert_eq!(problem(&key), None, "{alg}");
+    }
+    let mut enc = rsa_2048();
+    enc["use"] = json!("enc");
+    assert_eq!(
+        problem(&enc).unwrap(),
+        "its use is not sig; only signing keys verify assertions"
+    );
+    enc["use"] = json!("sig");
+    assert_eq!(problem(&enc), None);
+    let mut ops = ec("ES256");
+    ops["key_ops"] = json!(["encrypt", "wrapKey"]);
+    assert_eq!(problem(&ops).unwrap(), "its key_ops do not include verify");
+    ops["key_ops"] = json!("verify");
+    assert_eq!(problem(&ops).unwrap(), "its key_ops do not include verify");
+    ops["key_ops"] = json!(["verify"]);
+    assert_eq!(problem(&ops), None);
 }

@@ -112,9 +112,16 @@ impl Metadata {
 
 fn client_error(e: ClientError) -> OAuthError {
     match e {
-        ClientError::InvalidRedirectUri { .. } | ClientError::PrivateRedirectUri { .. } => {
-            OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string())
+        // RFC 7591 §3.2.2 reserves invalid_redirect_uri for redirect_uris; a refused
+        // post_logout_redirect_uris entry is other metadata.
+        ClientError::InvalidRedirectUri {
+            field: "redirect_uris",
+            ..
         }
+        | ClientError::PrivateRedirectUri {
+            field: "redirect_uris",
+            ..
+        } => OAuthError::new(ErrorCode::InvalidRedirectUri, e.to_string()),
         ClientError::Store(s) => store_error(s),
         other => metadata_error(other.to_string()),
     }

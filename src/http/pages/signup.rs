@@ -1,4 +1,6 @@
-//! Self-registration pages: `/signup` and the confirmation link `/signup/confirm`.
+//! Self-registration pages: `/signup` and the confirmation link `/signup/confirm`, whose
+//! GET (and HEAD) only shows a button; the POST behind it uses the single-use token, so a
+//! mail scanner following the link confirms nothing and spends nothing.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -24,6 +26,14 @@ struct SignupPage<'a> {
     display_name: &'a str,
     min_length: usize,
     error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signup_confirm.html")]
+struct ConfirmPage<'a> {
+    csrf_token: String,
+    token: &'a str,
+    username: &'a str,
 }
 
 #[derive(Template)]
@@ -162,11 +172,27 @@ pub async fn post_signup(
 }
 
 pub async fn get_confirm(
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, AppError> {
     enabled(&state)?;
-    let user = signup::confirm(&state.store, &query.token)
+    let user = signup::pending(&state.store, &query.token)
+        .await?
+        .ok_or(AppError::LinkInvalid)?;
+    render_form(&req, &state, StatusCode::OK, |csrf_token| ConfirmPage {
+        csrf_token,
+        token: &query.token,
+        username: &user.username,
+    })
+}
+
+pub async fn post_confirm(
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<TokenQuery>,
+) -> Result<HttpResponse, AppError> {
+    enabled(&state)?;
+    let user = signup::confirm(&state.store, &form.token)
         .await?
         .ok_or(AppError::LinkInvalid)?;
     render(
