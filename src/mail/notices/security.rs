@@ -28,7 +28,7 @@ struct MfaHtml<'a> {
     reset_link: &'a str,
 }
 
-/// "The sign-in methods of your account changed on <date>: <what>.", with `what` e.g.
+/// "The sign-in methods of your account changed on `date`: `what`.", with `what` e.g.
 /// "an authenticator app was added", "a passkey was removed", "new recovery codes were
 /// generated". A second factor added by an intruder would lock the owner out of recovery,
 /// so the owner hears of every change.
