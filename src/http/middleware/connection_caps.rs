@@ -4,11 +4,11 @@
 //!
 //! Invariants:
 //! - Each connection is admitted or refused once, when it is accepted
-//!   ([`ConnectionCaps::on_connect`]). An admitted connection holds a [`Slot`] in its
+//!   ([`ConnectionCaps::on_connect`]). An admitted connection holds a `Slot` in its
 //!   connection data and gives it back when the connection closes (on drop), so the counts
 //!   are exactly the open admitted connections.
 //! - A refused connection is answered and closed right there, before actix reads anything
-//!   from it: a fixed 503 ([`REFUSAL`]) is written to the fresh socket without blocking and
+//!   from it: a fixed 503 (`REFUSAL`) is written to the fresh socket without blocking and
 //!   the socket is shut down both ways, so actix reads end-of-stream and drops it at once.
 //!   It never holds a slot, a timer or a worker for longer than that, whatever the client
 //!   sends (an idle socket, `Expect: 100-continue`, a chunked body that never ends). Only
@@ -21,7 +21,7 @@
 //!   request, after the connection was accepted); an IPv6 peer counts as its /64. Peers in
 //!   `server.trusted_proxies` count only toward the overall cap: behind a proxy every
 //!   connection comes from it.
-//! - Refusals are logged at most once per [`LOG_EVERY`], with counts.
+//! - Refusals are logged at most once per `LOG_EVERY`, with counts.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -386,7 +386,7 @@ impl OpenFileFit {
 }
 
 /// How `max_connections` fits the open-file limit `soft_limit` beside the database pool and
-/// the reserve ([`RESERVED_FILES`] and [`RESERVED_FILES_PER_WORKER`] per worker). What the
+/// the reserve (`RESERVED_FILES` and `RESERVED_FILES_PER_WORKER` per worker). What the
 /// connections may take is what actix lets the workers accept: each worker up to
 /// [`ConnectionCaps::per_worker_backstop`].
 pub fn fit_to_open_files(

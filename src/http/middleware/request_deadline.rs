@@ -10,7 +10,7 @@
 //!   other connection carries one request and closes after its response. A request that
 //!   such a client pipelined behind its first one (actix would serve it) is answered 400
 //!   with `Connection: close` without running any handler.
-//! - The body is read through [`DeadlinePayload`], which fails once the deadline passes:
+//! - The body is read through `DeadlinePayload`, which fails once the deadline passes:
 //!   for a connection's first request the deadline counts from the connection's start (so
 //!   head and body share one budget), for a later request on a proxy's kept-alive
 //!   connection from the moment its head was read. Data that already arrived is handed
@@ -57,7 +57,7 @@ const MAX_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// and acknowledged once the request is in.
 pub const USER_TIMEOUT_MARGIN: Duration = Duration::from_secs(30);
 
-/// actix's `client_request_timeout`: the request timeout, at most [`MAX_HEAD_TIMEOUT`].
+/// actix's `client_request_timeout`: the request timeout, at most `MAX_HEAD_TIMEOUT`.
 pub fn head_timeout(request_timeout: Duration) -> Duration {
     request_timeout.min(MAX_HEAD_TIMEOUT)
 }
