@@ -36,20 +36,33 @@ fn head_of_slow_post(path: &str, accept: &str) -> String {
     )
 }
 
-/// Reads until the server closes the connection; the text received and whether it closed
-/// (a reset after the response counts as closed: the server may close with our drip unread).
-async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin)) -> (String, bool) {
+/// Reads until the server closes the connection (a reset after the response counts as
+/// closed: the server may close with our drip unread) and returns the text received. It
+/// returns only once the connection is closed, so a caller bounds it with [`closed_within`].
+async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin)) -> String {
     let mut received = Vec::new();
     let mut buf = [0u8; 4096];
-    let closed = loop {
+    loop {
         match stream.read(&mut buf).await {
-            Ok(0) => break true,
+            Ok(0) => break,
             Ok(n) => received.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
             Err(e) => panic!("read failed: {e}"),
         }
-    };
-    (String::from_utf8_lossy(&received).into_owned(), closed)
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// The text the server sent before closing the connection, which it must do within
+/// `within` (`why` says what the closing proves).
+async fn closed_within(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    within: Duration,
+    why: &str,
+) -> String {
+    tokio::time::timeout(within, read_until_closed(stream))
+        .await
+        .unwrap_or_else(|_| panic!("{why}"))
 }
 
 /// A raw HTTP response, split into status, lower-cased headers and body.
@@ -208,19 +221,18 @@ async fn hundreds_of_slow_bodies_from_one_address_are_shed_beyond_its_cap_while_
         writers.push(writer);
         let answers = answers.clone();
         tokio::spawn(async move {
-            let (text, closed) = read_until_closed(&mut reader).await;
-            let _ = answers.send((i, text, closed));
+            let text = read_until_closed(&mut reader).await;
+            let _ = answers.send((i, text));
         });
     }
 
     // The 250 beyond the cap are answered at once...
     let mut shed = Vec::new();
     while shed.len() < 250 {
-        let (i, text, closed) = tokio::time::timeout(PROMPTLY, answered.recv())
+        let (i, text) = tokio::time::timeout(PROMPTLY, answered.recv())
             .await
             .expect("connections beyond the per-address cap are answered promptly")
             .unwrap();
-        assert!(closed, "a shed connection is closed");
         Raw::parse(&text).assert_shed();
         shed.push(i);
     }
@@ -241,9 +253,12 @@ async fn hundreds_of_slow_bodies_from_one_address_are_shed_beyond_its_cap_while_
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let (text, _) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut other))
-        .await
-        .unwrap();
+    let text = closed_within(
+        &mut other,
+        PROMPTLY,
+        "the other address is answered and its connection closed",
+    )
+    .await;
     assert_eq!(Raw::parse(&text).status, 200);
     drop(writers);
 }
@@ -274,11 +289,13 @@ async fn the_overall_cap_sheds_every_source_until_connections_close() {
             .write_all(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\n\r\n")
             .await
             .unwrap();
-        let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut newcomer))
-            .await
-            .unwrap();
+        let text = closed_within(
+            &mut newcomer,
+            PROMPTLY,
+            "a connection beyond the overall cap is answered and closed",
+        )
+        .await;
         Raw::parse(&text).assert_shed();
-        assert!(closed);
     }
 
     // Once the slow connections are gone, everyone is served again.
@@ -327,9 +344,12 @@ async fn connections_from_a_trusted_proxy_count_only_toward_the_overall_cap() {
         }
         let mut probe = connect_from(&app, from).await;
         probe.write_all(healthz).await.unwrap();
-        let (text, _) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut probe))
-            .await
-            .unwrap();
+        let text = closed_within(
+            &mut probe,
+            PROMPTLY,
+            "the probe is answered and its connection closed",
+        )
+        .await;
         let response = Raw::parse(&text);
         if last == 5 {
             assert_eq!(response.status, 200, "the proxy has no per-address cap");
@@ -339,9 +359,9 @@ async fn connections_from_a_trusted_proxy_count_only_toward_the_overall_cap() {
     }
 }
 
-/// Dripping a body to `path` with `accept`: the response after the deadline and whether the
-/// connection was closed.
-async fn drip_body(app: &TestApp, path: &str, accept: &str) -> (Raw, bool) {
+/// Dripping a body to `path` with `accept`: the response after the deadline, once the
+/// server has closed the connection.
+async fn drip_body(app: &TestApp, path: &str, accept: &str) -> Raw {
     let started = Instant::now();
     let mut stream = connect_from(app, Ipv4Addr::new(127, 0, 0, 7)).await;
     stream
@@ -350,22 +370,25 @@ async fn drip_body(app: &TestApp, path: &str, accept: &str) -> (Raw, bool) {
         .unwrap();
     let (mut reader, writer) = stream.into_split();
     let dripping = drip(writer);
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
-        .await
-        .expect("a dripped body is cut at the deadline");
+    let text = closed_within(
+        &mut reader,
+        PROMPTLY,
+        "a dripped body is cut at the deadline",
+    )
+    .await;
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "answered before the deadline: {text}"
     );
     dripping.abort();
-    (Raw::parse(&text), closed)
+    Raw::parse(&text)
 }
 
 #[tokio::test]
 async fn a_dripped_body_gets_408_and_a_closed_connection_after_the_deadline() {
     let app = spawn_app_with(|f| f.merge(("server.request_timeout_secs", 2))).await;
 
-    let (api, closed) = drip_body(&app, "/token", "application/json").await;
+    let api = drip_body(&app, "/token", "application/json").await;
     assert_eq!(api.status, 408);
     assert_eq!(api.header("connection"), Some("close"));
     assert_eq!(api.header("content-type"), Some("application/problem+json"));
@@ -379,10 +402,9 @@ async fn a_dripped_body_gets_408_and_a_closed_connection_after_the_deadline() {
             "detail": "The request took too long to arrive. Try again.",
         })
     );
-    assert!(closed, "the server closes the connection after the 408");
     api.assert_from_the_middleware();
 
-    let (page, closed) = drip_body(&app, "/login", "text/html").await;
+    let page = drip_body(&app, "/login", "text/html").await;
     assert_eq!(page.status, 408);
     assert_eq!(page.header("connection"), Some("close"));
     assert_eq!(
@@ -390,7 +412,6 @@ async fn a_dripped_body_gets_408_and_a_closed_connection_after_the_deadline() {
         Some("text/html; charset=utf-8")
     );
     assert!(page.body.contains("Request timed out"), "{}", page.body);
-    assert!(closed);
     page.assert_from_the_middleware();
 
     // A request that arrives in time is unaffected.
@@ -408,13 +429,10 @@ async fn a_slow_head_is_cut_with_408_and_the_connection_closed() {
         .unwrap();
     let (mut reader, writer) = stream.into_split();
     let dripping = drip(writer);
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
-        .await
-        .expect("a slow head is cut at the deadline");
+    let text = closed_within(&mut reader, PROMPTLY, "a slow head is cut at the deadline").await;
     dripping.abort();
     assert!(started.elapsed() >= Duration::from_secs(2), "{text}");
     assert_eq!(Raw::parse(&text).status, 408);
-    assert!(closed);
 }
 
 #[tokio::test]
@@ -430,14 +448,16 @@ async fn a_chunked_body_the_handler_never_reads_does_not_keep_the_connection() {
         .unwrap();
     let (mut reader, writer) = stream.into_split();
     let dripping = drip(writer);
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
-        .await
-        .expect("the connection is answered and closed, not drained for ever");
+    let text = closed_within(
+        &mut reader,
+        PROMPTLY,
+        "the connection is answered and closed, not drained for ever",
+    )
+    .await;
     dripping.abort();
     let response = Raw::parse(&text);
     assert_eq!(response.status, 404);
     assert_eq!(response.header("connection"), Some("close"));
-    assert!(closed);
 }
 
 /// actix bounds the head of a connection's first request only, so a client could send a
@@ -454,13 +474,15 @@ async fn only_connections_from_trusted_proxies_are_kept_alive() {
 
     let mut client = connect_from(&app, Ipv4Addr::new(127, 0, 0, 8)).await;
     client.write_all(healthz).await.unwrap();
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut client))
-        .await
-        .expect("a client's connection closes after one response");
+    let text = closed_within(
+        &mut client,
+        PROMPTLY,
+        "a client's connection closes after one response",
+    )
+    .await;
     let response = Raw::parse(&text);
     assert_eq!(response.status, 200);
     assert_eq!(response.header("connection"), Some("close"));
-    assert!(closed);
 
     let mut proxy = connect_from(&app, Ipv4Addr::new(127, 0, 0, 5)).await;
     for _ in 0..2 {
@@ -480,15 +502,17 @@ async fn only_connections_from_trusted_proxies_are_kept_alive() {
         .unwrap();
     let (mut reader, writer) = proxy.into_split();
     let dripping = drip(writer);
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
-        .await
-        .expect("a dripped body on a kept-alive connection is cut too");
+    let text = closed_within(
+        &mut reader,
+        PROMPTLY,
+        "a dripped body on a kept-alive connection is cut too",
+    )
+    .await;
     dripping.abort();
     assert!(head_sent.elapsed() >= Duration::from_secs(2), "{text}");
     let response = Raw::parse(&text);
     assert_eq!(response.status, 408);
     assert_eq!(response.header("connection"), Some("close"));
-    assert!(closed);
 }
 
 /// Refused connections are answered and closed at accept, whatever the client sends or
@@ -510,11 +534,13 @@ async fn connections_beyond_a_cap_are_answered_and_closed_at_accept() {
 
     // An idle connection that sends nothing at all.
     let mut idle = connect_from(&app, attacker).await;
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut idle))
-        .await
-        .expect("an idle connection beyond the cap is answered without sending anything");
+    let text = closed_within(
+        &mut idle,
+        PROMPTLY,
+        "an idle connection beyond the cap is answered without sending anything",
+    )
+    .await;
     Raw::parse(&text).assert_shed();
-    assert!(closed);
 
     // A chunked body that would never end, asking for 100-continue first.
     let mut chunked = connect_from(&app, attacker).await;
@@ -532,13 +558,15 @@ async fn connections_beyond_a_cap_are_answered_and_closed_at_accept() {
             drip(writer).await.unwrap();
         }
     });
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut reader))
-        .await
-        .expect("a refused chunked request is closed, not drained for ever");
+    let text = closed_within(
+        &mut reader,
+        PROMPTLY,
+        "a refused chunked request is closed, not drained for ever",
+    )
+    .await;
     dripping.abort();
     assert!(!text.contains("100 Continue"), "{text}");
     Raw::parse(&text).assert_shed();
-    assert!(closed);
 
     // The admitted connection is still waiting, and other addresses are served.
     let mut buf = [0u8; 1];
@@ -573,10 +601,7 @@ async fn requests_pipelined_behind_a_clients_first_one_are_refused() {
         )
         .await
         .unwrap();
-    let (text, closed) = tokio::time::timeout(PROMPTLY, read_until_closed(&mut stream))
-        .await
-        .expect("the connection closes");
-    assert!(closed);
+    let text = closed_within(&mut stream, PROMPTLY, "the connection closes").await;
     let responses: Vec<&str> = text.split("HTTP/1.1 ").filter(|r| !r.is_empty()).collect();
     assert!(responses[0].starts_with("200 "), "{text}");
     assert!(!text.contains("invalid_client"), "no handler ran: {text}");
@@ -602,11 +627,12 @@ async fn a_slow_head_is_cut_after_ten_seconds_even_with_a_longer_request_timeout
         .unwrap();
     let (mut reader, writer) = stream.into_split();
     let dripping = drip(writer);
-    let (text, closed) =
-        tokio::time::timeout(Duration::from_secs(25), read_until_closed(&mut reader))
-            .await
-            .expect("a slow head is cut at 10 s, long before the two-minute request timeout");
+    let text = closed_within(
+        &mut reader,
+        Duration::from_secs(25),
+        "a slow head is cut at 10 s, long before the two-minute request timeout",
+    )
+    .await;
     dripping.abort();
     assert_eq!(Raw::parse(&text).status, 408);
-    assert!(closed);
 }
