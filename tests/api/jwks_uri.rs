@@ -180,20 +180,20 @@ async fn client_with_published_keys(
     (keyed, hits)
 }
 
+/// A good RSA public key published for encryption (`use: enc`), never for assertions.
+fn rsa_encryption_key() -> serde_json::Value {
+    let pair = RS256.generate_key_pair(2048).unwrap();
+    let mut key = serde_json::to_value(pair.to_jwk_public_key().as_ref()).unwrap();
+    key["use"] = json!("enc");
+    key
+}
+
 /// Keys a client publishes for other purposes (encryption, a curve assertions never use)
 /// are set aside at fetch time; they do not lock the client out.
 #[tokio::test]
 async fn unusable_keys_in_a_fetched_set_are_ignored() {
     let app = spawn_app_with(|f| f.merge(("oauth.allow_private_jwks_uri", true))).await;
-    let mut enc = serde_json::to_value(
-        RS256
-            .generate_key_pair(2048)
-            .unwrap()
-            .to_jwk_public_key()
-            .as_ref(),
-    )
-    .unwrap();
-    enc["use"] = json!("enc");
+    let mut enc = rsa_encryption_key();
     enc["kid"] = json!("enc-1");
     let p384 = serde_json::to_value(
         josekit::jws::ES384
@@ -213,15 +213,7 @@ async fn unusable_keys_in_a_fetched_set_are_ignored() {
 #[tokio::test]
 async fn a_failing_jwks_uri_is_not_fetched_for_every_request() {
     let app = spawn_app_with(|f| f.merge(("oauth.allow_private_jwks_uri", true))).await;
-    let mut enc = serde_json::to_value(
-        RS256
-            .generate_key_pair(2048)
-            .unwrap()
-            .to_jwk_public_key()
-            .as_ref(),
-    )
-    .unwrap();
-    enc["use"] = json!("enc");
+    let enc = rsa_encryption_key();
     let (client, hits) = client_with_published_keys(&app, vec![enc], false).await;
     assert_eq!(token_with_assertion(&app, &client).await, 401);
     assert_eq!(token_with_assertion(&app, &client).await, 401);
