@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use ipnet::IpNet;
@@ -41,12 +40,9 @@ use super::super::client_addr::is_trusted;
 use super::super::AppError;
 use crate::config::Settings;
 
-/// Seconds a refused client is asked to wait: slots free up as other requests end.
-const RETRY_AFTER_SECS: &str = "5";
-
 /// The whole answer to a refused connection, written before its request is read (so it
 /// cannot be negotiated): plain text, with the headers the security middleware would add
-/// to a response without HTML.
+/// to a response without HTML, and the `Retry-After` of every 503 (`RETRY_AFTER_SECS`).
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 Retry-After: 5\r\n\
 Connection: close\r\n\
@@ -351,11 +347,8 @@ pub async fn shed(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     tracing::debug!(?cap, "answering 503: the connection is over its cap");
+    // `Overloaded` carries the Retry-After of every 503.
     let mut response = super::error_for(req.request(), AppError::Overloaded);
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_static(RETRY_AFTER_SECS),
-    );
     response
         .head_mut()
         .set_connection_type(ConnectionType::Close);
@@ -545,6 +538,9 @@ mod tests {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 503 "));
         assert!(head.contains(&format!("\r\nContent-Length: {}", body.len())));
-        assert!(head.contains(&format!("\r\nRetry-After: {RETRY_AFTER_SECS}")));
+        assert!(head.contains(&format!(
+            "\r\nRetry-After: {}",
+            crate::http::error::RETRY_AFTER_SECS
+        )));
     }
 }
