@@ -3,6 +3,11 @@ use figment::Figment;
 
 use super::*;
 
+/// The error message for settings that must be refused.
+fn refused(toml: &str) -> String {
+    with(toml).unwrap_err().to_string()
+}
+
 fn with(toml: &str) -> Result<Settings, ConfigError> {
     Settings::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(toml)))
 }
@@ -26,48 +31,36 @@ fn the_shipped_defaults_are_valid() {
 
 #[test]
 fn an_unknown_key_is_an_error_that_names_it() {
-    let err = with("[server]\nlisten_port = 9000\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[server]\nlisten_port = 9000\n");
     assert!(err.contains("listen_port"), "{err}");
-    let err = with("[nonsense]\nx = 1\n").unwrap_err().to_string();
+    let err = refused("[nonsense]\nx = 1\n");
     assert!(err.contains("nonsense"), "{err}");
 }
 
 #[test]
 fn a_wrongly_typed_value_names_the_key() {
-    let err = with("[session]\nidle_timeout_secs = \"soon\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[session]\nidle_timeout_secs = \"soon\"\n");
     assert!(err.contains("session.idle_timeout_secs"), "{err}");
 }
 
 #[test]
 fn password_minimum_cannot_go_below_twelve() {
-    let err = with("[password]\nmin_length = 11\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[password]\nmin_length = 11\n");
     assert!(err.contains("password.min_length"), "{err}");
     assert!(with("[password]\nmin_length = 12\n").is_ok());
 }
 
 #[test]
 fn weak_argon2_parameters_are_refused() {
-    let err = with("[password]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[password]\nargon2_memory_kib = 8192\nargon2_iterations = 1\n");
     assert!(err.contains("password.argon2_memory_kib"), "{err}");
 }
 
 #[test]
 fn plain_http_off_loopback_is_refused_unless_allowed() {
-    let err = with("issuer = \"http://id.example.com\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("issuer = \"http://id.example.com\"\n");
     assert!(err.contains("`issuer`"), "{err}");
-    let err = with("[server]\nlisten = \"0.0.0.0:8080\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[server]\nlisten = \"0.0.0.0:8080\"\n");
     assert!(err.contains("server.listen"), "{err}");
     let ok = with(
         "issuer = \"https://id.example.com\"\n[server]\nlisten = \"0.0.0.0:8080\"\nallow_plain_http = true\n",
@@ -85,18 +78,14 @@ fn issuer_shape_is_checked() {
         "ftp://id.example.com",
         "not a url",
     ] {
-        let err = with(&format!("issuer = \"{bad}\"\n"))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&format!("issuer = \"{bad}\"\n"));
         assert!(err.contains("`issuer`"), "{bad}: {err}");
     }
 }
 
 #[test]
 fn database_url_needs_a_known_scheme() {
-    let err = with("[database]\nurl = \"mysql://x\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[database]\nurl = \"mysql://x\"\n");
     assert!(err.contains("database.url"), "{err}");
     assert!(with("[database]\nurl = \"postgres://u@127.0.0.1/db\"\n").is_ok());
 }
@@ -111,17 +100,13 @@ fn a_missing_config_file_is_an_error() {
 
 #[test]
 fn the_key_encryption_key_is_checked() {
-    let err = with("[keys]\nencryption_key = \"c2hvcnQ\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[keys]\nencryption_key = \"c2hvcnQ\"\n");
     assert!(err.contains("keys.encryption_key"), "{err}");
     let kek = crate::crypto::envelope::Kek::generate().to_base64();
     assert!(with(&format!("[keys]\nencryption_key = \"{kek}\"\n")).is_ok());
-    let both = with(&format!(
+    let both = refused(&format!(
         "[keys]\nencryption_key = \"{kek}\"\nencryption_key_file = \"/run/kek\"\n"
-    ))
-    .unwrap_err()
-    .to_string();
+    ));
     assert!(both.contains("not both"), "{both}");
     let secret_free = format!(
         "{:?}",
@@ -135,19 +120,15 @@ fn the_key_encryption_key_is_checked() {
 
 #[test]
 fn key_rotation_settings_are_consistent() {
-    let err = with("[keys]\nrsa_bits = 1024\n").unwrap_err().to_string();
+    let err = refused("[keys]\nrsa_bits = 1024\n");
     assert!(err.contains("keys.rsa_bits"), "{err}");
-    let err = with("[keys]\nrotation_interval_secs = 7200\nprepublish_secs = 7200\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[keys]\nrotation_interval_secs = 7200\nprepublish_secs = 7200\n");
     assert!(err.contains("keys.prepublish_secs"), "{err}");
 }
 
 #[test]
 fn dynamic_registration_needs_a_strong_initial_access_token() {
-    let err = with("[registration]\nenabled = true\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[registration]\nenabled = true\n");
     assert!(err.contains("registration.initial_access_token"), "{err}");
     let token = "x".repeat(32);
     let ok = with(&format!(
@@ -162,25 +143,17 @@ fn dynamic_registration_needs_a_strong_initial_access_token() {
 
 #[test]
 fn mail_settings_are_checked() {
-    let err = with("[mail]\nfrom = \"not an address\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[mail]\nfrom = \"not an address\"\n");
     assert!(err.contains("mail.from"), "{err}");
-    let err = with("[mail]\ntransport = \"smtp\"\nsmtp_host = \"mail.example.com\"\nsmtp_security = \"none\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[mail]\ntransport = \"smtp\"\nsmtp_host = \"mail.example.com\"\nsmtp_security = \"none\"\n");
     assert!(err.contains("mail.smtp_security"), "{err}");
     assert!(with(
         "[mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_security = \"none\"\n"
     )
     .is_ok());
-    let err = with("[mail]\ntransport = \"pigeon\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[mail]\ntransport = \"pigeon\"\n");
     assert!(err.contains("mail.transport"), "{err}");
-    let err = with("[lockout]\naccount_threshold = 0\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[lockout]\naccount_threshold = 0\n");
     assert!(err.contains("lockout.account_threshold"), "{err}");
 }
 
@@ -197,14 +170,10 @@ fn trusted_proxies_are_cidrs_or_addresses() {
         .collect();
     assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
     for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.1/8", ""] {
-        let err = with(&format!("[server]\ntrusted_proxies = [\"{bad}\"]\n"))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&format!("[server]\ntrusted_proxies = [\"{bad}\"]\n"));
         assert!(err.contains("server.trusted_proxies"), "{bad}: {err}");
     }
-    let err = with("[server]\ntrusted_proxies = \"10.0.0.0/8\"\n")
-        .unwrap_err()
-        .to_string();
+    let err = refused("[server]\ntrusted_proxies = \"10.0.0.0/8\"\n");
     assert!(err.contains("trusted_proxies"), "{err}");
 }
 
@@ -236,9 +205,7 @@ fn ipv4_mapped_trusted_proxies_become_ipv4_nets() {
 #[test]
 fn trusted_proxies_that_trust_everyone_are_refused() {
     for everyone in ["0.0.0.0/0", "::/0", "::ffff:0:0/96", "::/64"] {
-        let err = with(&format!("[server]\ntrusted_proxies = [\"{everyone}\"]\n"))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&format!("[server]\ntrusted_proxies = [\"{everyone}\"]\n"));
         assert!(err.contains("server.trusted_proxies"), "{everyone}: {err}");
         assert!(err.contains("every client"), "{everyone}: {err}");
     }
@@ -272,7 +239,7 @@ fn limits_and_unauthenticated_lifetimes_are_checked() {
             "oauth.max_pending_requests_per_source",
         ),
     ] {
-        let err = with(toml).unwrap_err().to_string();
+        let err = refused(toml);
         assert!(err.contains(key), "{toml}: {err}");
     }
     let s = with("[signup]\nverification_lifetime_secs = 600\nunconfirmed_lifetime_secs = 600\n")
@@ -309,9 +276,7 @@ fn database_bounds_are_checked_and_named() {
         ("probe_interval_secs = 0", "database.probe_interval_secs"),
         ("probe_timeout_secs = 61", "database.probe_timeout_secs"),
     ] {
-        let err = with(&format!("[database]\n{toml}\n"))
-            .unwrap_err()
-            .to_string();
+        let err = refused(&format!("[database]\n{toml}\n"));
         assert!(err.contains(key), "{toml}: {err}");
     }
     // Zero leaves Postgres' own statement timeout in force.
