@@ -6,6 +6,7 @@
 //! knows nothing of HTTP.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod clients;

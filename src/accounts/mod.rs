@@ -214,7 +214,7 @@ pub fn insert_prepared(
         other => AccountError::Store(other),
     })?;
     if prepared.admin {
-        roles::grant(conn, &row.id, roles::ADMIN, row.created_at)?;
+        roles::grant(conn, &row.id, roles::SUPER_ADMIN, row.created_at)?;
         // An administrator exists now: an outstanding setup link must not make another.
         crate::store::tokens::delete_purpose(conn, setup::PURPOSE)?;
     }
@@ -348,7 +348,7 @@ pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
             users::list(conn)?
                 .into_iter()
                 .map(|u| {
-                    let roles = roles::names_for_user(conn, &u.id)?;
+                    let roles = roles::names_for_user(conn, &u.id, crate::time::now())?;
                     Ok(UserSummary {
                         username_problem: names::problem(&u.username),
                         has_password: u.password_hash.is_some(),

@@ -2,6 +2,7 @@
 //! 1 a runtime failure (database unreachable, ...), 2 bad arguments or configuration.
 
 mod client;
+pub mod duration;
 mod keys;
 mod open_files;
 mod profile_flags;

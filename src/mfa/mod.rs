@@ -177,7 +177,7 @@ pub fn enrolment_required(
     if policy.required_roles.is_empty() {
         return Ok(false);
     }
-    let roles = roles::names_for_user(c, user_id)?;
+    let roles = roles::names_for_user(c, user_id, crate::time::now())?;
     Ok(roles.iter().any(|r| policy.required_roles.contains(r)))
 }
 

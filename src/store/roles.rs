@@ -1,36 +1,58 @@
-//! Queries on `roles` and `user_roles`.
+//! Queries on `roles` and `role_assignments`.
 
 use diesel::prelude::*;
 
-use super::schema::{roles, user_roles};
+use super::schema::{role_assignments, roles};
 use super::{DbConn, StoreError};
 
-/// The built-in role seeded by the first migration.
-pub const ADMIN: &str = "admin";
+/// The built-in global role that holds every permission; the setup link makes the first one.
+pub const SUPER_ADMIN: &str = "super_admin";
 
+/// Gives a user a role everywhere (no organization, no expiry). Granting again changes nothing.
 pub fn grant(conn: &mut DbConn, user_id: &str, role_id: &str, now: i64) -> Result<(), StoreError> {
-    diesel::insert_into(user_roles::table)
-        .values((
-            user_roles::user_id.eq(user_id),
-            user_roles::role_id.eq(role_id),
-            user_roles::created_at.eq(now),
-        ))
-        .execute(conn)?;
+    super::insert_or_ignore!(
+        conn,
+        role_assignments::table,
+        (
+            role_assignments::id.eq(crate::crypto::random::identifier()),
+            role_assignments::role_id.eq(role_id),
+            role_assignments::user_id.eq(user_id),
+            role_assignments::created_at.eq(now),
+        )
+    )?;
     Ok(())
 }
 
-pub fn count_members(conn: &mut DbConn, role_id: &str) -> Result<i64, StoreError> {
-    Ok(user_roles::table
-        .filter(user_roles::role_id.eq(role_id))
+/// How many users hold the role everywhere, now.
+pub fn count_members(conn: &mut DbConn, role_id: &str, now: i64) -> Result<i64, StoreError> {
+    Ok(role_assignments::table
+        .filter(role_assignments::role_id.eq(role_id))
+        .filter(role_assignments::user_id.is_not_null())
+        .filter(role_assignments::org_id.is_null())
+        .filter(
+            role_assignments::expires_at
+                .is_null()
+                .or(role_assignments::expires_at.gt(now)),
+        )
         .count()
         .get_result(conn)?)
 }
 
-/// Names of the roles granted directly to a user, sorted.
-pub fn names_for_user(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, StoreError> {
-    Ok(user_roles::table
+/// Names of the global roles a user holds now (granted directly, not inherited), sorted.
+pub fn names_for_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(role_assignments::table
         .inner_join(roles::table)
-        .filter(user_roles::user_id.eq(user_id))
+        .filter(role_assignments::user_id.eq(user_id))
+        .filter(role_assignments::org_id.is_null())
+        .filter(
+            role_assignments::expires_at
+                .is_null()
+                .or(role_assignments::expires_at.gt(now)),
+        )
         .select(roles::name)
         .order(roles::name.asc())
         .load(conn)?)

@@ -35,20 +35,91 @@ diesel::table! {
 }
 
 diesel::table! {
-    roles (id) {
+    organizations (id) {
         id -> Text,
         name -> Text,
-        description -> Text,
-        parent_id -> Nullable<Text>,
+        display_name -> Text,
         created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
 diesel::table! {
-    user_roles (user_id, role_id) {
+    org_members (org_id, user_id) {
+        org_id -> Text,
         user_id -> Text,
-        role_id -> Text,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        name -> Text,
+        description -> Text,
+        parent_id -> Nullable<Text>,
+        builtin -> Bool,
         created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    role_permissions (role_id, permission) {
+        role_id -> Text,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    role_assignments (id) {
+        id -> Text,
+        role_id -> Text,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        org_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        granted_by -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        previous_secret_hash -> Nullable<Text>,
+        previous_expires_at -> Nullable<BigInt>,
+        owner_user_id -> Nullable<Text>,
+        owner_client_id -> Nullable<Text>,
+        role_id -> Text,
+        org_id -> Nullable<Text>,
+        allowed_cidrs -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        last_used_ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    org_invitations (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        role_id -> Text,
+        token_hash -> Text,
+        invited_by -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+        accepted_by -> Nullable<Text>,
     }
 }
 
@@ -75,6 +146,9 @@ diesel::table! {
         registration_token_hash -> Nullable<Text>,
         require_mfa -> Bool,
         id_token_claims -> Text,
+        org_id -> Nullable<Text>,
+        org_signin -> Text,
+        disabled -> Bool,
     }
 }
 
@@ -309,18 +383,27 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(org_members -> organizations (org_id));
+diesel::joinable!(org_members -> users (user_id));
+diesel::joinable!(role_permissions -> roles (role_id));
+diesel::joinable!(role_assignments -> roles (role_id));
+diesel::joinable!(api_keys -> roles (role_id));
+diesel::joinable!(org_invitations -> organizations (org_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(access_tokens -> grants (grant_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
-diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    organizations,
+    org_members,
     roles,
-    user_roles,
+    role_permissions,
+    role_assignments,
+    api_keys,
+    org_invitations,
     clients,
     sessions,
     one_time_tokens,

@@ -90,7 +90,7 @@ fn users_are_added_listed_disabled_and_enabled() {
     assert!(out.status.success(), "{}", stderr(&out));
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(created["username"], "alice");
-    assert_eq!(created["roles"], serde_json::json!(["admin"]));
+    assert_eq!(created["roles"], serde_json::json!(["super_admin"]));
     assert_eq!(created["has_password"], true);
     assert!(!stdout(&out).contains(PASSWORD) && !stderr(&out).contains(PASSWORD));
 

@@ -174,7 +174,11 @@ async fn setup_without_a_token_creates_nobody_and_keeps_the_link_valid() {
 
     assert_eq!(resp.status(), 403);
     assert!(app.db(users::list).await.is_empty());
-    assert_eq!(app.db(|c| roles::count_members(c, roles::ADMIN)).await, 0);
+    assert_eq!(
+        app.db(|c| roles::count_members(c, roles::SUPER_ADMIN, portcullis::time::now()))
+            .await,
+        0
+    );
     let page = app.client.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(form_value(&page.text().await.unwrap(), "token").is_some());

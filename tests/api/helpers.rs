@@ -356,7 +356,7 @@ impl TestApp {
     }
 
     /// Runs a query against the app's database.
-    /// Gives an existing user a role straight in the database (no CLI for roles yet).
+    /// Gives an existing user a global role straight in the database.
     pub async fn grant_role(&self, username: &'static str, role: &'static str) {
         self.db(move |c| {
             let user = portcullis::store::users::find_by_username(c, username)?

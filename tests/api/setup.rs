@@ -51,8 +51,9 @@ async fn a_fresh_install_offers_a_setup_link_that_creates_a_signed_in_admin_once
         .expect("admin user");
     let id = admin.id.clone();
     assert_eq!(
-        app.db(move |c| roles::names_for_user(c, &id)).await,
-        ["admin"]
+        app.db(move |c| roles::names_for_user(c, &id, portcullis::time::now()))
+            .await,
+        ["super_admin"]
     );
 
     // Never again: the page and the form both refuse the used token.

@@ -348,13 +348,13 @@ async fn configuration_can_require_mfa_for_everyone_or_for_a_role() {
     app.create_user("alice", PASSWORD).await;
     led_to_enrolment(&app, &auth_params(&client, &[])).await;
 
-    let app = spawn_app_with(|f| f.merge(("mfa.required_roles", vec!["admin"]))).await;
+    let app = spawn_app_with(|f| f.merge(("mfa.required_roles", vec!["super_admin"]))).await;
     let client = confidential(&app).await;
     app.create_user("alice", PASSWORD).await;
     // Not an admin: the password is enough.
     let resp = sign_in_and_authorize(&app, &auth_params(&client, &[]), "alice", PASSWORD).await;
     assert!(param(&redirect_params(&resp), "code").is_some());
     sign_out(&app).await;
-    app.grant_role("alice", "admin").await;
+    app.grant_role("alice", "super_admin").await;
     led_to_enrolment(&app, &auth_params(&client, &[])).await;
 }

@@ -9,11 +9,11 @@ use crate::helpers::{form_value, location, spawn_app_with, TestApp, PASSWORD};
 /// An app where admins must have a second factor, a client, and alice signed in with only
 /// her password (made an admin afterwards); the step-up entry for an authorization request.
 async fn admin_signed_in_before_the_rule() -> (TestApp, String) {
-    let app = spawn_app_with(|f| f.merge(("mfa.required_roles", vec!["admin"]))).await;
+    let app = spawn_app_with(|f| f.merge(("mfa.required_roles", vec!["super_admin"]))).await;
     let client = confidential(&app).await;
     app.create_user("alice", PASSWORD).await;
     assert_eq!(app.login("alice", PASSWORD).await.status(), 303);
-    app.grant_role("alice", "admin").await;
+    app.grant_role("alice", "super_admin").await;
     let resp = app.get(&authorize_path(&auth_params(&client, &[]))).await;
     let start = location(&resp);
     assert!(start.starts_with("/login/mfa/start?request="), "{start}");

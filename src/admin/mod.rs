@@ -1,0 +1,7 @@
+//! Administration: who may change what (RBAC with inheritance, organizations, just-in-time
+//! grants) and how automation gets in (API keys). The console and the JSON API are thin HTTP
+//! layers over this module; the CLI calls it too, as the operator, who needs no permission.
+
+pub mod permissions;
+
+pub use permissions::Permission;
