@@ -123,7 +123,7 @@ impl Application {
                 settings.oauth.allow_private_jwks_uri,
             )),
         };
-        let (mailer, mail_worker) = crate::mail::Mailer::start(&settings.mail)?;
+        let (mailer, mail_worker) = crate::mail::Mailer::start(&settings.mail, &store)?;
         let session_policy = SessionPolicy {
             idle_secs: crate::time::secs(settings.session.idle_timeout_secs),
             absolute_secs: crate::time::secs(settings.session.absolute_lifetime_secs),
@@ -151,11 +151,7 @@ impl Application {
             },
             settings: Arc::clone(&settings),
             provider,
-            lockout: crate::accounts::Lockout::new(
-                &settings.lockout,
-                mailer.clone(),
-                &settings.issuer,
-            ),
+            lockout: crate::accounts::Lockout::new(&settings.lockout, &settings.issuer),
             mailer: mailer.clone(),
             mfa: crate::mfa::Mfa::new(kek, &settings.mfa, &settings.issuer),
             passkeys,
@@ -272,8 +268,9 @@ impl Application {
         &self.keys
     }
 
-    /// The mail queue. It delivers in order, so a message queued here goes out after every
-    /// message the app queued before (tests use that to know no more mail is coming).
+    /// The mail queue. Mail goes out oldest first, so a message queued here goes out after
+    /// every message the app queued before (tests use that to know no more mail is coming),
+    /// unless one of those is waiting for a retry.
     pub fn mailer(&self) -> &crate::mail::Mailer {
         &self.mailer
     }

@@ -33,7 +33,7 @@
 //!   whatever the usernames, is refused before any password is checked, except from a
 //!   browser the account knows.
 //! - `lockout.burst_threshold` failures within `lockout.burst_window_secs` send the owner
-//!   one notice per window, decided in the transaction that audits the failure.
+//!   one notice per window, decided and queued in the transaction that audits the failure.
 //! - A completed sign-in clears its source and the account-wide count;
 //!   `portcullis user unlock` clears every source of the account.
 
@@ -46,7 +46,7 @@ use super::AccountError;
 use crate::audit::{self, Actor, Event};
 use crate::config::LockoutSettings;
 use crate::crypto::token;
-use crate::mail::{notices, Mailer};
+use crate::mail::{notices, outbox};
 use crate::store::login_sources::{self, Reservation};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, devices, throttle, DbConn, Store, StoreError};
@@ -114,26 +114,14 @@ impl LockoutPolicy {
 #[derive(Clone)]
 pub struct Lockout {
     pub policy: LockoutPolicy,
-    mailer: Mailer,
     issuer: Arc<str>,
 }
 
 impl Lockout {
-    pub fn new(settings: &LockoutSettings, mailer: Mailer, issuer: &str) -> Self {
+    pub fn new(settings: &LockoutSettings, issuer: &str) -> Self {
         Lockout {
             policy: LockoutPolicy::from_settings(settings),
-            mailer,
             issuer: issuer.into(),
-        }
-    }
-
-    /// Queues the burst notice decided (and audited) by a committed transaction.
-    pub fn announce(&self, burst: Option<Burst>) {
-        let Some(burst) = burst else { return };
-        let window = self.policy.burst_window_secs;
-        match notices::failure_burst(&self.issuer, &burst.user, burst.failures, window) {
-            Ok(mail) => self.mailer.send(mail),
-            Err(e) => tracing::error!(error = %e, "could not render the failure-burst notice"),
         }
     }
 }
@@ -309,13 +297,6 @@ pub fn release(c: &mut DbConn, user_id: &str, ticket: &Ticket) -> Result<(), Sto
     login_sources::release(c, user_id, ticket.source.key(), ticket.reservation)
 }
 
-/// A burst of failures its owner is to hear of.
-#[derive(Debug)]
-pub struct Burst {
-    user: UserRow,
-    failures: i32,
-}
-
 /// What a failed attempt was.
 pub enum Failed<'a> {
     /// Checked and wrong, against the reservation in the ticket.
@@ -330,17 +311,18 @@ pub enum Failed<'a> {
 }
 
 /// Records a failed sign-in step (`method`: pwd, otp, rec) with its audit event, against the
-/// address and, when it concerns an account, the account; returns the burst notice to send
-/// once the transaction commits, if this failure starts a burst. Call inside a transaction.
+/// address and, when it concerns an account, the account; when this failure starts a burst,
+/// queues the owner's notice with it. Call inside a transaction.
 pub fn record_failure(
     c: &mut DbConn,
-    policy: &LockoutPolicy,
+    lockout: &Lockout,
     user: Option<&UserRow>,
     failed: Failed<'_>,
     ip: Option<&str>,
     method: &str,
     now: i64,
-) -> Result<Option<Burst>, StoreError> {
+) -> Result<(), StoreError> {
+    let policy = &lockout.policy;
     if let Some(ip) = ip {
         throttle::record_failure(
             c,
@@ -367,9 +349,9 @@ pub fn record_failure(
             detail,
         },
     )?;
-    let Some(user) = user else { return Ok(None) };
+    let Some(user) = user else { return Ok(()) };
     match failed {
-        Failed::Uncounted => return Ok(None),
+        Failed::Uncounted => return Ok(()),
         Failed::Refused(_) | Failed::Slowed(_) => {}
         Failed::Checked(ticket) => {
             users::add_failure(c, &user.id)?;
@@ -399,7 +381,7 @@ pub fn record_failure(
         policy.burst_threshold,
     )?;
     if failures != policy.burst_threshold {
-        return Ok(None);
+        return Ok(());
     }
     audit::record(
         c,
@@ -411,10 +393,11 @@ pub fn record_failure(
             detail: json!({ "failures": failures, "window_secs": policy.burst_window_secs }),
         },
     )?;
-    Ok(Some(Burst {
-        user: user.clone(),
-        failures,
-    }))
+    let window = policy.burst_window_secs;
+    outbox::raise(
+        c,
+        notices::failure_burst(&lockout.issuer, user, failures, window),
+    )
 }
 
 /// After a completed sign-in (every factor passed) from `origin`: its source's failures and

@@ -90,8 +90,8 @@ pub(crate) async fn check_password(
 }
 
 /// Records a wrong password: `attempt` is the admitted (checked) or refused attempt, or
-/// `None` for one that does not concern the account. Sends the burst notice once the
-/// failure is committed.
+/// `None` for one that does not concern the account. A burst notice commits with the
+/// failure.
 pub(crate) async fn fail(
     store: &Store,
     lockout: &Lockout,
@@ -99,8 +99,8 @@ pub(crate) async fn fail(
     attempt: Option<Admission>,
     origin: &Origin,
 ) -> Result<(), StoreError> {
-    let (policy, ip) = (lockout.policy, origin.ip.clone());
-    let burst = store
+    let (lockout, ip) = (lockout.clone(), origin.ip.clone());
+    store
         .run(move |conn| {
             store::transaction(conn, |c| {
                 let failed = attempt
@@ -108,7 +108,7 @@ pub(crate) async fn fail(
                     .map_or(Failed::Uncounted, Admission::as_failure);
                 lockout::record_failure(
                     c,
-                    &policy,
+                    &lockout,
                     user.as_ref(),
                     failed,
                     ip.as_deref(),
@@ -117,7 +117,5 @@ pub(crate) async fn fail(
                 )
             })
         })
-        .await?;
-    lockout.announce(burst);
-    Ok(())
+        .await
 }

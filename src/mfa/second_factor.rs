@@ -9,7 +9,7 @@
 
 use super::challenge::Challenge;
 use super::{recovery, totp, Mfa, MfaError};
-use crate::accounts::lockout::{self, Admission, Burst, Lockout, Origin};
+use crate::accounts::lockout::{self, Admission, Lockout, Origin};
 use crate::crypto::SecretString;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, challenges, DbConn, Store};
@@ -48,7 +48,6 @@ enum Outcome {
     Passed(Box<Passed>),
     Wrong {
         exhausted: bool,
-        burst: Option<Burst>,
     },
     Throttled,
     Gone,
@@ -132,7 +131,7 @@ pub async fn verify(
     code: SecretString,
     origin: Origin,
 ) -> Result<Passed, MfaError> {
-    let (mfa, policy, challenge) = (mfa.clone(), lockout.policy, challenge.clone());
+    let (mfa, lockout, challenge) = (mfa.clone(), lockout.clone(), challenge.clone());
     let outcome = store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -149,7 +148,7 @@ pub async fn verify(
                 if !source.is_known_device() && lockout::address_blocked(c, &origin, now)? {
                     return Ok(Outcome::Throttled);
                 }
-                let admission = lockout::admit(c, &policy, &user.id, &source, now)?;
+                let admission = lockout::admit(c, &lockout.policy, &user.id, &source, now)?;
                 let passed = match &admission {
                     Admission::Admitted(_) => {
                         check(c, &mfa, &user, &challenge, method, code.expose(), now)?
@@ -157,9 +156,9 @@ pub async fn verify(
                     Admission::Locked(_) | Admission::Slowed(_) => None,
                 };
                 let (Some(checked), Admission::Admitted(ticket)) = (passed, &admission) else {
-                    let burst = lockout::record_failure(
+                    lockout::record_failure(
                         c,
-                        &policy,
+                        &lockout,
                         Some(&user),
                         admission.as_failure(),
                         origin.ip.as_deref(),
@@ -171,7 +170,7 @@ pub async fn verify(
                     if exhausted {
                         challenges::delete(c, &challenge.id_hash)?;
                     }
-                    return Ok(Outcome::Wrong { exhausted, burst });
+                    return Ok(Outcome::Wrong { exhausted });
                 };
                 lockout::release(c, &user.id, ticket)?;
                 if !challenges::delete(c, &challenge.id_hash)? {
@@ -188,8 +187,7 @@ pub async fn verify(
         .await?;
     match outcome {
         Outcome::Passed(p) => Ok(*p),
-        Outcome::Wrong { exhausted, burst } => {
-            lockout.announce(burst);
+        Outcome::Wrong { exhausted } => {
             match exhausted {
                 true => Err(MfaError::ChallengeExhausted),
                 false => Err(MfaError::InvalidCode),

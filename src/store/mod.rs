@@ -19,6 +19,7 @@ pub mod grants;
 pub mod keys;
 pub mod login_sources;
 pub mod migrations;
+pub mod outbox;
 pub mod passkeys;
 mod pg_params;
 mod probe;
@@ -104,6 +105,9 @@ pub struct Store {
     url: DatabaseUrl,
     operation_timeout: Duration,
     probe: Arc<probe::Probe>,
+    /// Woken after a closure given to [`Store::run`] wrote to the mail outbox: this
+    /// instance's mail worker waits on it between polls.
+    mail_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -148,6 +152,7 @@ impl Store {
             url,
             operation_timeout: options.operation_timeout,
             probe,
+            mail_signal: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -165,6 +170,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let signal = Arc::clone(&self.mail_signal);
         let abandoned = Arc::new(AtomicBool::new(false));
         let given_up = Arc::clone(&abandoned);
         let task = tokio::task::spawn_blocking(move || {
@@ -175,7 +181,11 @@ impl Store {
                     "the caller gave up before a connection was free",
                 )));
             }
-            f(&mut conn)
+            let result = f(&mut conn);
+            if outbox::take_inserted() {
+                signal.notify_one();
+            }
+            result
         });
         match tokio::time::timeout(self.operation_timeout, task).await {
             Ok(Ok(result)) => result,
@@ -194,7 +204,16 @@ impl Store {
         E: From<StoreError>,
     {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        if outbox::take_inserted() {
+            self.mail_signal.notify_one();
+        }
+        result
+    }
+
+    /// Notified when this process committed mail to the outbox (see [`outbox`]).
+    pub fn mail_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.mail_signal)
     }
 }
 

@@ -392,6 +392,23 @@ diesel::joinable!(org_invitations -> organizations (org_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(access_tokens -> grants (grant_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        recipient -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 
@@ -426,4 +443,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_sources,
     rate_counters,
     readiness_probe,
+    mail_outbox,
 );
