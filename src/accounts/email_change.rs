@@ -10,6 +10,7 @@
 //! the requester's state changes the same way (earlier links die) in both cases. The
 //! address changes only when the link is confirmed with a POST, and only if it is still
 //! free then. Mail drawn to the new address counts against `limits.mails_per_address`.
+//! Every mail is queued in the transaction that issues the link or makes the change.
 
 use serde_json::json;
 
@@ -18,6 +19,7 @@ use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token, SecretString};
 use crate::limits::Limits;
+use crate::mail::{notices, outbox};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, tokens, Store, StoreError};
 
@@ -54,26 +56,6 @@ pub enum ConfirmError {
     Store(#[from] StoreError),
 }
 
-/// What the caller mails; the requester sees the same page in both cases.
-pub enum Requested {
-    /// Send `token` to `new_email`, and tell the user's current address.
-    Link {
-        user: UserRow,
-        new_email: String,
-        token: String,
-    },
-    /// `new_email` belongs to `owner`, who should be told; the user's current address is
-    /// told of the request as for [`Requested::Link`], so that mailbox cannot tell either.
-    Taken {
-        user: UserRow,
-        new_email: String,
-        owner: UserRow,
-    },
-    /// The new address has had its share of mail (`limits.mails_per_address`): nothing is
-    /// sent, and the requester sees the same answer.
-    Limited,
-}
-
 /// An unused link: whose it is and the address it would set.
 pub struct Pending {
     pub user: UserRow,
@@ -86,9 +68,12 @@ pub struct Changed {
     pub old_email: String,
 }
 
-/// Checks the request of the signed-in `user` and issues a link for the new address.
-/// (Two independent guards, the sign-in lock-out and the mail limits, make the eighth
-/// argument.)
+/// Checks the request of the signed-in `user` and mails a link (under `issuer`) to the new
+/// address, and a notice of the request to the current one. When the new address belongs
+/// to another account, its owner is told instead of a link being sent; when it has had its
+/// share of mail (`limits.mails_per_address`), nothing is sent. The requester cannot tell
+/// these apart. (Two independent guards, the sign-in lock-out and the mail limits, make
+/// the eighth argument.)
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
     store: &Store,
@@ -98,9 +83,10 @@ pub async fn request(
     user: &UserRow,
     new_email: &str,
     current_password: SecretString,
+    issuer: &str,
     origin: Origin,
-) -> Result<Requested, RequestError> {
-    let ip = origin.ip.clone();
+) -> Result<(), RequestError> {
+    let (ip, issuer) = (origin.ip.clone(), issuer.to_owned());
     if user.password_hash.is_none() {
         return Err(RequestError::NoPassword);
     }
@@ -138,14 +124,14 @@ pub async fn request(
                 )?;
                 // Any account can name any address: bound the mail it draws there.
                 if !limits.mail_to(c, &new_email)? {
-                    return Ok(Requested::Limited);
+                    return Ok(());
                 }
+                // The current address hears of the request either way, so that mailbox
+                // cannot tell whether the new address is taken.
+                let requested = notices::email_change_requested(&issuer, &user, &new_email);
                 if let Some(owner) = owner {
-                    return Ok(Requested::Taken {
-                        user,
-                        new_email,
-                        owner,
-                    });
+                    outbox::raise(c, notices::email_in_use(&issuer, &owner))?;
+                    return Ok(outbox::raise(c, requested)?);
                 }
                 let token = random::secret_token();
                 tokens::insert_with_payload(
@@ -157,11 +143,13 @@ pub async fn request(
                     now,
                     now + LIFETIME_SECS,
                 )?;
-                Ok(Requested::Link {
-                    user,
-                    new_email,
-                    token,
-                })
+                let link = format!("{issuer}/account/email/confirm?token={token}");
+                let hours = LIFETIME_SECS / 3600;
+                outbox::raise(
+                    c,
+                    notices::email_change_link(&user, &new_email, &link, hours),
+                )?;
+                Ok(outbox::raise(c, requested)?)
             })
         })
         .await
@@ -189,7 +177,8 @@ pub async fn pending(store: &Store, link_token: &str) -> Result<Option<Pending>,
         .await
 }
 
-/// Uses the link and sets the address. On any error nothing changes, not even the link.
+/// Uses the link and sets the address, telling the old address. On any error nothing
+/// changes, not even the link.
 pub async fn confirm(
     store: &Store,
     link_token: &str,
@@ -232,6 +221,10 @@ pub async fn confirm(
                     },
                 )?;
                 let updated = users::find_by_id(c, &user.id)?.ok_or(StoreError::NotFound)?;
+                outbox::raise(
+                    c,
+                    notices::email_changed(&updated, &user.email, ip.as_deref()),
+                )?;
                 Ok(Changed {
                     user: updated,
                     old_email: user.email,

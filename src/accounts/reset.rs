@@ -7,7 +7,8 @@
 //! `reset.token_lifetime_secs`, single use (consumed in the transaction that sets the new
 //! password), and invalidated by any password change; a completed reset ends every session
 //! and revokes every grant of the user, clears a lock-out, and kills pending email-change
-//! links.
+//! links. Every mail (the link, the re-sent confirmation, the "password changed" notice) is
+//! queued in the transaction that issues or consumes its token.
 
 use serde_json::json;
 
@@ -16,6 +17,7 @@ use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token, SecretString};
 use crate::limits::Limits;
+use crate::mail::{notices, outbox};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, grants, sessions, tokens, Store, StoreError};
 
@@ -37,38 +39,33 @@ impl From<StoreError> for ResetError {
     }
 }
 
-/// What a reset request should mail, if anything.
-pub enum Requested {
-    /// A reset link for a known, enabled account.
-    Reset(UserRow, String),
-    /// The account's self-registration is unconfirmed: a fresh confirmation link instead
-    /// (a reset would not help, and the owner may have lost the first mail).
-    Confirm(UserRow, String),
-}
-
-/// Looks the login up (an address or a username, see [`super::names`]) and issues the link
-/// to mail. `None` for an unknown or disabled account and beyond a limit (per client
-/// address, and per recipient address); the caller must answer the same in every case.
+/// Looks the login up (an address or a username, see [`super::names`]) and mails the link
+/// (links under `issuer`). Nothing is sent for an unknown or disabled account and beyond a
+/// limit (per client address, and per recipient address); the caller must answer the same
+/// in every case. An account whose self-registration is unconfirmed gets a fresh
+/// confirmation link instead (a reset would not help, and the owner may have lost the
+/// first mail).
 pub async fn request(
     store: &Store,
     limits: &Limits,
     login: &str,
     lifetimes: Lifetimes,
+    issuer: &str,
     ip: Option<String>,
-) -> Result<Option<Requested>, StoreError> {
-    let login = login.to_owned();
+) -> Result<(), StoreError> {
+    let (login, issuer) = (login.to_owned(), issuer.to_owned());
     let limits = *limits;
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
                 if !limits.mail_request(c, ip.as_deref())? {
-                    return Ok(None);
+                    return Ok(());
                 }
                 let Some(user) = find_login(c, &login)?.filter(|u| !u.disabled) else {
-                    return Ok(None);
+                    return Ok(());
                 };
                 if !limits.mail_to(c, &user.email)? {
-                    return Ok(None);
+                    return Ok(());
                 }
                 if user.signup_pending {
                     let token = super::signup::issue_confirmation(c, &user.id, lifetimes.confirm)?;
@@ -82,7 +79,12 @@ pub async fn request(
                             detail: json!({}),
                         },
                     )?;
-                    return Ok(Some(Requested::Confirm(user, token)));
+                    let link = format!("{issuer}/signup/confirm?token={token}");
+                    let hours = (lifetimes.confirm + 3599) / 3600;
+                    return outbox::raise(
+                        c,
+                        notices::signup_confirm(&user.username, &user.email, &link, hours),
+                    );
                 }
                 let token = random::secret_token();
                 let now = crate::time::now();
@@ -104,7 +106,12 @@ pub async fn request(
                         detail: json!({}),
                     },
                 )?;
-                Ok(Some(Requested::Reset(user, token)))
+                let link = format!("{issuer}/reset/confirm?token={token}");
+                let minutes = (lifetimes.reset + 59) / 60;
+                outbox::raise(
+                    c,
+                    notices::password_reset(&user.username, &user.email, &link, minutes),
+                )
             })
         })
         .await
@@ -145,8 +152,9 @@ pub async fn complete(
     reset_token: &str,
     new: SecretString,
     confirm: SecretString,
+    issuer: &str,
     ip: Option<String>,
-) -> Result<UserRow, ResetError> {
+) -> Result<(), ResetError> {
     let user = user_for(store, reset_token)
         .await?
         .ok_or(ResetError::InvalidToken)?;
@@ -158,6 +166,7 @@ pub async fn complete(
         .map_err(AccountError::from)?;
     let hash = hasher.hash(new).await.map_err(AccountError::from)?;
     let token_hash = token::hash(reset_token);
+    let issuer = issuer.to_owned();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -187,7 +196,13 @@ pub async fn complete(
                         detail: json!({ "sessions_ended": ended, "grants_revoked": revoked }),
                     },
                 )?;
-                Ok(user)
+                let notice = notices::password_changed(
+                    &issuer,
+                    &user.username,
+                    &user.email,
+                    ip.as_deref(),
+                );
+                Ok(outbox::raise(c, notice)?)
             })
         })
         .await

@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use super::{AccountError, Lockout, Origin, PasswordPolicy};
+use crate::mail::{notices, outbox};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::SecretString;
@@ -44,9 +45,10 @@ pub async fn change_password(
     lockout: &Lockout,
     session: &ActiveSession,
     change: PasswordChange,
+    issuer: &str,
     origin: Origin,
 ) -> Result<(), ChangeError> {
-    let ip = origin.ip.clone();
+    let (ip, issuer) = (origin.ip.clone(), issuer.to_owned());
     if change.new != change.confirm {
         return Err(ChangeError::Mismatch);
     }
@@ -82,7 +84,14 @@ pub async fn change_password(
                         ip: ip.as_deref(),
                         detail: json!({ "sessions_ended": ended, "grants_revoked": revoked }),
                     },
-                )
+                )?;
+                let notice = notices::password_changed(
+                    &issuer,
+                    &user.username,
+                    &user.email,
+                    ip.as_deref(),
+                );
+                outbox::raise(c, notice)
             })
         })
         .await?;

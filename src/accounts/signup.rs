@@ -13,6 +13,7 @@
 //!   deleted by [`purge_unconfirmed`] (audited), which frees its address and username.
 //! - Sign-ups from one client address and mail to one address are bounded
 //!   ([`crate::limits`]); beyond a bound nothing is created and nothing is sent.
+//! - Every mail is queued in the transaction that decides it.
 
 use serde_json::json;
 
@@ -21,23 +22,16 @@ use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{random, token};
 use crate::limits::Limits;
+use crate::mail::{notices, outbox};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, tokens, DbConn, Store, StoreError};
 
 pub const PURPOSE: &str = "email_verify";
 
-/// What happened, for the caller to mail; the visitor sees the same page every time.
-pub enum Outcome {
-    /// A new account and its confirmation token.
-    Created(UserRow, String),
-    /// The address already has an account (whose owner should be told).
-    EmailTaken(UserRow),
-    /// The username belongs to someone else: tell the (unproven) address to pick another.
-    UsernameTaken { username: String, email: String },
-    /// Over a limit: nothing was created and nothing is to be sent.
-    Throttled,
-}
-
+/// Signs a visitor up and mails what happened (links under `issuer`): a new account gets
+/// its confirmation link, a taken address tells its owner, a taken username tells the
+/// address to pick another; over a limit nothing is created or sent. The visitor sees the
+/// same page every time, so the caller learns nothing either.
 pub async fn sign_up(
     store: &Store,
     hasher: &PasswordHasher,
@@ -45,8 +39,10 @@ pub async fn sign_up(
     limits: &Limits,
     new: NewUser,
     lifetime_secs: i64,
+    issuer: &str,
     ip: Option<String>,
-) -> Result<Outcome, AccountError> {
+) -> Result<(), AccountError> {
+    let issuer = issuer.to_owned();
     let new = NewUser {
         admin: false,
         ..new
@@ -58,7 +54,7 @@ pub async fn sign_up(
         .run(move |c| limits.mail_request(c, source.as_deref()))
         .await?;
     if !allowed {
-        return Ok(Outcome::Throttled);
+        return Ok(());
     }
     let prepared = prepare(hasher, policy, new).await?.pending_signup();
     let outcome = store
@@ -68,16 +64,16 @@ pub async fn sign_up(
                 let existing = users::find_by_email(c, &row.email)?;
                 let name_taken = existing.is_none() && names::is_taken(c, &row.username)?;
                 if !limits.mail_to(c, &row.email)? {
-                    return Ok(Outcome::Throttled);
+                    return Ok(());
                 }
                 if let Some(existing) = existing {
-                    return Ok(Outcome::EmailTaken(existing));
+                    let notice =
+                        notices::signup_existing(&issuer, &existing.username, &existing.email);
+                    return Ok(outbox::raise(c, notice)?);
                 }
                 if name_taken {
-                    return Ok(Outcome::UsernameTaken {
-                        username: row.username,
-                        email: row.email,
-                    });
+                    let notice = notices::signup_username_taken(&issuer, &row.username, &row.email);
+                    return Ok(outbox::raise(c, notice)?);
                 }
                 insert_prepared(c, &prepared, &Actor::Anonymous)?;
                 let token = issue_confirmation(c, &row.id, lifetime_secs)?;
@@ -91,14 +87,17 @@ pub async fn sign_up(
                         detail: json!({}),
                     },
                 )?;
-                Ok(Outcome::Created(row, token))
+                let link = format!("{issuer}/signup/confirm?token={token}");
+                let hours = (lifetime_secs + 3599) / 3600;
+                let notice = notices::signup_confirm(&row.username, &row.email, &link, hours);
+                Ok(outbox::raise(c, notice)?)
             })
         })
         .await;
     match outcome {
         // Another sign-up took the name between the check and the insert: the same
         // answer as a taken name, without its mail (that counter rolled back with it).
-        Err(AccountError::UsernameTaken) => Ok(Outcome::Throttled),
+        Err(AccountError::UsernameTaken) => Ok(()),
         other => other,
     }
 }

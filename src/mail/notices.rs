@@ -1,5 +1,5 @@
-//! Security notices sent to a user after changes to their account. Each returns a
-//! [`Mail`] for [`super::Mailer::send`], which queues it: no notice delays a request.
+//! Security notices and links sent to a user about their account. Each returns a [`Mail`]
+//! for [`super::outbox::raise`], in the transaction of the change it announces.
 
 mod email_change;
 mod lockout;
@@ -166,6 +166,47 @@ pub fn signup_username_taken(
         html: NameTakenHtml {
             username,
             signup_link: &signup_link,
+        }
+        .render()?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.txt")]
+struct ResetText<'a> {
+    username: &'a str,
+    link: &'a str,
+    minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.html")]
+struct ResetHtml<'a> {
+    username: &'a str,
+    link: &'a str,
+    minutes: i64,
+}
+
+/// The link that sets a new password, valid `minutes`.
+pub fn password_reset(
+    username: &str,
+    email: &str,
+    link: &str,
+    minutes: i64,
+) -> Result<Mail, askama::Error> {
+    Ok(Mail {
+        to: email.to_owned(),
+        subject: "Reset your password".into(),
+        text: ResetText {
+            username,
+            link,
+            minutes,
+        }
+        .render()?,
+        html: ResetHtml {
+            username,
+            link,
+            minutes,
         }
         .render()?,
     })

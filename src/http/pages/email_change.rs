@@ -11,7 +11,6 @@ use super::{render, render_form};
 use crate::accounts::email_change::{self, ConfirmError};
 use crate::http::extract::{client_ip, CsrfForm};
 use crate::http::{AppError, AppState};
-use crate::mail::notices;
 
 #[derive(Template)]
 #[template(path = "email_change_confirm.html")]
@@ -63,21 +62,13 @@ pub async fn post_confirm(
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    let ip = client_ip(&req);
-    match email_change::confirm(&state.store, &form.token, ip.clone()).await {
-        Ok(changed) => {
-            state.mailer.send(notices::email_changed(
-                &changed.user,
-                &changed.old_email,
-                ip.as_deref(),
-            )?);
-            render(
+    match email_change::confirm(&state.store, &form.token, client_ip(&req)).await {
+        Ok(changed) => render(
                 StatusCode::OK,
                 &ChangedPage {
                     email: &changed.user.email,
                 },
-            )
-        }
+            ),
         Err(ConfirmError::InvalidToken) => Err(AppError::LinkInvalid),
         Err(e @ ConfirmError::AddressTaken) => {
             // Nothing changed, the link included; show what it was for.

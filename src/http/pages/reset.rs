@@ -6,12 +6,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{render_form, see_other};
-use crate::accounts::reset::{self, Requested, ResetError};
+use crate::accounts::reset::{self, ResetError};
 use crate::accounts::AccountError;
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm};
 use crate::http::{AppError, AppState};
-use crate::mail::{notices, Mail};
 
 #[derive(Template)]
 #[template(path = "reset_request.html")]
@@ -29,22 +28,6 @@ struct ConfirmPage<'a> {
     username: &'a str,
     min_length: usize,
     error: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "email/password_reset.txt")]
-struct ResetText<'a> {
-    username: &'a str,
-    link: &'a str,
-    minutes: i64,
-}
-
-#[derive(Template)]
-#[template(path = "email/password_reset.html")]
-struct ResetHtml<'a> {
-    username: &'a str,
-    link: &'a str,
-    minutes: i64,
 }
 
 #[derive(Deserialize)]
@@ -85,7 +68,7 @@ pub async fn get_reset(
 }
 
 /// Answers the same whether or not the account exists (and beyond the limits); the mail
-/// goes out in the background.
+/// is queued with the link and goes out in the background.
 pub async fn post_reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -95,48 +78,15 @@ pub async fn post_reset(
         reset: crate::time::secs(state.settings.reset.token_lifetime_secs),
         confirm: crate::time::secs(state.settings.signup.verification_lifetime_secs),
     };
-    let requested = reset::request(
+    reset::request(
         &state.store,
         &state.limits,
         &form.login,
         lifetimes,
+        &state.settings.issuer,
         client_ip(&req),
     )
     .await?;
-    let issuer = &state.settings.issuer;
-    match requested {
-        Some(Requested::Reset(user, token)) => {
-            let link = format!("{issuer}/reset/confirm?token={token}");
-            let (username, minutes) = (user.username.as_str(), minutes(&state));
-            state.mailer.send(Mail {
-                to: user.email.clone(),
-                subject: "Reset your password".into(),
-                text: ResetText {
-                    username,
-                    link: &link,
-                    minutes,
-                }
-                .render()?,
-                html: ResetHtml {
-                    username,
-                    link: &link,
-                    minutes,
-                }
-                .render()?,
-            });
-        }
-        Some(Requested::Confirm(user, token)) => {
-            let link = format!("{issuer}/signup/confirm?token={token}");
-            let hours = (lifetimes.confirm + 3599) / 3600;
-            state.mailer.send(notices::signup_confirm(
-                &user.username,
-                &user.email,
-                &link,
-                hours,
-            )?);
-        }
-        None => {}
-    }
     render_form(&req, &state, StatusCode::OK, |csrf_token| RequestPage {
         csrf_token,
         sent: true,
@@ -173,20 +123,12 @@ pub async fn post_confirm(
         &form.token,
         form.password,
         form.password_confirm,
+        &state.settings.issuer,
         client_ip(&req),
     )
     .await;
     let message = match outcome {
-        Ok(user) => {
-            let ip = client_ip(&req);
-            state.mailer.send(notices::password_changed(
-                &state.settings.issuer,
-                &user.username,
-                &user.email,
-                ip.as_deref(),
-            )?);
-            return Ok(see_other("/login"));
-        }
+        Ok(()) => return Ok(see_other("/login")),
         Err(ResetError::InvalidToken) => return Err(AppError::LinkInvalid),
         Err(ResetError::Mismatch) => ResetError::Mismatch.to_string(),
         Err(ResetError::Account(AccountError::WeakPassword(v))) => v.to_string(),

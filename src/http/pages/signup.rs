@@ -8,12 +8,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{render, render_form};
-use crate::accounts::signup::{self, Outcome};
+use crate::accounts::signup;
 use crate::accounts::{AccountError, NewUser};
 use crate::crypto::SecretString;
 use crate::http::extract::{client_ip, CsrfForm};
 use crate::http::{AppError, AppState};
-use crate::mail::notices;
 
 #[derive(Template)]
 #[template(path = "signup.html")]
@@ -131,33 +130,12 @@ pub async fn post_signup(
         &state.limits,
         new,
         lifetime,
+        &state.settings.issuer,
         client_ip(&req),
     )
     .await;
-    let issuer = &state.settings.issuer;
     match outcome {
-        Ok(Outcome::Created(user, token)) => {
-            let link = format!("{issuer}/signup/confirm?token={token}");
-            state.mailer.send(notices::signup_confirm(
-                &user.username,
-                &user.email,
-                &link,
-                hours(&state),
-            )?);
-        }
-        Ok(Outcome::EmailTaken(existing)) => {
-            state.mailer.send(notices::signup_existing(
-                issuer,
-                &existing.username,
-                &existing.email,
-            )?);
-        }
-        Ok(Outcome::UsernameTaken { username, email }) => {
-            state
-                .mailer
-                .send(notices::signup_username_taken(issuer, &username, &email)?);
-        }
-        Ok(Outcome::Throttled) => {}
+        Ok(()) => {}
         Err(
             e @ (AccountError::InvalidUsername(_)
             | AccountError::InvalidEmail
