@@ -62,7 +62,7 @@ pub enum UserCommand {
     /// Clear a user's failed sign-in count and lock.
     Unlock { username: String },
     /// Remove every second factor (authenticator app, passkeys, recovery codes) of a user
-    /// who lost them all.
+    /// who lost them all. The user is told by mail (sent by the running server).
     ResetMfa { username: String },
 }
 
@@ -240,8 +240,9 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
         }
         UserCommand::ResetMfa { username } => {
             let store = open_store(settings)?;
-            let reset = crate::mfa::manage::reset_all(&store, &username, Actor::Cli)
-                .await
+            let reset =
+                crate::mfa::manage::reset_all(&store, &username, Actor::Cli, &settings.issuer)
+                    .await
                 .map_err(|e| CliError::Failure(e.into()))?
                 .ok_or(accounts::AccountError::UnknownUser)?;
             println!(

@@ -1,11 +1,13 @@
 //! A signed-in user managing their own second factors: setting up and removing the
-//! authenticator app, and generating new recovery codes. Every change is audited; the
-//! caller announces it by email.
+//! authenticator app, and generating new recovery codes; and an operator removing them all.
+//! Every change is audited and announced to the user by mail (links under `issuer`), both
+//! in the transaction that makes it: whoever makes a change, the owner hears of it.
 
 use serde_json::json;
 
 use super::{factors, recovery, totp, Enrollment, Mfa, MfaError};
 use crate::audit::{self, Actor, Event};
+use crate::mail::{notices, outbox};
 use crate::store::users::UserRow;
 use crate::store::{self, recovery_codes, DbConn, Store, StoreError};
 
@@ -25,6 +27,18 @@ fn record(
             detail: json!({}),
         },
     )
+}
+
+/// Queues "the sign-in methods of your account changed: `what`" for the user. Call inside
+/// the transaction of the change.
+pub(crate) fn announce(
+    c: &mut DbConn,
+    issuer: &str,
+    user_id: &str,
+    what: &str,
+) -> Result<(), StoreError> {
+    let user = crate::store::users::find_by_id(c, user_id)?.ok_or(StoreError::NotFound)?;
+    outbox::raise(c, notices::mfa_changed(issuer, &user, what))
 }
 
 /// The set-up this session started, starting one if there is none. `owner` is the session's
@@ -54,9 +68,11 @@ pub async fn confirm_totp(
     user_id: &str,
     owner: &str,
     code: String,
+    issuer: &str,
     ip: Option<String>,
 ) -> Result<Option<Vec<String>>, MfaError> {
     let (mfa, user_id, owner) = (mfa.clone(), user_id.to_owned(), owner.to_owned());
+    let issuer = issuer.to_owned();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -65,6 +81,7 @@ pub async fn confirm_totp(
                     return Err(MfaError::InvalidCode);
                 }
                 record(c, "mfa.totp_enabled", &user_id, ip.as_deref())?;
+                announce(c, &issuer, &user_id, "an authenticator app was set up")?;
                 if recovery::remaining(c, &user_id)? > 0 {
                     return Ok(None);
                 }
@@ -79,9 +96,10 @@ pub async fn confirm_totp(
 pub async fn remove_totp(
     store: &Store,
     user_id: &str,
+    issuer: &str,
     ip: Option<String>,
 ) -> Result<bool, MfaError> {
-    let user_id = user_id.to_owned();
+    let (user_id, issuer) = (user_id.to_owned(), issuer.to_owned());
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -90,6 +108,7 @@ pub async fn remove_totp(
                 }
                 drop_orphaned_recovery_codes(c, &user_id)?;
                 record(c, "mfa.totp_removed", &user_id, ip.as_deref())?;
+                announce(c, &issuer, &user_id, "the authenticator app was removed")?;
                 Ok(true)
             })
         })
@@ -104,7 +123,7 @@ pub async fn first_recovery_codes(
     user_id: &str,
     ip: Option<String>,
 ) -> Result<Vec<String>, MfaError> {
-    issue_recovery(store, user_id, ip, true).await
+    issue_recovery(store, user_id, ip, None).await
 }
 
 /// A new set of recovery codes (the old set stops working); only for a user with a
@@ -112,18 +131,22 @@ pub async fn first_recovery_codes(
 pub async fn regenerate_recovery(
     store: &Store,
     user_id: &str,
+    issuer: &str,
     ip: Option<String>,
 ) -> Result<Vec<String>, MfaError> {
-    issue_recovery(store, user_id, ip, false).await
+    issue_recovery(store, user_id, ip, Some(issuer.to_owned())).await
 }
 
+/// Issues recovery codes: the first set (nothing is replaced, nothing announced) when
+/// `replacing` is `None`, else a new set announced under that issuer.
 async fn issue_recovery(
     store: &Store,
     user_id: &str,
     ip: Option<String>,
-    first_only: bool,
+    replacing: Option<String>,
 ) -> Result<Vec<String>, MfaError> {
     let user_id = user_id.to_owned();
+    let first_only = replacing.is_none();
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -136,6 +159,10 @@ async fn issue_recovery(
                 }
                 let codes = recovery::regenerate(c, &user_id, crate::time::now())?;
                 record(c, "mfa.recovery_codes_generated", &user_id, ip.as_deref())?;
+                if let Some(issuer) = &replacing {
+                    let what = "new recovery codes were generated (the old ones no longer work)";
+                    announce(c, issuer, &user_id, what)?;
+                }
                 Ok(codes)
             })
         })
@@ -151,14 +178,16 @@ pub struct Reset {
 }
 
 /// Removes every second factor of `username` (an operator helping a user who lost them
-/// all). Their sessions stay; the next sign-in needs only the password, or leads to a new
-/// set-up where MFA is required.
+/// all), and tells the user, as if they had removed them themselves (someone who talked an
+/// operator into this must not go unnoticed). Their sessions stay; the next sign-in needs
+/// only the password, or leads to a new set-up where MFA is required.
 pub async fn reset_all(
     store: &Store,
     username: &str,
     actor: Actor,
+    issuer: &str,
 ) -> Result<Option<Reset>, MfaError> {
-    let username = username.to_owned();
+    let (username, issuer) = (username.to_owned(), issuer.to_owned());
     store
         .run(move |conn| {
             store::transaction(conn, |c| {
@@ -184,6 +213,11 @@ pub async fn reset_all(
                         }),
                     },
                 )?;
+                if reset != Reset::default() {
+                    let what = "an administrator removed every second factor \
+                                (authenticator app, passkeys, recovery codes)";
+                    outbox::raise(c, notices::mfa_changed(&issuer, &user, what))?;
+                }
                 Ok(Some(reset))
             })
         })

@@ -137,6 +137,8 @@ pub struct Passkeys {
     webauthn: Option<Arc<Webauthn>>,
     /// Bounds ceremony starts per client address and per account; none in bare test setups.
     limits: Option<Limits>,
+    /// For the links in the notices of added and removed passkeys.
+    issuer: String,
 }
 
 impl Passkeys {
@@ -156,6 +158,7 @@ impl Passkeys {
         Ok(Self {
             webauthn: Some(Arc::new(webauthn)),
             limits: None,
+            issuer: issuer.to_owned(),
         })
     }
 
@@ -171,6 +174,7 @@ impl Passkeys {
         Self {
             webauthn: None,
             limits: None,
+            issuer: String::new(),
         }
     }
 
@@ -237,7 +241,7 @@ impl Passkeys {
         // the credential the authenticator has already made.
         let name = valid_name(name)?;
         let id_hash = ceremony_hash(ceremony)?;
-        let user_id = user_id.to_owned();
+        let (user_id, issuer) = (user_id.to_owned(), self.issuer.clone());
         store
             .run(move |conn| {
                 let now = crate::time::now();
@@ -283,6 +287,8 @@ impl Passkeys {
                             detail: json!({ "credential_id": id, "name": stored.name }),
                         },
                     )?;
+                    let what = format!("a passkey named \"{}\" was added", stored.name);
+                    super::manage::announce(c, &issuer, &user_id, &what)?;
                     Ok(())
                 })?;
                 Ok(stored)
@@ -434,7 +440,7 @@ impl Passkeys {
         credential_id: &str,
         ip: Option<String>,
     ) -> Result<bool, PasskeyError> {
-        let user_id = user_id.to_owned();
+        let (user_id, issuer) = (user_id.to_owned(), self.issuer.clone());
         let credential_id = credential_id.to_owned();
         Ok(store
             .run(move |conn| {
@@ -452,6 +458,7 @@ impl Passkeys {
                                 detail: json!({ "credential_id": credential_id }),
                             },
                         )?;
+                        super::manage::announce(c, &issuer, &user_id, "a passkey was removed")?;
                     }
                     Ok::<_, StoreError>(removed)
                 })

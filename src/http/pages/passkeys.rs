@@ -199,11 +199,6 @@ pub async fn post_register_finish(
         )
         .await
         .map_err(AppError::from)?;
-    super::security::announce(
-        &state,
-        &session,
-        &format!("a passkey named \"{}\" was added", stored.name),
-    )?;
     let user_id = session.user.id.clone();
     let factors = state
         .store
@@ -279,9 +274,7 @@ async fn remove(
         .passkeys
         .remove(&state.store, &session.user.id, id, client_ip(req))
         .await?;
-    if removed {
-        super::security::announce(state, session, "a passkey was removed")?;
-    } else {
+    if !removed {
         let message = "That passkey is not registered to your account.";
         return page(
             req,
@@ -348,6 +341,5 @@ pub async fn post_remove_finish(
     if !removed {
         return Err(AppError::NotFound.into());
     }
-    super::security::announce(&state, &session, "a passkey was removed")?;
     Ok(HttpResponse::Ok().json(json!({ "redirect": format!("{PAGE}?removed=1") })))
 }

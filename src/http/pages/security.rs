@@ -98,20 +98,6 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// Mails the user that their second factors changed.
-pub(super) fn announce(
-    state: &AppState,
-    session: &ActiveSession,
-    what: &str,
-) -> Result<(), AppError> {
-    state.mailer.send(crate::mail::notices::mfa_changed(
-        &state.settings.issuer,
-        &session.user,
-        what,
-    )?);
-    Ok(())
-}
-
 pub async fn get_security(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -186,17 +172,13 @@ pub async fn post_totp_confirm(
         &session.user.id,
         &session.id_hash,
         form.code.expose().to_owned(),
+        &state.settings.issuer,
         client_ip(&req),
     )
     .await;
     match outcome {
-        Ok(codes) => {
-            announce(&state, &session, "an authenticator app was set up")?;
-            match codes {
-                Some(codes) => show_recovery_codes(&codes, "/account/security?done=totp"),
-                None => Ok(see_other("/account/security?done=totp")),
-            }
-        }
+        Ok(Some(codes)) => show_recovery_codes(&codes, "/account/security?done=totp"),
+        Ok(None) => Ok(see_other("/account/security?done=totp")),
         Err(MfaError::InvalidCode) => {
             enroll_page(
                 &req,
@@ -277,9 +259,8 @@ pub async fn post_totp_remove(
     if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, false).await? {
         return Ok(page);
     }
-    if manage::remove_totp(&state.store, &session.user.id, client_ip(&req)).await? {
-        announce(&state, &session, "the authenticator app was removed")?;
-    }
+    let issuer = &state.settings.issuer;
+    manage::remove_totp(&state.store, &session.user.id, issuer, client_ip(&req)).await?;
     Ok(see_other(&format!("{SELF}?done=totp-removed")))
 }
 
@@ -322,15 +303,10 @@ pub async fn post_recovery(
     if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, false).await? {
         return Ok(page);
     }
-    match manage::regenerate_recovery(&state.store, &session.user.id, client_ip(&req)).await {
-        Ok(codes) => {
-            announce(
-                &state,
-                &session,
-                "new recovery codes were generated (the old ones no longer work)",
-            )?;
-            show_recovery_codes(&codes, SELF)
-        }
+    let issuer = &state.settings.issuer;
+    match manage::regenerate_recovery(&state.store, &session.user.id, issuer, client_ip(&req)).await
+    {
+        Ok(codes) => show_recovery_codes(&codes, SELF),
         Err(e @ MfaError::NoSecondFactor) => {
             page(
                 &req,
