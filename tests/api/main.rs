@@ -41,6 +41,7 @@ mod mfa_attacks;
 mod mfa_support;
 mod oidc;
 mod open_files;
+mod outbox;
 mod passkey_login;
 mod passkeys;
 mod private_key_jwt;

@@ -18,6 +18,9 @@ const MAIL_DEADLINE: Duration = Duration::from_secs(10);
 struct Received {
     messages: Vec<String>,
     markers: usize,
+    /// Messages still to refuse (temporary failure, 451) before accepting any.
+    to_refuse: usize,
+    refused: usize,
 }
 
 pub struct SmtpSink {
@@ -66,6 +69,12 @@ fn session(stream: std::net::TcpStream, received: Arc<Mutex<Received>>) -> std::
                 data.push_str(&line);
             }
             let mut received = received.lock().unwrap();
+            if received.to_refuse > 0 {
+                received.to_refuse -= 1;
+                received.refused += 1;
+                writer.write_all(b"451 4.3.0 try again later\r\n")?;
+                continue;
+            }
             if to_marker {
                 received.markers += 1;
             } else {
@@ -83,9 +92,18 @@ fn session(stream: std::net::TcpStream, received: Arc<Mutex<Received>>) -> std::
 
 impl SmtpSink {
     pub fn start() -> Self {
+        Self::start_refusing(0)
+    }
+
+    /// A sink that answers the first `n` messages with a temporary failure (451), as a
+    /// relay that is briefly down, and accepts the rest.
+    pub fn start_refusing(n: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Received::default()));
+        let received = Arc::new(Mutex::new(Received {
+            to_refuse: n,
+            ..Received::default()
+        }));
         let store = Arc::clone(&received);
         std::thread::spawn(move || {
             for stream in listener.incoming().take(50).flatten() {
@@ -101,6 +119,11 @@ impl SmtpSink {
     /// How many messages (markers aside) arrived so far.
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().messages.len()
+    }
+
+    /// How many messages were refused so far.
+    pub fn refused(&self) -> usize {
+        self.received.lock().unwrap().refused
     }
 
     fn markers(&self) -> usize {
@@ -132,8 +155,8 @@ impl SmtpSink {
     }
 
     /// Asserts that exactly `n` messages arrived and no further one is on its way: queues a
-    /// marker behind everything `app` has queued so far (its queue delivers in order) and
-    /// waits for the marker, instead of sleeping and hoping.
+    /// marker behind everything `app` has queued so far (the outbox delivers oldest first)
+    /// and waits for the marker, instead of sleeping and hoping.
     pub async fn assert_no_more_mail(&self, app: &TestApp, n: usize) {
         let before = self.markers();
         app.mailer.send(portcullis::mail::Mail {
