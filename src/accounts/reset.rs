@@ -145,13 +145,23 @@ pub async fn user_for(store: &Store, reset_token: &str) -> Result<Option<UserRow
         .await
 }
 
+/// The new password, typed twice.
+pub struct NewPassword {
+    pub password: SecretString,
+    pub confirm: SecretString,
+}
+
+/// Sets the new password with the link's token and tells the account's address (links
+/// under `issuer`).
 pub async fn complete(
     store: &Store,
     hasher: &PasswordHasher,
     policy: &PasswordPolicy,
     reset_token: &str,
-    new: SecretString,
-    confirm: SecretString,
+    NewPassword {
+        password: new,
+        confirm,
+    }: NewPassword,
     issuer: &str,
     ip: Option<String>,
 ) -> Result<(), ResetError> {
@@ -196,12 +206,8 @@ pub async fn complete(
                         detail: json!({ "sessions_ended": ended, "grants_revoked": revoked }),
                     },
                 )?;
-                let notice = notices::password_changed(
-                    &issuer,
-                    &user.username,
-                    &user.email,
-                    ip.as_deref(),
-                );
+                let notice =
+                    notices::password_changed(&issuer, &user.username, &user.email, ip.as_deref());
                 Ok(outbox::raise(c, notice)?)
             })
         })

@@ -5,10 +5,10 @@
 use serde_json::json;
 
 use super::{AccountError, Lockout, Origin, PasswordPolicy};
-use crate::mail::{notices, outbox};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::SecretString;
+use crate::mail::{notices, outbox};
 use crate::sessions::ActiveSession;
 use crate::store::sessions::SessionRow;
 use crate::store::{self, grants, sessions, users, Store, StoreError};
@@ -85,12 +85,8 @@ pub async fn change_password(
                         detail: json!({ "sessions_ended": ended, "grants_revoked": revoked }),
                     },
                 )?;
-                let notice = notices::password_changed(
-                    &issuer,
-                    &user.username,
-                    &user.email,
-                    ip.as_deref(),
-                );
+                let notice =
+                    notices::password_changed(&issuer, &user.username, &user.email, ip.as_deref());
                 outbox::raise(c, notice)
             })
         })

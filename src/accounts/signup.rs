@@ -28,7 +28,16 @@ use crate::store::{self, tokens, DbConn, Store, StoreError};
 
 pub const PURPOSE: &str = "email_verify";
 
-/// Signs a visitor up and mails what happened (links under `issuer`): a new account gets
+/// Where a confirmation link points and how long it lives.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfirmLink<'a> {
+    /// The links are under it.
+    pub issuer: &'a str,
+    /// `signup.verification_lifetime_secs`.
+    pub lifetime_secs: i64,
+}
+
+/// Signs a visitor up and mails what happened (links under `link.issuer`): a new account gets
 /// its confirmation link, a taken address tells its owner, a taken username tells the
 /// address to pick another; over a limit nothing is created or sent. The visitor sees the
 /// same page every time, so the caller learns nothing either.
@@ -38,11 +47,10 @@ pub async fn sign_up(
     policy: &PasswordPolicy,
     limits: &Limits,
     new: NewUser,
-    lifetime_secs: i64,
-    issuer: &str,
+    link: ConfirmLink<'_>,
     ip: Option<String>,
 ) -> Result<(), AccountError> {
-    let issuer = issuer.to_owned();
+    let (issuer, lifetime_secs) = (link.issuer.to_owned(), link.lifetime_secs);
     let new = NewUser {
         admin: false,
         ..new

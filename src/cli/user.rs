@@ -243,8 +243,8 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
             let reset =
                 crate::mfa::manage::reset_all(&store, &username, Actor::Cli, &settings.issuer)
                     .await
-                .map_err(|e| CliError::Failure(e.into()))?
-                .ok_or(accounts::AccountError::UnknownUser)?;
+                    .map_err(|e| CliError::Failure(e.into()))?
+                    .ok_or(accounts::AccountError::UnknownUser)?;
             println!(
                 "removed from {username}: authenticator app: {}, passkeys: {}, recovery codes: {}",
                 if reset.totp { "yes" } else { "no" },

@@ -211,7 +211,7 @@ impl Worker {
             Ok(()) => {
                 tracing::info!(mail_id = id, %subject, attempts, "mail sent");
                 self.store
-                    .run(move |c| store::outbox::delete_sent(c, id, &claim, ))
+                    .run(move |c| store::outbox::delete_sent(c, id, &claim))
                     .await
             }
             Err(e) if attempts >= MAX_ATTEMPTS => {
@@ -232,16 +232,19 @@ impl Worker {
                     "mail not sent; will retry"
                 );
                 self.store
-                    .run(move |c| {
-                        store::outbox::reschedule(c, id, &claim, now + retry_in, &error)
-                    })
+                    .run(move |c| store::outbox::reschedule(c, id, &claim, now + retry_in, &error))
                     .await
             }
         };
         match result {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(mail_id = id, "the claim on a mail was lost while sending it"),
-            Err(e) => tracing::warn!(mail_id = id, error = %e, "the outcome of a mail could not be recorded"),
+            Ok(false) => tracing::warn!(
+                mail_id = id,
+                "the claim on a mail was lost while sending it"
+            ),
+            Err(e) => {
+                tracing::warn!(mail_id = id, error = %e, "the outcome of a mail could not be recorded")
+            }
         }
     }
 

@@ -46,9 +46,7 @@ pub struct Passed {
 
 enum Outcome {
     Passed(Box<Passed>),
-    Wrong {
-        exhausted: bool,
-    },
+    Wrong { exhausted: bool },
     Throttled,
     Gone,
 }
@@ -187,12 +185,10 @@ pub async fn verify(
         .await?;
     match outcome {
         Outcome::Passed(p) => Ok(*p),
-        Outcome::Wrong { exhausted } => {
-            match exhausted {
-                true => Err(MfaError::ChallengeExhausted),
-                false => Err(MfaError::InvalidCode),
-            }
-        }
+        Outcome::Wrong { exhausted } => match exhausted {
+            true => Err(MfaError::ChallengeExhausted),
+            false => Err(MfaError::InvalidCode),
+        },
         Outcome::Throttled => Err(MfaError::TooManyAttempts),
         Outcome::Gone => Err(MfaError::NoChallenge),
     }

@@ -92,13 +92,18 @@ pub fn claim_next(
             return Ok(None);
         };
         let free = o::claimed_until.is_null().or(o::claimed_until.le(now));
-        let taken = diesel::update(o::table.find(id).filter(o::failed_at.is_null()).filter(free))
-            .set((
-                o::claimed_by.eq(&claim.token),
-                o::claimed_until.eq(claim.until),
-                o::attempts.eq(o::attempts + 1),
-            ))
-            .execute(conn)?;
+        let taken = diesel::update(
+            o::table
+                .find(id)
+                .filter(o::failed_at.is_null())
+                .filter(free),
+        )
+        .set((
+            o::claimed_by.eq(&claim.token),
+            o::claimed_until.eq(claim.until),
+            o::attempts.eq(o::attempts + 1),
+        ))
+        .execute(conn)?;
         if taken == 1 {
             return Ok(o::table
                 .find(id)

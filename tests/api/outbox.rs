@@ -63,7 +63,10 @@ async fn a_refused_password_change_queues_no_notice() {
     let sink = SmtpSink::start();
     let app = spawn_app_with(mail_to(&sink)).await;
     app.create_user("alice", crate::helpers::PASSWORD).await;
-    assert_eq!(app.login("alice", crate::helpers::PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login("alice", crate::helpers::PASSWORD).await.status(),
+        303
+    );
     let csrf = app.csrf_token().await;
     let resp = app
         .post_form(
@@ -119,7 +122,10 @@ async fn a_refused_mail_is_retried_after_a_backoff_and_then_deleted() {
         "{row:?}"
     );
     let error = row.last_error.unwrap();
-    assert!(error.contains("451") || error.contains("try again"), "{error}");
+    assert!(
+        error.contains("451") || error.contains("try again"),
+        "{error}"
+    );
     assert!(!error.contains("body 1"), "{error}");
     assert_eq!(sink.count(), 0);
     // The second goes through, once.
@@ -194,7 +200,11 @@ async fn two_instances_on_one_database_never_send_a_mail_twice() {
     sink.assert_no_more_mail(&b, N).await;
     let mut subjects: Vec<String> = got
         .iter()
-        .filter_map(|m| m.lines().find(|l| l.starts_with("Subject: ")).map(str::to_owned))
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("Subject: "))
+                .map(str::to_owned)
+        })
         .collect();
     subjects.sort();
     subjects.dedup();
@@ -210,7 +220,11 @@ async fn resetting_the_second_factors_from_the_cli_tells_the_user() {
     // The set-up itself is announced.
     sink.wait_for(1).await;
     let out = app.cli(&["user", "reset-mfa", "alice"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The CLI runs no worker: the server's worker sends what it queued.
     let got = sink.wait_for(2).await;
     let notice = &got[1];
@@ -274,5 +288,8 @@ async fn the_logs_of_a_retried_reset_mail_hold_neither_its_link_nor_its_recipien
     assert!(logs.contains("mail not sent; will retry"), "{logs}");
     assert!(logs.contains("mail sent"), "{logs}");
     assert!(!logs.contains(&token), "the reset token is in the logs");
-    assert!(!logs.contains("alice@example.com"), "the recipient is in the logs");
+    assert!(
+        !logs.contains("alice@example.com"),
+        "the recipient is in the logs"
+    );
 }

@@ -64,11 +64,11 @@ pub async fn post_confirm(
 ) -> Result<HttpResponse, AppError> {
     match email_change::confirm(&state.store, &form.token, client_ip(&req)).await {
         Ok(changed) => render(
-                StatusCode::OK,
-                &ChangedPage {
-                    email: &changed.user.email,
-                },
-            ),
+            StatusCode::OK,
+            &ChangedPage {
+                email: &changed.user.email,
+            },
+        ),
         Err(ConfirmError::InvalidToken) => Err(AppError::LinkInvalid),
         Err(e @ ConfirmError::AddressTaken) => {
             // Nothing changed, the link included; show what it was for.

@@ -121,8 +121,10 @@ pub async fn post_confirm(
         &state.hasher,
         &state.policy,
         &form.token,
-        form.password,
-        form.password_confirm,
+        reset::NewPassword {
+            password: form.password,
+            confirm: form.password_confirm,
+        },
         &state.settings.issuer,
         client_ip(&req),
     )

@@ -129,8 +129,10 @@ pub async fn post_signup(
         &state.policy,
         &state.limits,
         new,
-        lifetime,
-        &state.settings.issuer,
+        signup::ConfirmLink {
+            issuer: &state.settings.issuer,
+            lifetime_secs: lifetime,
+        },
         client_ip(&req),
     )
     .await;
