@@ -217,8 +217,10 @@ async fn resetting_the_second_factors_from_the_cli_tells_the_user() {
     let app = spawn_app_with(mail_to(&sink)).await;
     user_with_totp(&app, "alice").await;
     sign_out(&app).await;
-    // The set-up itself is announced.
-    sink.wait_for(1).await;
+    // The set-up itself is announced. (Generous deadlines: the CLI is a process of its own,
+    // and the worker finds what it queued at its next poll.)
+    let deadline = Duration::from_secs(30);
+    sink.wait_for_mail(1, deadline).await;
     let out = app.cli(&["user", "reset-mfa", "alice"]);
     assert!(
         out.status.success(),
@@ -226,7 +228,7 @@ async fn resetting_the_second_factors_from_the_cli_tells_the_user() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The CLI runs no worker: the server's worker sends what it queued.
-    let got = sink.wait_for(2).await;
+    let got = sink.wait_for_mail(2, deadline).await;
     let notice = &got[1];
     assert!(notice.contains("To: alice@example.com"), "{notice}");
     assert!(
