@@ -9,6 +9,7 @@
 
 use super::challenge::Challenge;
 use super::{recovery, totp, Mfa, MfaError};
+use crate::accounts::eligibility::may_sign_in;
 use crate::accounts::lockout::{self, Admission, Burst, Lockout, Origin};
 use crate::crypto::SecretString;
 use crate::store::users::{self, UserRow};
@@ -131,13 +132,16 @@ pub async fn verify(
     method: Method,
     code: SecretString,
     origin: Origin,
+    allow_unconfirmed: bool,
 ) -> Result<Passed, MfaError> {
     let (mfa, policy, challenge) = (mfa.clone(), lockout.policy, challenge.clone());
     let outcome = store
         .run(move |conn| {
             store::transaction(conn, |c| {
                 let now = crate::time::now();
-                let Some(user) = users::find_by_id(c, &challenge.user_id)?.filter(|u| !u.disabled)
+                // Disabled (or no longer allowed in) since the first factor: gone.
+                let Some(user) = users::find_by_id(c, &challenge.user_id)?
+                    .filter(|u| may_sign_in(u, allow_unconfirmed).is_ok())
                 else {
                     return Ok(Outcome::Gone);
                 };

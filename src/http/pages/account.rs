@@ -149,7 +149,7 @@ pub async fn post_password(
         &state.lockout,
         &session,
         change,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await;
     let message = match outcome {
@@ -202,7 +202,7 @@ pub async fn post_email(
         &session.user,
         &form.new_email,
         form.current_password,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await;
     let issuer = &state.settings.issuer;
@@ -240,7 +240,7 @@ pub async fn post_email(
         }
         Err(RequestError::Account(AccountError::TooManyAttempts)) => (
             StatusCode::TOO_MANY_REQUESTS,
-            super::login::TOO_MANY_ATTEMPTS.to_owned(),
+            super::signin_response::TOO_MANY_ATTEMPTS.to_owned(),
         ),
         Err(RequestError::Account(AccountError::InvalidEmail)) => (
             StatusCode::BAD_REQUEST,

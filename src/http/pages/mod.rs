@@ -1,7 +1,6 @@
 //! Server-rendered pages (askama templates in `templates/`).
 
 pub mod account;
-mod devices;
 pub mod email_change;
 pub mod home;
 pub mod login;
@@ -12,6 +11,7 @@ pub mod profile;
 pub mod reset;
 pub mod security;
 pub mod setup;
+pub mod signin_response;
 pub mod signup;
 
 use actix_web::http::{header, StatusCode};
@@ -19,6 +19,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{csrf, AppError, AppState};
+use crate::sessions::ActiveSession;
 
 /// Renders a template as an HTML response with the given status.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
@@ -48,6 +49,16 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
+}
+
+/// Mails the user that their second factors changed.
+pub fn announce(state: &AppState, session: &ActiveSession, what: &str) -> Result<(), AppError> {
+    state.mailer.send(crate::mail::notices::mfa_changed(
+        &state.settings.issuer,
+        &session.user,
+        what,
+    )?);
+    Ok(())
 }
 
 /// Where to go after sign-in: only a local path, never another site (open redirect) nor a

@@ -161,7 +161,7 @@ pub async fn post_register_begin(
         &state.lockout,
         &session,
         body.current_password,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await
     .map_err(AppError::from)?;
@@ -199,7 +199,7 @@ pub async fn post_register_finish(
         )
         .await
         .map_err(AppError::from)?;
-    super::security::announce(
+    super::announce(
         &state,
         &session,
         &format!("a passkey named \"{}\" was added", stored.name),
@@ -251,7 +251,7 @@ pub async fn post_remove(
         &state.lockout,
         &session.user,
         form.current_password,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await?;
     if !confirmed {
@@ -280,7 +280,7 @@ async fn remove(
         .remove(&state.store, &session.user.id, id, client_ip(req))
         .await?;
     if removed {
-        super::security::announce(state, session, "a passkey was removed")?;
+        super::announce(state, session, "a passkey was removed")?;
     } else {
         let message = "That passkey is not registered to your account.";
         return page(
@@ -348,6 +348,6 @@ pub async fn post_remove_finish(
     if !removed {
         return Err(AppError::NotFound.into());
     }
-    super::security::announce(&state, &session, "a passkey was removed")?;
+    super::announce(&state, &session, "a passkey was removed")?;
     Ok(HttpResponse::Ok().json(json!({ "redirect": format!("{PAGE}?removed=1") })))
 }

@@ -8,8 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::mfa::{grouped, show_recovery_codes, EnrollPage, INVALID_CODE};
-use super::{render_form, see_other};
+use super::signin_response::{grouped, show_recovery_codes, EnrollPage, INVALID_CODE};
+use super::{announce, render_form, see_other};
 use crate::accounts::reauth;
 use crate::accounts::self_service::ChangeError;
 use crate::crypto::SecretString;
@@ -96,20 +96,6 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
         }
         _ => None,
     }
-}
-
-/// Mails the user that their second factors changed.
-pub(super) fn announce(
-    state: &AppState,
-    session: &ActiveSession,
-    what: &str,
-) -> Result<(), AppError> {
-    state.mailer.send(crate::mail::notices::mfa_changed(
-        &state.settings.issuer,
-        &session.user,
-        what,
-    )?);
-    Ok(())
 }
 
 pub async fn get_security(
@@ -251,7 +237,7 @@ async fn reauthenticate(
                 &state.lockout,
                 &session.user,
                 password,
-                super::devices::origin(req, state),
+                super::signin_response::origin(req, state),
             )
             .await?;
         if confirmed {
