@@ -55,6 +55,7 @@ mod reset;
 mod server;
 mod sessions;
 mod setup;
+mod signed_in;
 mod signup;
 mod signup_expiry;
 mod slow_clients;
