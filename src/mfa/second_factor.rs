@@ -119,6 +119,13 @@ fn check(
     })
 }
 
+/// One try at the second step: a code for `method`, from `origin`.
+pub struct Attempt {
+    pub method: Method,
+    pub code: SecretString,
+    pub origin: Origin,
+}
+
 /// Checks a second-factor code for a sign-in challenge from `origin` and, when it passes,
 /// consumes the challenge. The attempt is reserved against the account's budget for that
 /// source before the code is checked (a locked source is refused unchecked); a wrong code
@@ -129,11 +136,14 @@ pub async fn verify(
     mfa: &Mfa,
     lockout: &Lockout,
     challenge: &Challenge,
-    method: Method,
-    code: SecretString,
-    origin: Origin,
+    attempt: Attempt,
     allow_unconfirmed: bool,
 ) -> Result<Passed, MfaError> {
+    let Attempt {
+        method,
+        code,
+        origin,
+    } = attempt;
     let (mfa, policy, challenge) = (mfa.clone(), lockout.policy, challenge.clone());
     let outcome = store
         .run(move |conn| {

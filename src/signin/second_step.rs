@@ -11,7 +11,7 @@ use super::{Browser, Env, Outcome, Refusal, SignInError, SignedIn};
 use crate::crypto::SecretString;
 use crate::mail::notices;
 use crate::mfa::challenge::{self, Challenge, NewChallenge};
-use crate::mfa::second_factor::{self, Method};
+use crate::mfa::second_factor::{self, Attempt, Method};
 use crate::mfa::{self, totp, Enrollment, Factors, MfaError, SecondStep};
 use crate::store;
 
@@ -205,9 +205,11 @@ pub async fn with_code(
         env.mfa,
         env.lockout,
         challenge,
-        method,
-        code,
-        browser.origin.clone(),
+        Attempt {
+            method,
+            code,
+            origin: browser.origin.clone(),
+        },
         env.allow_unconfirmed,
     )
     .await;

@@ -126,3 +126,33 @@ impl FromRequest for SignedIn {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sign_in_location;
+
+    #[test]
+    fn the_return_path_keeps_its_slashes_and_encodes_its_query() {
+        assert_eq!(sign_in_location("/account"), "/login?return_to=/account");
+        assert_eq!(
+            sign_in_location("/account/security?done=totp&x=1"),
+            "/login?return_to=/account/security%3Fdone%3Dtotp%26x%3D1"
+        );
+        assert_eq!(
+            sign_in_location("/account?a=b#frag"),
+            "/login?return_to=/account%3Fa%3Db%23frag"
+        );
+        assert_eq!(sign_in_location("/ünï"), "/login?return_to=/%C3%BCn%C3%AF");
+    }
+
+    #[test]
+    fn a_path_that_would_leave_the_site_returns_home() {
+        for bad in [
+            "//evil.example/account",
+            "/\\evil.example",
+            "https://evil.example",
+        ] {
+            assert_eq!(sign_in_location(bad), "/login?return_to=/", "{bad}");
+        }
+    }
+}
