@@ -19,6 +19,7 @@ pub mod mail;
 pub mod mfa;
 pub mod oauth;
 pub mod sessions;
+pub mod signin;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

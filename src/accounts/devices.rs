@@ -11,13 +11,14 @@
 //! not against its address, and it is not slowed by the account-wide ceiling.
 
 use crate::crypto::{random, token};
+use crate::mail::{outbox, Mail};
 use crate::store::{self, devices, Store, StoreError};
 
 /// What a sign-in learnt about the browser.
 pub struct Sighting {
     /// The device cookie's value to (re)set on the response.
     pub cookie: String,
-    /// The account has signed in before, but never from this browser: tell its owner.
+    /// The account has signed in before, but never from this browser: its owner was told.
     pub notify: bool,
 }
 
@@ -27,6 +28,7 @@ pub async fn sighted(
     store: &Store,
     user_id: &str,
     cookie: Option<&str>,
+    notice: impl FnOnce() -> Result<Mail, askama::Error> + Send + 'static,
 ) -> Result<Sighting, StoreError> {
     let cookie = cookie
         .filter(|c| token::is_well_formed(c))
@@ -44,6 +46,11 @@ pub async fn sighted(
                 }
                 let known = devices::count_for_user(c, &user_id)?;
                 devices::insert(c, &user_id, &hash, now)?;
+                if known > 0 {
+                    // Queued with the sighting, so the notice and the memory of the browser
+                    // commit (or fail) together.
+                    outbox::raise(c, notice())?;
+                }
                 Ok::<_, StoreError>(known > 0)
             })
         })

@@ -114,7 +114,8 @@ impl LockoutPolicy {
 #[derive(Clone)]
 pub struct Lockout {
     pub policy: LockoutPolicy,
-    issuer: Arc<str>,
+    /// For the links and names in the notices the lock-out and the second step raise.
+    pub issuer: Arc<str>,
 }
 
 impl Lockout {

@@ -6,6 +6,7 @@
 //! unknown, disabled, has no password, or the password is wrong (same message, same work).
 
 pub mod devices;
+pub mod eligibility;
 pub mod email_change;
 pub mod lockout;
 pub mod names;
@@ -280,11 +281,10 @@ pub async fn authenticate(
     let Checked::Right { needs_rehash } = checked else {
         return Err(AccountError::InvalidCredentials);
     };
-    if user.disabled {
-        return Err(AccountError::InvalidCredentials);
-    }
-    if user.signup_pending && !allow_unconfirmed {
-        return Err(AccountError::Unconfirmed);
+    match eligibility::may_sign_in(&user, allow_unconfirmed) {
+        Ok(()) => {}
+        Err(eligibility::Ineligible::Disabled) => return Err(AccountError::InvalidCredentials),
+        Err(eligibility::Ineligible::Unconfirmed) => return Err(AccountError::Unconfirmed),
     }
     // The failure counts are reset when the whole sign-in completes (the session starts),
     // not here: a second factor may still be due, and a right password must not wipe the

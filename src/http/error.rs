@@ -297,6 +297,21 @@ impl From<PasskeyError> for AppError {
     }
 }
 
+impl From<crate::signin::SignInError> for AppError {
+    fn from(e: crate::signin::SignInError) -> Self {
+        use crate::signin::SignInError;
+        match e {
+            SignInError::NoChallenge => AppError::Unauthorized,
+            SignInError::Account(e) => e.into(),
+            SignInError::Mfa(e) => e.into(),
+            SignInError::Passkey(e) => e.into(),
+            SignInError::Setup(e) => e.into(),
+            SignInError::Notice(e) => e.into(),
+            SignInError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::unexpected(e)

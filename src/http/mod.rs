@@ -42,6 +42,22 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
 }
 
+impl AppState {
+    /// The services the sign-in flows use (`crate::signin`).
+    pub fn signin(&self) -> crate::signin::Env<'_> {
+        crate::signin::Env {
+            store: &self.store,
+            hasher: &self.hasher,
+            lockout: &self.lockout,
+            sessions: self.sessions,
+            mfa: &self.mfa,
+            passkeys: &self.passkeys,
+            issuer: &self.settings.issuer,
+            allow_unconfirmed: self.settings.signup.allow_unverified_sign_in,
+        }
+    }
+}
+
 /// The route table: one endpoint per path with all its methods (see `methods`). Features
 /// switched off in `settings` (self-registration, dynamic client registration) are not
 /// mounted, so each of their paths is a 404 for every method, like any unknown path.

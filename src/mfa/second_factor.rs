@@ -9,8 +9,10 @@
 
 use super::challenge::Challenge;
 use super::{recovery, totp, Mfa, MfaError};
+use crate::accounts::eligibility::may_sign_in;
 use crate::accounts::lockout::{self, Admission, Lockout, Origin};
 use crate::crypto::SecretString;
+use crate::mail::{notices, outbox};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, challenges, DbConn, Store};
 
@@ -115,6 +117,13 @@ fn check(
     })
 }
 
+/// One try at the second step: a code for `method`, from `origin`.
+pub struct Attempt {
+    pub method: Method,
+    pub code: SecretString,
+    pub origin: Origin,
+}
+
 /// Checks a second-factor code for a sign-in challenge from `origin` and, when it passes,
 /// consumes the challenge. The attempt is reserved against the account's budget for that
 /// source before the code is checked (a locked source is refused unchecked); a wrong code
@@ -125,16 +134,22 @@ pub async fn verify(
     mfa: &Mfa,
     lockout: &Lockout,
     challenge: &Challenge,
-    method: Method,
-    code: SecretString,
-    origin: Origin,
+    attempt: Attempt,
+    allow_unconfirmed: bool,
 ) -> Result<Passed, MfaError> {
+    let Attempt {
+        method,
+        code,
+        origin,
+    } = attempt;
     let (mfa, lockout, challenge) = (mfa.clone(), lockout.clone(), challenge.clone());
     let outcome = store
         .run(move |conn| {
             store::transaction(conn, |c| {
                 let now = crate::time::now();
-                let Some(user) = users::find_by_id(c, &challenge.user_id)?.filter(|u| !u.disabled)
+                // Disabled (or no longer allowed in) since the first factor: gone.
+                let Some(user) = users::find_by_id(c, &challenge.user_id)?
+                    .filter(|u| may_sign_in(u, allow_unconfirmed).is_ok())
                 else {
                     return Ok(Outcome::Gone);
                 };
@@ -173,6 +188,22 @@ pub async fn verify(
                 lockout::release(c, &user.id, ticket)?;
                 if !challenges::delete(c, &challenge.id_hash)? {
                     return Ok(Outcome::Gone);
+                }
+                // The owner hears of a spent recovery code or an app set up while signing in,
+                // whoever drives the sign-in, exactly when it commits.
+                if let Some(left) = checked.recovery_codes_left {
+                    let left = usize::try_from(left).unwrap_or(0);
+                    outbox::raise(c, notices::recovery_code_used(&lockout.issuer, &user, left))?;
+                }
+                if method == Method::TotpEnrolment {
+                    outbox::raise(
+                        c,
+                        notices::mfa_changed(
+                            &lockout.issuer,
+                            &user,
+                            "an authenticator app was set up while signing in",
+                        ),
+                    )?;
                 }
                 Ok::<_, MfaError>(Outcome::Passed(Box::new(Passed {
                     amr: combined_amr(&challenge.amr, method.amr()),

@@ -56,6 +56,8 @@ mod reset;
 mod server;
 mod sessions;
 mod setup;
+mod sign_in_eligibility;
+mod signed_in;
 mod signup;
 mod signup_expiry;
 mod slow_clients;

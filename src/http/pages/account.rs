@@ -10,7 +10,7 @@ use crate::accounts::email_change::{self, RequestError};
 use crate::accounts::self_service::{self, ChangeError, PasswordChange};
 use crate::accounts::AccountError;
 use crate::crypto::SecretString;
-use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::extract::{client_ip, CsrfForm, SignedIn};
 use crate::http::{AppError, AppState};
 use crate::sessions::ActiveSession;
 
@@ -69,10 +69,6 @@ pub struct EndSessionForm {
     sid: String,
 }
 
-fn sign_in_first() -> HttpResponse {
-    see_other("/login?return_to=/account")
-}
-
 async fn page(
     req: &HttpRequest,
     state: &AppState,
@@ -111,12 +107,9 @@ async fn page(
 pub async fn get_account(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     let notice = if query.changed.is_some() {
         Some("Your password was changed. Your other sessions have ended.")
     } else if query.email_sent.is_some() {
@@ -130,12 +123,9 @@ pub async fn get_account(
 pub async fn post_password(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     let change = PasswordChange {
         current: form.current_password,
         new: form.new_password,
@@ -149,7 +139,7 @@ pub async fn post_password(
         &session,
         change,
         &state.settings.issuer,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await;
     let message = match outcome {
@@ -178,12 +168,9 @@ const EMAIL_SENT: &str =
 pub async fn post_email(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     let outcome = email_change::request(
         &state.store,
         &state.hasher,
@@ -193,7 +180,7 @@ pub async fn post_email(
         &form.new_email,
         form.current_password,
         &state.settings.issuer,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await;
     let (status, message) = match outcome {
@@ -204,7 +191,7 @@ pub async fn post_email(
         }
         Err(RequestError::Account(AccountError::TooManyAttempts)) => (
             StatusCode::TOO_MANY_REQUESTS,
-            super::login::TOO_MANY_ATTEMPTS.to_owned(),
+            super::signin_response::TOO_MANY_ATTEMPTS.to_owned(),
         ),
         Err(RequestError::Account(AccountError::InvalidEmail)) => (
             StatusCode::BAD_REQUEST,
@@ -218,12 +205,9 @@ pub async fn post_email(
 pub async fn post_end_session(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<EndSessionForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     self_service::end_session(&state.store, &session.user.id, &form.sid, client_ip(&req)).await?;
     Ok(see_other("/account"))
 }

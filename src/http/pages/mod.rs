@@ -1,7 +1,6 @@
 //! Server-rendered pages (askama templates in `templates/`).
 
 pub mod account;
-mod devices;
 pub mod email_change;
 pub mod home;
 pub mod login;
@@ -12,6 +11,7 @@ pub mod profile;
 pub mod reset;
 pub mod security;
 pub mod setup;
+pub mod signin_response;
 pub mod signup;
 
 use actix_web::http::{header, StatusCode};

@@ -12,16 +12,15 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::login::{sign_in, SignIn};
-use super::{mfa as second_step, safe_return_to};
-use crate::accounts::{lockout, Origin};
+use super::safe_return_to;
+use super::signin_response::{self as respond, continue_request};
 use crate::http::error::ApiError;
 use crate::http::extract::{client_ip, CsrfJson, CurrentSession};
 use crate::http::{AppError, AppState};
-use crate::mfa::passkeys::{PasskeyError, Purpose};
-use crate::mfa::second_factor::combined_amr;
-use crate::store::challenges;
-use crate::store::users::{self, UserRow};
+use crate::mfa::passkeys::Purpose;
+use crate::signin::passkey::{self, Assertion};
+use crate::signin::password::Destination as SignInDestination;
+use crate::signin::second_step;
 
 /// Where a passwordless sign-in continues: the login form's own fields.
 #[derive(Deserialize)]
@@ -40,16 +39,16 @@ pub struct Finish {
     destination: Destination,
 }
 
-fn destination(d: &Destination) -> (String, Option<&str>) {
+fn destination(d: &Destination) -> SignInDestination {
     match d.request.as_str() {
-        "" => (safe_return_to(Some(&d.return_to)), None),
-        id => (
-            format!(
-                "/authorize/continue?request={}",
-                percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-            ),
-            Some(id),
-        ),
+        "" => SignInDestination {
+            return_to: safe_return_to(Some(&d.return_to)),
+            for_request: None,
+        },
+        id => SignInDestination {
+            return_to: continue_request(id),
+            for_request: Some(id.to_owned()),
+        },
     }
 }
 
@@ -73,64 +72,23 @@ pub async fn post_begin(
     Ok(HttpResponse::Ok().json(json!({ "ceremony": ceremony, "options": options })))
 }
 
-/// The account a passkey proved, if it may sign in now: not disabled and confirmed
-/// (unless unconfirmed sign-in is allowed) and, for the second step after a password
-/// (`locked_out`), the browser's source not locked out of the account by wrong codes since.
-/// Anything else is refused exactly like an unknown credential, so the answer reveals
-/// nothing about the account.
-async fn usable_user(
-    state: &AppState,
-    user_id: &str,
-    locked_out: Option<Origin>,
-) -> Result<UserRow, AppError> {
-    let user_id = user_id.to_owned();
-    let user = state
-        .store
-        .run(move |c| {
-            let locked = match &locked_out {
-                Some(o) => lockout::is_locked_out(c, &user_id, o, crate::time::now())?,
-                None => false,
-            };
-            Ok::<_, crate::store::StoreError>(users::find_by_id(c, &user_id)?.filter(|_| !locked))
-        })
-        .await?;
-    let allow_unconfirmed = state.settings.signup.allow_unverified_sign_in;
-    user.filter(|u| !u.disabled && (!u.signup_pending || allow_unconfirmed))
-        .ok_or_else(|| PasskeyError::UnknownCredential.into())
-}
-
 pub async fn post_finish(
     req: HttpRequest,
     state: web::Data<AppState>,
     current: CurrentSession,
     CsrfJson(body): CsrfJson<Finish>,
 ) -> Result<HttpResponse, ApiError> {
-    let auth = state
-        .passkeys
-        .finish_authentication(
-            &state.store,
-            &body.ceremony,
-            Purpose::Passwordless,
-            body.credential,
-            client_ip(&req),
-        )
+    let browser = respond::browser(&req, &state, current);
+    let destination = destination(&body.destination);
+    let location = destination.return_to.clone();
+    let assertion = Assertion {
+        ceremony: body.ceremony,
+        credential: body.credential,
+    };
+    let done = passkey::passwordless(state.signin(), &browser, assertion, destination)
         .await
         .map_err(AppError::from)?;
-    // Passkeys are registered and asserted with user verification required; an assertion
-    // without it is not the two-factor sign-in a passkey stands for.
-    if !auth.user_verified {
-        return Err(AppError::from(PasskeyError::UnknownCredential).into());
-    }
-    let user = usable_user(&state, &auth.user_id, None).await?;
-    let (location, for_request) = destination(&body.destination);
-    let done = SignIn {
-        user_id: user.id,
-        amr: vec![auth.amr.to_owned(), "mfa".into()],
-        replaces: current.cookie_token,
-        for_request,
-        auth_time: None,
-    };
-    Ok(sign_in(&req, &state, done, redirect(&location)).await?)
+    Ok(respond::signed_in(&state, &done, redirect(&location))?)
 }
 
 /// The second step with a passkey: only the challenge's user's passkeys are offered.
@@ -139,8 +97,10 @@ pub async fn post_second_begin(
     state: web::Data<AppState>,
     _: CsrfJson<Destination>,
 ) -> Result<HttpResponse, ApiError> {
-    let challenge = second_step::current_challenge(&req, &state)
-        .await?
+    let cookie = respond::challenge_cookie(&req, &state);
+    let challenge = second_step::current(state.signin(), cookie.as_deref())
+        .await
+        .map_err(AppError::from)?
         .ok_or(AppError::Unauthorized)?;
     let (ceremony, options) = state
         .passkeys
@@ -161,37 +121,22 @@ pub async fn post_second_finish(
     current: CurrentSession,
     CsrfJson(body): CsrfJson<Finish>,
 ) -> Result<HttpResponse, ApiError> {
-    let challenge = second_step::current_challenge(&req, &state)
-        .await?
+    let cookie = respond::challenge_cookie(&req, &state);
+    let challenge = second_step::current(state.signin(), cookie.as_deref())
+        .await
+        .map_err(AppError::from)?
         .ok_or(AppError::Unauthorized)?;
-    let auth = state
-        .passkeys
-        .finish_authentication(
-            &state.store,
-            &body.ceremony,
-            Purpose::SecondFactor,
-            body.credential,
-            client_ip(&req),
-        )
+    let browser = respond::browser(&req, &state, current);
+    let assertion = Assertion {
+        ceremony: body.ceremony,
+        credential: body.credential,
+    };
+    let (done, location) = passkey::second_factor(state.signin(), &browser, &challenge, assertion)
         .await
         .map_err(AppError::from)?;
-    if auth.user_id != challenge.user_id {
-        return Err(AppError::from(PasskeyError::UnknownCredential).into());
-    }
-    // Locked out (by wrong codes from this browser) or disabled since the password:
-    // refused like any other failure.
-    let origin = super::devices::origin(&req, &state);
-    usable_user(&state, &challenge.user_id, Some(origin)).await?;
-    let id_hash = challenge.id_hash.clone();
-    let consumed = state
-        .store
-        .run(move |c| challenges::delete(c, &id_hash))
-        .await
-        .map_err(AppError::from)?;
-    if !consumed {
-        return Err(AppError::Unauthorized.into());
-    }
-    let amr = combined_amr(&challenge.amr, auth.amr);
-    let location = challenge.return_to.clone();
-    Ok(second_step::complete(&req, &state, current, &challenge, amr, redirect(&location)).await?)
+    Ok(respond::second_step_done(
+        &state,
+        &done,
+        redirect(&location),
+    )?)
 }

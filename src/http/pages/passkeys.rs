@@ -16,7 +16,7 @@ use super::{render_form, see_other};
 use crate::accounts::reauth;
 use crate::crypto::SecretString;
 use crate::http::error::ApiError;
-use crate::http::extract::{client_ip, CsrfForm, CsrfJson, CurrentSession};
+use crate::http::extract::{client_ip, CsrfForm, CsrfJson, SignedIn};
 use crate::http::{AppError, AppState};
 use crate::mfa::passkeys::Purpose;
 use crate::sessions::ActiveSession;
@@ -88,10 +88,6 @@ pub struct RemoveFinish {
     credential: PublicKeyCredential,
 }
 
-fn sign_in_first() -> HttpResponse {
-    see_other("/login?return_to=/account/passkeys")
-}
-
 async fn page(
     req: &HttpRequest,
     state: &AppState,
@@ -129,12 +125,9 @@ async fn page(
 pub async fn get_passkeys(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     let notice = if query.added.is_some() {
         Some("The passkey was added.")
     } else if query.removed.is_some() {
@@ -149,10 +142,9 @@ pub async fn get_passkeys(
 pub async fn post_register_begin(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfJson(body): CsrfJson<RegisterBegin>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = current.session.ok_or(AppError::Unauthorized)?;
     // A passkey is a whole sign-in: adding one needs a fresh authentication, so a borrowed
     // or stolen session cannot plant its own.
     let fresh = reauth::confirm_fresh(
@@ -161,7 +153,7 @@ pub async fn post_register_begin(
         &state.lockout,
         &session,
         body.current_password,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await
     .map_err(AppError::from)?;
@@ -183,10 +175,9 @@ pub async fn post_register_begin(
 pub async fn post_register_finish(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfJson(body): CsrfJson<RegisterFinish>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = current.session.ok_or(AppError::Unauthorized)?;
     let stored = state
         .passkeys
         .finish_registration(
@@ -222,12 +213,9 @@ pub async fn post_register_finish(
 pub async fn post_remove(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<RemoveForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     if session.user.password_hash.is_none() {
         let message = "Confirm the removal with one of your passkeys.";
         return page(
@@ -246,7 +234,7 @@ pub async fn post_remove(
         &state.lockout,
         &session.user,
         form.current_password,
-        super::devices::origin(&req, &state),
+        super::signin_response::origin(&req, &state),
     )
     .await?;
     if !confirmed {
@@ -294,10 +282,9 @@ async fn remove(
 pub async fn post_remove_begin(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     _: CsrfJson<EmptyJson>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = current.session.ok_or(AppError::Unauthorized)?;
     let (ceremony, options) = state
         .passkeys
         .begin_authentication(
@@ -315,10 +302,9 @@ pub async fn post_remove_begin(
 pub async fn post_remove_finish(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfJson(body): CsrfJson<RemoveFinish>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = current.session.ok_or(AppError::Unauthorized)?;
     let proof = state
         .passkeys
         .finish_authentication(

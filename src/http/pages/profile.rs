@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{render_form, see_other};
 use crate::accounts::profile::{self, Field, FieldError, Profile, ProfileError};
-use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::extract::{client_ip, CsrfForm, SignedIn};
 use crate::http::{AppError, AppState};
 
 struct FieldView {
@@ -149,19 +149,12 @@ fn groups(value: impl Fn(Field) -> String, errors: &[FieldError]) -> Vec<Group> 
         .collect()
 }
 
-fn sign_in_first() -> HttpResponse {
-    see_other("/login?return_to=/account/profile")
-}
-
 pub async fn get_profile(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     query: web::Query<ProfileQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     let stored: Profile = profile::profile_of(&state.store, &session.user.id)
         .await?
         .unwrap_or_default();
@@ -178,12 +171,9 @@ pub async fn get_profile(
 pub async fn post_profile(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<HashMap<String, String>>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     // Only the fields the form shows: a field left out of the body stays as it is.
     let fields: Vec<(Field, Option<String>)> = GROUPS
         .iter()

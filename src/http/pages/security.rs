@@ -8,12 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::mfa::{grouped, show_recovery_codes, EnrollPage, INVALID_CODE};
+use super::signin_response::{grouped, show_recovery_codes, EnrollPage, INVALID_CODE};
 use super::{render_form, see_other};
 use crate::accounts::reauth;
 use crate::accounts::self_service::ChangeError;
 use crate::crypto::SecretString;
-use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::extract::{client_ip, CsrfForm, SignedIn};
 use crate::http::{AppError, AppState};
 use crate::mfa::{self, manage, MfaError};
 use crate::sessions::ActiveSession;
@@ -58,10 +58,6 @@ pub struct EmptyForm {}
 
 const SELF: &str = "/account/security";
 
-fn sign_in_first() -> HttpResponse {
-    see_other("/login?return_to=/account/security")
-}
-
 async fn page(
     req: &HttpRequest,
     state: &AppState,
@@ -101,12 +97,9 @@ fn notice_for(done: Option<&str>) -> Option<&'static str> {
 pub async fn get_security(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     query: web::Query<SecurityQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     let notice = notice_for(query.done.as_deref());
     page(&req, &state, &session, StatusCode::OK, notice, None).await
 }
@@ -114,12 +107,9 @@ pub async fn get_security(
 pub async fn post_totp_begin(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<PasswordConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, true).await? {
         return Ok(page);
     }
@@ -160,12 +150,9 @@ async fn enroll_page(
 pub async fn post_totp_confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     let outcome = manage::confirm_totp(
         &state.store,
         &state.mfa,
@@ -233,7 +220,7 @@ async fn reauthenticate(
                 &state.lockout,
                 &session.user,
                 password,
-                super::devices::origin(req, state),
+                super::signin_response::origin(req, state),
             )
             .await?;
         if confirmed {
@@ -250,12 +237,9 @@ async fn reauthenticate(
 pub async fn post_totp_remove(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<PasswordConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, false).await? {
         return Ok(page);
     }
@@ -268,12 +252,9 @@ pub async fn post_totp_remove(
 pub async fn post_first_recovery(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     _form: CsrfForm<EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     match manage::first_recovery_codes(&state.store, &session.user.id, client_ip(&req)).await {
         Ok(codes) => show_recovery_codes(&codes, SELF),
         Err(e @ (MfaError::NoSecondFactor | MfaError::RecoveryCodesIssued)) => {
@@ -294,12 +275,9 @@ pub async fn post_first_recovery(
 pub async fn post_recovery(
     req: HttpRequest,
     state: web::Data<AppState>,
-    current: CurrentSession,
+    SignedIn(session): SignedIn,
     CsrfForm(form): CsrfForm<PasswordConfirmForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(session) = current.session else {
-        return Ok(sign_in_first());
-    };
     if let Err(page) = reauthenticate(&req, &state, &session, form.current_password, false).await? {
         return Ok(page);
     }

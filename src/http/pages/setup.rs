@@ -5,12 +5,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::signin_response as respond;
 use super::{render_form, see_other};
 use crate::accounts::setup::{self, SetupError};
 use crate::accounts::{AccountError, NewUser};
 use crate::crypto::SecretString;
-use crate::http::extract::{client_ip, CsrfForm, CurrentSession};
+use crate::http::extract::{CsrfForm, CurrentSession};
 use crate::http::{AppError, AppState};
+use crate::signin::{self, SignInError};
 
 #[derive(Template)]
 #[template(path = "setup.html")]
@@ -97,40 +99,25 @@ pub async fn post_setup(
         password: Some(form.password.clone()),
         admin: true,
     };
-    let ip = client_ip(&req);
-    let user = match setup::complete(
-        &state.store,
-        &state.hasher,
+    let browser = respond::browser(&req, &state, current);
+    let outcome = signin::setup::first_administrator(
+        state.signin(),
+        &browser,
         &state.policy,
         &form.token,
         new,
-        ip.clone(),
     )
-    .await
-    {
-        Ok(user) => user,
-        Err(SetupError::Account(
+    .await;
+    match outcome {
+        Ok(done) => respond::signed_in(&state, &done, see_other("/")),
+        Err(SignInError::Setup(SetupError::Account(
             e @ (AccountError::InvalidUsername(_)
             | AccountError::InvalidEmail
             | AccountError::InvalidDisplayName(_)
             | AccountError::WeakPassword(_)
             | AccountError::UsernameTaken
             | AccountError::EmailTaken),
-        )) => return rerender(&e.to_string()),
-        Err(e) => return Err(e.into()),
-    };
-    tracing::info!(user_id = %user.id, "first administrator created through the setup link");
-    super::login::sign_in(
-        &req,
-        &state,
-        super::login::SignIn {
-            user_id: user.id,
-            amr: vec!["pwd".into()],
-            replaces: current.cookie_token,
-            for_request: None,
-            auth_time: None,
-        },
-        see_other("/"),
-    )
-    .await
+        ))) => rerender(&e.to_string()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,5 +1,7 @@
-//! Request extractors: a CSRF-checked form or JSON body, the current session, the client
-//! address.
+//! Request extractors: a CSRF-checked form or JSON body, the current session (optional,
+//! [`CurrentSession`], or required, [`SignedIn`]), the client address.
+
+mod signed_in;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +16,7 @@ use super::error::ApiError;
 use super::{csrf, AppError, AppState};
 use crate::crypto::SecretString;
 use crate::sessions::{self, ActiveSession};
+pub use signed_in::{NotSignedIn, SignedIn};
 
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
     req.app_data::<web::Data<AppState>>()
