@@ -91,7 +91,10 @@ async fn a_disabled_clients_tokens_and_credentials_stop_working_at_once() {
         .client
         .post(app.url("/token"))
         .header("authorization", client.basic_auth())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "unknown")])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "unknown"),
+        ])
         .send()
         .await
         .unwrap();
