@@ -1,8 +1,16 @@
-//! The one place where errors become HTTP responses. Browser routes get an HTML page,
-//! API routes (`ApiError`) an RFC 7807 problem document; neither ever carries internal
-//! detail. Unexpected errors are logged with their cause chain under a random error id,
-//! and only that id reaches the client. A database outage (`StoreError::Unavailable`) is
-//! 503 with `Retry-After`, logged once with its cause.
+//! The one place where errors become HTTP responses, in three renderings:
+//! - HTML pages for browsers ([`AppError`] as a `ResponseError`);
+//! - RFC 9457 `application/problem+json` for the API ([`ApiError`]): `type`, `title`,
+//!   `status`, `detail`, a stable `code` (see [`AppError::code`]) and, on a 500, `error_id`;
+//! - RFC 6749 §5.2 / RFC 6750 §3 JSON for the OAuth endpoints ([`oauth`]).
+//!
+//! Invariants: no rendering ever carries internal detail. An unexpected failure is logged
+//! with its cause chain by [`ErrorId::log`], the only maker of error ids, and the id it
+//! returns is the only thing about it a client sees, so the reference a person quotes is
+//! always in the log. A database outage (`StoreError::Unavailable`) is 503 with
+//! `Retry-After`, logged once with its cause, in every rendering.
+
+pub mod oauth;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -52,9 +60,62 @@ pub enum AppError {
     Unexpected(#[source] anyhow::Error),
 }
 
+/// The reference of one unexpected failure: shown to the client (page, problem document,
+/// OAuth `error_description`) and logged with the failure's cause chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorId(String);
+
+impl ErrorId {
+    /// Logs `error` and its causes at error level under a fresh random id, inside the
+    /// request's span (which names the method and path), and returns the id. Ids are
+    /// made nowhere else, so every id a client sees has its log line.
+    pub fn log(error: &(dyn std::error::Error + 'static)) -> ErrorId {
+        let id = ErrorId(crate::crypto::random::identifier());
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error_id = %id, error = chain, "unexpected error");
+        id
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ErrorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl AppError {
     pub fn unexpected(e: impl Into<anyhow::Error>) -> Self {
         AppError::Unexpected(e.into())
+    }
+
+    /// The stable, machine-readable name of the error (the problem document's `code`):
+    /// API clients branch on it; titles and details may be reworded, codes may not.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
+            AppError::LinkInvalid => "link_invalid",
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::RequestTimeout => "request_timeout",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
+            AppError::TooManyRequests => "too_many_requests",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Overloaded => "overloaded",
+            AppError::Unexpected(_) => "internal_error",
+        }
     }
 
     /// Title and explanation shown to a person (or put in a problem document).
@@ -123,14 +184,10 @@ impl AppError {
         }
     }
 
-    /// Logs an unexpected error and returns the id to show.
-    fn log(&self) -> Option<String> {
+    /// Logs the error as its kind deserves; for an unexpected one, returns the id to show.
+    fn log(&self) -> Option<ErrorId> {
         match self {
-            AppError::Unexpected(e) => {
-                let id = crate::crypto::random::identifier();
-                tracing::error!(error_id = %id, error = format!("{e:#}"), "unexpected error");
-                Some(id)
-            }
+            AppError::Unexpected(e) => Some(ErrorId::log(e.as_ref())),
             AppError::Forbidden(reason) => {
                 tracing::warn!(reason, "request refused");
                 None
@@ -150,7 +207,7 @@ impl AppError {
 struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
-    error_id: Option<String>,
+    error_id: Option<&'a str>,
 }
 
 /// Seconds a client is asked to wait after a 503 (`Retry-After`): about one round of the
@@ -180,7 +237,7 @@ impl ResponseError for AppError {
         let page = ErrorPage {
             title,
             message: &message,
-            error_id,
+            error_id: error_id.as_ref().map(ErrorId::as_str),
         };
         let body = page
             .render()
@@ -196,7 +253,7 @@ impl ResponseError for AppError {
     }
 }
 
-/// The same errors, rendered as `application/problem+json` (RFC 7807) for API routes.
+/// The same errors, rendered as `application/problem+json` (RFC 9457) for API routes.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct ApiError(#[from] pub AppError);
@@ -228,9 +285,10 @@ fn problem_response(error: &AppError) -> HttpResponse {
         "title": title,
         "status": error.status_code().as_u16(),
         "detail": detail,
+        "code": error.code(),
     });
     if let Some(id) = error_id {
-        body["error_id"] = id.into();
+        body["error_id"] = id.as_str().into();
     }
     let mut response = HttpResponse::build(error.status_code());
     error.add_headers(&mut response);
@@ -365,12 +423,14 @@ mod tests {
                 "title": "Request too large",
                 "status": 413,
                 "detail": "The request body is too large.",
+                "code": "payload_too_large",
             })
         );
         let unexpected = ApiError(AppError::unexpected(anyhow::anyhow!("secret detail")));
         let body: serde_json::Value =
             serde_json::from_str(&body_of(unexpected.error_response())).unwrap();
         assert_eq!(body["status"], 500);
+        assert_eq!(body["code"], "internal_error");
         assert_eq!(body["error_id"].as_str().unwrap().len(), 22);
         assert!(!body.to_string().contains("secret detail"));
     }
@@ -431,6 +491,7 @@ mod tests {
                 "title": "Temporarily unavailable",
                 "status": 503,
                 "detail": "The service is temporarily unavailable. Try again shortly.",
+                "code": "unavailable",
             })
         );
     }

@@ -3,8 +3,8 @@
 //!
 //! Invariants: a request uses exactly one method (RFC 6749 §2.3: "MUST NOT use more than one
 //! authentication method in each request"); a client authenticates only with the method it
-//! registered; secrets are compared in constant time against a SHA-256; every failure is
-//! the same `invalid_client` whatever went wrong.
+//! registered; a disabled client never authenticates; secrets are compared in constant
+//! time against a SHA-256; every failure is the same `invalid_client` whatever went wrong.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -139,8 +139,10 @@ pub async fn authenticate(
     if id.is_empty() || id.len() > 256 {
         return Err(AuthError::Failed);
     }
+    // A client an operator disabled authenticates no more (its tokens stop working too,
+    // see `access_token::validate`).
     let client = store
-        .run(move |c| rows::find(c, &id))
+        .run(move |c| rows::find_enabled(c, &id))
         .await?
         .ok_or(AuthError::Failed)?;
     if client.token_endpoint_auth_method != presented.method() {

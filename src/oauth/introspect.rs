@@ -1,7 +1,8 @@
 //! Token introspection (RFC 7662) and revocation (RFC 7009).
 //!
 //! Invariants: introspection answers `{"active": false}` for anything not live (expired,
-//! revoked, malformed, forged, unknown) and for tokens the calling client is not entitled to
+//! revoked, malformed, forged, unknown; access tokens are judged by
+//! [`access_token::validate`], whatever their audience) and for tokens the calling client is not entitled to
 //! see (another client's, unless it holds the introspect-any permission), so the answer
 //! never tells an outsider more than "not active". Revocation answers success for unknown
 //! tokens (RFC 7009 §2.2) and only revokes the caller's own tokens; revoking a refresh
@@ -10,12 +11,13 @@
 
 use serde_json::{json, Map, Value};
 
-use super::error::FlowError;
+use super::access_token::{self, AccessTokenError};
+use super::error::{FlowError, OAuthError};
 use super::{claims, Provider};
 use crate::audit::{self, Actor, Event};
 use crate::crypto::token;
 use crate::store::clients::{self as client_rows, Client};
-use crate::store::{self, grants, users, StoreError};
+use crate::store::{self, grants, StoreError};
 
 fn inactive() -> Value {
     json!({ "active": false })
@@ -37,6 +39,10 @@ pub async fn introspect(
     token: &str,
     hint: Option<&str>,
 ) -> Result<Value, FlowError> {
+    // Only clients that can prove who they are may ask about tokens.
+    if caller.is_public {
+        return Err(OAuthError::invalid_client().into());
+    }
     let answer = if refresh_first(hint) {
         match introspect_refresh(provider, caller, token).await? {
             Some(v) => Some(v),
@@ -51,51 +57,22 @@ pub async fn introspect(
     Ok(answer.unwrap_or_else(inactive))
 }
 
-/// `Some` with the answer if `token` is a live access token (entitled or not: then the
-/// answer is inactive); `None` if it is not an access token of ours at all.
+/// `Some` with the answer if `token` is an access token of ours (live and entitled, or
+/// else inactive); `None` if it is not one at all, so the refresh tokens are tried.
 async fn introspect_access(
     provider: &Provider,
     caller: &Client,
     token: &str,
 ) -> Result<Option<Value>, FlowError> {
-    let Ok((claims_set, header)) = provider.keys.verify(token) else {
-        return Ok(None);
+    let valid = match access_token::validate(provider, token, None).await {
+        Ok(valid) => valid,
+        Err(AccessTokenError::Unrecognised) => return Ok(None),
+        Err(AccessTokenError::Store(e)) => return Err(e.into()),
+        Err(
+            AccessTokenError::Malformed | AccessTokenError::Invalid | AccessTokenError::Revoked,
+        ) => return Ok(Some(inactive())),
     };
-    let now = crate::time::now();
-    let exp = claims_set.get("exp").and_then(Value::as_i64).unwrap_or(0);
-    if header.token_type() != Some("at+jwt")
-        || claims_set.get("iss").and_then(Value::as_str) != Some(provider.issuer.as_str())
-        || exp <= now
-    {
-        return Ok(Some(inactive()));
-    }
-    let Some(jti) = claims_set
-        .get("jti")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
-        return Ok(Some(inactive()));
-    };
-    let live = provider
-        .store
-        .run(move |c| {
-            let Some(grant) = grants::grant_of_live_access_token(c, &jti, now)? else {
-                return Ok::<_, StoreError>(None);
-            };
-            let username = match &grant.user_id {
-                Some(id) => match users::find_by_id(c, id)? {
-                    Some(u) if !u.disabled => Some(u.username),
-                    _ => return Ok(None),
-                },
-                None => None,
-            };
-            Ok(Some((grant, username)))
-        })
-        .await?;
-    let Some((grant, username)) = live else {
-        return Ok(Some(inactive()));
-    };
-    if !entitled(caller, &grant.client_id) {
+    if !entitled(caller, &valid.client_id) {
         return Ok(Some(inactive()));
     }
     let mut out = Map::new();
@@ -115,12 +92,12 @@ async fn introspect_access(
         "amr",
         "sid",
     ] {
-        if let Some(v) = claims_set.get(claim) {
+        if let Some(v) = valid.claims.get(claim) {
             out.insert(claim.into(), v.clone());
         }
     }
-    if let Some(username) = username {
-        out.insert("username".into(), json!(username));
+    if let Some(user) = valid.user {
+        out.insert("username".into(), json!(user.username));
     }
     Ok(Some(Value::Object(out)))
 }

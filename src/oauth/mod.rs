@@ -1,6 +1,7 @@
 //! The OAuth 2.0 / OpenID Connect protocol: authorization requests, codes, grants, token
 //! issuance, client authentication and claims. No HTTP here: `http::oauth` adapts it.
 
+pub mod access_token;
 pub mod authorize;
 pub mod claims;
 pub mod client_assertion;
@@ -14,6 +15,7 @@ pub mod pkce;
 pub mod request;
 pub mod scope;
 pub mod tokens;
+pub mod userinfo;
 
 use std::sync::Arc;
 

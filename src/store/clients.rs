@@ -174,6 +174,19 @@ pub fn find(conn: &mut DbConn, client_id: &str) -> Result<Option<Client>, StoreE
         .transpose()
 }
 
+/// The client, unless it is gone or an operator disabled it: what a token of it may still
+/// be honoured for.
+pub fn find_enabled(conn: &mut DbConn, client_id: &str) -> Result<Option<Client>, StoreError> {
+    clients::table
+        .find(client_id)
+        .filter(clients::disabled.eq(false))
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Client::try_from)
+        .transpose()
+}
+
 pub fn list(conn: &mut DbConn) -> Result<Vec<Client>, StoreError> {
     clients::table
         .order((clients::name.asc(), clients::client_id.asc()))

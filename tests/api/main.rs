@@ -4,6 +4,7 @@
 
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod access_tokens;
 mod account;
 mod acr;
 mod authenticator;
@@ -18,6 +19,7 @@ mod devices;
 mod discovery;
 mod email_change;
 mod error_charset;
+mod error_ids;
 mod flow;
 mod fresh_auth;
 mod hardening;

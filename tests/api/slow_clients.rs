@@ -400,6 +400,7 @@ async fn a_dripped_body_gets_408_and_a_closed_connection_after_the_deadline() {
             "title": "Request timed out",
             "status": 408,
             "detail": "The request took too long to arrive. Try again.",
+            "code": "request_timeout",
         })
     );
     api.assert_from_the_middleware();

@@ -1,7 +1,13 @@
 //! Request extractors: a CSRF-checked form or JSON body, the current session (optional,
-//! [`CurrentSession`], or required, [`SignedIn`]), the client address.
+//! [`CurrentSession`], or required, [`SignedIn`]), the client address, a bearer credential
+//! ([`bearer`]) and an authenticated OAuth client ([`client_auth`]).
 
+pub mod bearer;
+pub mod client_auth;
 mod signed_in;
+
+pub use bearer::{Bearer, BearerOrForm, Credential};
+pub use client_auth::ClientAuth;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +21,8 @@ use super::client_addr::{self, ClientAddr};
 use super::error::ApiError;
 use super::{csrf, AppError, AppState};
 use crate::crypto::SecretString;
+use crate::oauth::error::OAuthError;
+use crate::oauth::request::Params;
 use crate::sessions::{self, ActiveSession};
 pub use signed_in::{NotSignedIn, SignedIn};
 
@@ -107,6 +115,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             Ok(CsrfForm(value))
         })
     }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body into OAuth parameters, or the
+/// RFC 6749 `invalid_request` for a body that is not one.
+pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    if !is_form(req) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("the body is not valid form data"))?;
+    Ok(Params::new(pairs))
 }
 
 /// Whether the request body is declared `application/json`.

@@ -3,7 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::response::{error_to_client, temporarily_unavailable, to_client, Endpoint};
+use super::response::{error_to_client, to_client};
+use crate::http::error::oauth::{temporarily_unavailable, Endpoint};
 use crate::http::extract::{client_ip, CurrentSession};
 use crate::http::pages::see_other;
 use crate::http::{AppError, AppState};

@@ -16,10 +16,10 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::response::{bearer_error, flow_error, json_error, Endpoint};
 use crate::audit::Actor;
 use crate::clients::{self, AddressPolicy, ClientError, NewClient, Registered};
 use crate::crypto::token;
+use crate::http::error::oauth::{bearer_error, flow_error, json_error, Endpoint};
 use crate::http::{AppError, AppState};
 use crate::oauth::error::{ErrorCode, FlowError, OAuthError};
 use crate::store::clients::{self as client_rows, Client};
