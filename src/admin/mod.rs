@@ -3,5 +3,7 @@
 //! layers over this module; the CLI calls it too, as the operator, who needs no permission.
 
 pub mod permissions;
+pub mod rbac;
 
 pub use permissions::Permission;
+pub use rbac::{effective_permissions, permissions_of_role, Grants, Holder, Scope};
