@@ -44,7 +44,11 @@ pub(crate) fn check_handle(what: &str, s: &str, underscore: bool) -> Result<(), 
         || !alnum(s.chars().next())
         || !alnum(s.chars().last())
     {
-        let allowed = if underscore { "a-z, 0-9, '-', '_'" } else { "a-z, 0-9, '-'" };
+        let allowed = if underscore {
+            "a-z, 0-9, '-', '_'"
+        } else {
+            "a-z, 0-9, '-'"
+        };
         return Err(AdminError::Invalid(format!(
             "{what} {:?} is not valid: use 1 to 63 of {allowed}, starting and ending with a \
              letter or digit",

@@ -177,9 +177,9 @@ fn parse_permissions(
     for n in names {
         let p: Permission = n
             .parse()
-            .map_err(|e: super::permissions::UnknownPermission| AdminError::Invalid(format!(
-                "{e}; `portcullis role permissions` lists them"
-            )))?;
+            .map_err(|e: super::permissions::UnknownPermission| {
+                AdminError::Invalid(format!("{e}; `portcullis role permissions` lists them"))
+            })?;
         if org.is_some() && p.is_global_only() {
             return Err(AdminError::Refused(format!(
                 "{p} concerns the whole installation: only a global role may hold it"
@@ -485,7 +485,9 @@ pub fn grant(
             ));
         }
         if end <= now {
-            return Err(AdminError::Invalid("the grant would end before it starts".into()));
+            return Err(AdminError::Invalid(
+                "the grant would end before it starts".into(),
+            ));
         }
     }
     let granted_by = actor.as_column();
@@ -672,7 +674,8 @@ pub fn review(conn: &mut DbConn, now: i64) -> Result<Vec<ReviewEntry>, AdminErro
             None => "global".to_owned(),
             Some(o) => {
                 if !org_names.contains_key(o) {
-                    let name = crate::store::orgs::find(conn, o)?.map_or_else(|| o.clone(), |r| r.name);
+                    let name =
+                        crate::store::orgs::find(conn, o)?.map_or_else(|| o.clone(), |r| r.name);
                     org_names.insert(o.clone(), name);
                 }
                 org_names.get(o).cloned().unwrap_or_default()
@@ -685,7 +688,11 @@ pub fn review(conn: &mut DbConn, now: i64) -> Result<Vec<ReviewEntry>, AdminErro
                         .map_or_else(|| u.clone(), |r| r.username);
                     usernames.insert(u.clone(), name);
                 }
-                ("user", u.clone(), usernames.get(u).cloned().unwrap_or_default())
+                (
+                    "user",
+                    u.clone(),
+                    usernames.get(u).cloned().unwrap_or_default(),
+                )
             }
             (None, Some(c)) => ("client", c.clone(), c.clone()),
             (None, None) => continue,

@@ -205,11 +205,17 @@ pub async fn run(cmd: RoleCommand, settings: &Settings) -> Result<(), CliError> 
             json,
         } => {
             let change = RoleChange {
-                parent: if no_parent { Some(None) } else { parent.map(Some) },
+                parent: if no_parent {
+                    Some(None)
+                } else {
+                    parent.map(Some)
+                },
                 permissions: (!permissions.is_empty()).then_some(permissions),
                 description,
             };
-            if change.parent.is_none() && change.permissions.is_none() && change.description.is_none()
+            if change.parent.is_none()
+                && change.permissions.is_none()
+                && change.description.is_none()
             {
                 return Err(CliError::Usage(
                     "nothing to change: give --parent, --no-parent, --permission or --description"
@@ -225,9 +231,7 @@ pub async fn run(cmd: RoleCommand, settings: &Settings) -> Result<(), CliError> 
             println!("updated role {}", role.name);
         }
         RoleCommand::List { org, json } => {
-            let list = store
-                .run(move |c| roles::list(c, org.as_deref()))
-                .await?;
+            let list = store.run(move |c| roles::list(c, org.as_deref())).await?;
             if json {
                 return print_json(&list);
             }
@@ -274,7 +278,11 @@ pub async fn run(cmd: RoleCommand, settings: &Settings) -> Result<(), CliError> 
             if json {
                 return print_json(&granted);
             }
-            let verb = if granted.created { "granted" } else { "renewed" };
+            let verb = if granted.created {
+                "granted"
+            } else {
+                "renewed"
+            };
             match granted.expires_at {
                 Some(t) => println!("{verb} until {}", crate::time::format_utc(t)),
                 None => println!("{verb} until revoked"),
@@ -312,7 +320,14 @@ pub async fn run(cmd: RoleCommand, settings: &Settings) -> Result<(), CliError> 
                 .collect();
             print_table(
                 &[
-                    "HOLDER", "ROLE", "SCOPE", "SINCE", "UNTIL", "REASON", "GRANTED BY", "LAST USED",
+                    "HOLDER",
+                    "ROLE",
+                    "SCOPE",
+                    "SINCE",
+                    "UNTIL",
+                    "REASON",
+                    "GRANTED BY",
+                    "LAST USED",
                 ],
                 &rows,
             );

@@ -125,7 +125,12 @@ pub fn members(conn: &mut DbConn, org_id: &str) -> Result<Vec<MemberRow>, StoreE
     Ok(org_members::table
         .inner_join(users::table)
         .filter(org_members::org_id.eq(org_id))
-        .select((users::id, users::username, users::email, org_members::joined_at))
+        .select((
+            users::id,
+            users::username,
+            users::email,
+            org_members::joined_at,
+        ))
         .order(users::username.asc())
         .load(conn)?)
 }

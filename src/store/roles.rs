@@ -189,7 +189,9 @@ pub struct NewRole<'a> {
 
 /// Inserts a role; [`StoreError::Conflict`] when its name is taken in its scope.
 pub fn insert(conn: &mut DbConn, role: &NewRole<'_>) -> Result<(), StoreError> {
-    diesel::insert_into(roles::table).values(role).execute(conn)?;
+    diesel::insert_into(roles::table)
+        .values(role)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -212,11 +214,7 @@ pub fn update(
 }
 
 /// Replaces the permission names of a custom role.
-pub fn set_permissions(
-    conn: &mut DbConn,
-    role_id: &str,
-    names: &[&str],
-) -> Result<(), StoreError> {
+pub fn set_permissions(conn: &mut DbConn, role_id: &str, names: &[&str]) -> Result<(), StoreError> {
     use super::schema::role_permissions as rp;
     diesel::delete(rp::table.filter(rp::role_id.eq(role_id))).execute(conn)?;
     // One row at a time: MultiConnection has no batch insert (and a role has few).
@@ -386,7 +384,10 @@ pub fn expired(conn: &mut DbConn, now: i64) -> Result<Vec<AssignmentRow>, StoreE
 pub fn all_assignments(conn: &mut DbConn) -> Result<Vec<AssignmentRow>, StoreError> {
     Ok(role_assignments::table
         .select(AssignmentRow::as_select())
-        .order((role_assignments::created_at.asc(), role_assignments::id.asc()))
+        .order((
+            role_assignments::created_at.asc(),
+            role_assignments::id.asc(),
+        ))
         .load(conn)?)
 }
 

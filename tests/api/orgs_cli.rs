@@ -8,10 +8,20 @@ use crate::rbac_support::{detail, Ops};
 #[test]
 fn organizations_are_added_listed_and_deleted_with_audit_events() {
     let ops = Ops::new();
-    let acme = ops.json(&["org", "add", "acme", "--display-name", "ACME Corp.", "--json"]);
+    let acme = ops.json(&[
+        "org",
+        "add",
+        "acme",
+        "--display-name",
+        "ACME Corp.",
+        "--json",
+    ]);
     assert_eq!(acme["name"], "acme");
     assert_eq!(acme["display_name"], "ACME Corp.");
-    assert_eq!((acme["members"].as_i64(), acme["clients"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (acme["members"].as_i64(), acme["clients"].as_i64()),
+        (Some(0), Some(0))
+    );
     assert!(acme["id"].as_str().is_some_and(|id| id.len() >= 16));
     assert!(acme["created_at"].is_i64());
     let out = ops.ok(&["org", "add", "beta-2"]);
@@ -27,17 +37,31 @@ fn organizations_are_added_listed_and_deleted_with_audit_events() {
     assert_eq!(names, ["acme", "beta-2"]);
     assert_eq!(list[1]["display_name"], "beta-2", "defaults to the name");
     let text = ops.ok(&["org", "list"]);
-    assert!(text.starts_with("NAME") && text.contains("ACME Corp."), "{text}");
+    assert!(
+        text.starts_with("NAME") && text.contains("ACME Corp."),
+        "{text}"
+    );
 
     let created = ops.audit("org.created");
     assert_eq!(created.len(), 2);
     assert_eq!(created[0].actor.as_deref(), Some("cli"));
-    assert_eq!(created[0].target.as_ref(), acme["id"].as_str().map(str::to_owned).as_ref());
+    assert_eq!(
+        created[0].target.as_ref(),
+        acme["id"].as_str().map(str::to_owned).as_ref()
+    );
     assert_eq!(detail(&created[0])["name"], "acme");
 
     // Deleting takes the organization's roles, members and grants with it.
     ops.user("alice");
-    ops.ok(&["role", "add", "ops", "--org", "acme", "--permission", "users:read"]);
+    ops.ok(&[
+        "role",
+        "add",
+        "ops",
+        "--org",
+        "acme",
+        "--permission",
+        "users:read",
+    ]);
     ops.ok(&["role", "grant", "ops", "--user", "alice", "--org", "acme"]);
     ops.ok(&["org", "delete", "acme"]);
     let [orgs, members, roles, perms, assignments, _] = ops.counts();
@@ -68,7 +92,9 @@ fn members_are_added_listed_and_removed() {
     let alice = ops.user("alice");
     ops.user("bob");
     ops.ok(&["org", "add", "acme"]);
-    assert!(ops.ok(&["org", "member", "add", "acme", "alice"]).contains("is now a member"));
+    assert!(ops
+        .ok(&["org", "member", "add", "acme", "alice"])
+        .contains("is now a member"));
     assert!(ops
         .ok(&["org", "member", "add", "acme", "Alice"])
         .contains("already was a member"));
@@ -82,7 +108,10 @@ fn members_are_added_listed_and_removed() {
     assert!(first["joined_at"].is_i64());
     assert_eq!(ops.json(&["org", "list", "--json"])[0]["members"], 2);
     let text = ops.ok(&["org", "member", "list", "acme"]);
-    assert!(text.starts_with("USERNAME") && text.contains("bob"), "{text}");
+    assert!(
+        text.starts_with("USERNAME") && text.contains("bob"),
+        "{text}"
+    );
 
     ops.ok(&["org", "member", "remove", "acme", "bob"]);
     let members = ops.json(&["org", "member", "list", "acme", "--json"]);
@@ -110,13 +139,25 @@ fn every_refused_organization_command_exits_2_and_writes_nothing() {
         (vec!["org", "add", ""], "not valid"),
         (vec!["org", "add", &long], "not valid"),
         (vec!["org", "add", "acme"], "already exists"),
-        (vec!["org", "add", "x", "--display-name", " "], "display name"),
-        (vec!["org", "add", "x", "--display-name", &long_display], "longer than"),
-        (vec!["org", "add", "x", "--display-name", "a\u{7}b"], "control"),
+        (
+            vec!["org", "add", "x", "--display-name", " "],
+            "display name",
+        ),
+        (
+            vec!["org", "add", "x", "--display-name", &long_display],
+            "longer than",
+        ),
+        (
+            vec!["org", "add", "x", "--display-name", "a\u{7}b"],
+            "control",
+        ),
         (vec!["org", "delete", "nope"], "not found"),
         (vec!["org", "member", "add", "acme", "nobody"], "not found"),
         (vec!["org", "member", "add", "nope", "alice"], "not found"),
-        (vec!["org", "member", "remove", "acme", "alice"], "not a member"),
+        (
+            vec!["org", "member", "remove", "acme", "alice"],
+            "not a member",
+        ),
         (vec!["org", "member", "list", "nope"], "not found"),
         (vec!["org", "member", "list"], "required"),
         (vec!["org", "frobnicate"], "unrecognized"),
@@ -164,7 +205,9 @@ fn role_listings_have_stable_json_shapes() {
     assert_eq!(created["org"], "acme");
     assert_eq!(created["parent"], "auditor");
     ops.user("alice");
-    let granted = ops.json(&["role", "grant", "viewer", "--user", "alice", "--org", "acme", "--json"]);
+    let granted = ops.json(&[
+        "role", "grant", "viewer", "--user", "alice", "--org", "acme", "--json",
+    ]);
     assert_eq!(keys(&granted), ["assignment_id", "created", "expires_at"]);
     let review = ops.json(&["role", "review", "--json"]);
     assert_eq!(
@@ -189,5 +232,8 @@ fn role_listings_have_stable_json_shapes() {
     assert_eq!(review[0]["scope"], "acme");
     assert_eq!(review[0]["role"], "viewer");
     let perms = ops.json(&["role", "permissions", "--json"]);
-    assert_eq!(keys(&perms[0]), ["description", "global_only", "name", "read_only"]);
+    assert_eq!(
+        keys(&perms[0]),
+        ["description", "global_only", "name", "read_only"]
+    );
 }

@@ -30,7 +30,15 @@ fn names(v: &Value) -> Vec<&str> {
 fn a_role_inherits_its_grandparents_permissions() {
     let ops = Ops::new();
     ops.ok(&["role", "add", "grand", "--permission", "audit:read"]);
-    ops.ok(&["role", "add", "parent", "--parent", "grand", "--permission", "users:read"]);
+    ops.ok(&[
+        "role",
+        "add",
+        "parent",
+        "--parent",
+        "grand",
+        "--permission",
+        "users:read",
+    ]);
     let child = ops.json(&[
         "role",
         "add",
@@ -62,7 +70,15 @@ fn a_role_inherits_its_grandparents_permissions() {
         .collect();
     assert_eq!(
         listed,
-        ["auditor", "child", "grand", "member", "org_admin", "parent", "super_admin"]
+        [
+            "auditor",
+            "child",
+            "grand",
+            "member",
+            "org_admin",
+            "parent",
+            "super_admin"
+        ]
     );
     assert_eq!(role(&list, "super_admin")["builtin"], true);
     assert_eq!(
@@ -104,7 +120,15 @@ fn cycles_and_parents_outside_the_scope_are_refused_and_change_nothing() {
 
     ops.ok(&["org", "add", "acme"]);
     ops.ok(&["org", "add", "beta"]);
-    ops.ok(&["role", "add", "ops", "--org", "beta", "--permission", "users:read"]);
+    ops.ok(&[
+        "role",
+        "add",
+        "ops",
+        "--org",
+        "beta",
+        "--permission",
+        "users:read",
+    ]);
     // Another organization's role, and an organization's role under a global one.
     ops.refused(
         &["role", "add", "x", "--org", "acme", "--parent", "ops"],
@@ -115,7 +139,10 @@ fn cycles_and_parents_outside_the_scope_are_refused_and_change_nothing() {
     // A global parent is fine for an organization's role, and so is one of its own.
     ops.ok(&["role", "add", "x", "--org", "acme", "--parent", "a"]);
     ops.ok(&["role", "add", "y", "--org", "acme", "--parent", "x"]);
-    ops.refused(&["role", "update", "x", "--org", "acme", "--parent", "y"], "cycle");
+    ops.refused(
+        &["role", "update", "x", "--org", "acme", "--parent", "y"],
+        "cycle",
+    );
     // Moving a chain back to no parent breaks nothing.
     ops.ok(&["role", "update", "b", "--no-parent"]);
     let list = ops.json(&["role", "list", "--json"]);
@@ -123,7 +150,10 @@ fn cycles_and_parents_outside_the_scope_are_refused_and_change_nothing() {
     assert_eq!(role(&list, "c")["parent"], "b");
     let acme = ops.json(&["role", "list", "--org", "acme", "--json"]);
     assert_eq!(role(&acme, "y")["org"], "acme");
-    assert_eq!(names(&role(&acme, "y")["effective_permissions"]), ["users:read"]);
+    assert_eq!(
+        names(&role(&acme, "y")["effective_permissions"]),
+        ["users:read"]
+    );
 }
 
 #[test]
@@ -132,18 +162,38 @@ fn built_in_roles_and_their_names_cannot_be_taken_changed_or_deleted() {
     ops.ok(&["org", "add", "acme"]);
     ops.refused(&["role", "add", "super_admin"], "built-in");
     ops.refused(&["role", "add", "member", "--org", "acme"], "built-in");
-    ops.refused(&["role", "update", "auditor", "--description", "x"], "built-in");
+    ops.refused(
+        &["role", "update", "auditor", "--description", "x"],
+        "built-in",
+    );
     ops.refused(&["role", "delete", "org_admin"], "built-in");
-    ops.refused(&["role", "add", "x", "--permission", "clients:*"], "unknown permission");
-    ops.refused(&["role", "add", "x", "--permission", "nope"], "unknown permission");
+    ops.refused(
+        &["role", "add", "x", "--permission", "clients:*"],
+        "unknown permission",
+    );
+    ops.refused(
+        &["role", "add", "x", "--permission", "nope"],
+        "unknown permission",
+    );
     ops.refused(&["role", "add", "Bad Name"], "not valid");
     ops.refused(&["role", "add", "x", "--parent", "nope"], "not found");
     ops.refused(&["role", "add", "x", "--org", "nope"], "not found");
     ops.refused(
-        &["role", "add", "k", "--org", "acme", "--permission", "keys:rotate"],
+        &[
+            "role",
+            "add",
+            "k",
+            "--org",
+            "acme",
+            "--permission",
+            "keys:rotate",
+        ],
         "only a global role",
     );
-    ops.refused(&["role", "update", "nope", "--description", "x"], "not found");
+    ops.refused(
+        &["role", "update", "nope", "--description", "x"],
+        "not found",
+    );
     ops.refused(&["role", "update", "auditor"], "nothing to change");
     ops.ok(&["role", "add", "x"]);
     ops.refused(&["role", "add", "x"], "already exists");
@@ -176,7 +226,15 @@ fn an_organization_grant_applies_only_inside_it_and_never_to_signing_keys() {
     ops.ok(&["org", "add", "acme"]);
     ops.ok(&["org", "add", "beta"]);
     let (acme, beta) = (ops.org_id("acme"), ops.org_id("beta"));
-    ops.ok(&["role", "grant", "org_admin", "--user", "alice", "--org", "acme"]);
+    ops.ok(&[
+        "role",
+        "grant",
+        "org_admin",
+        "--user",
+        "alice",
+        "--org",
+        "acme",
+    ]);
     let g = ops.grants(Holder::User(&alice));
     assert!(g.allows(UsersWrite, Some(&acme)));
     assert!(!g.allows(UsersWrite, Some(&beta)));
@@ -192,7 +250,15 @@ fn an_organization_grant_applies_only_inside_it_and_never_to_signing_keys() {
 
     // Even a role inheriting everything gives no global-only permission inside an
     // organization.
-    ops.ok(&["role", "add", "all", "--org", "beta", "--parent", "super_admin"]);
+    ops.ok(&[
+        "role",
+        "add",
+        "all",
+        "--org",
+        "beta",
+        "--parent",
+        "super_admin",
+    ]);
     ops.ok(&["role", "grant", "all", "--user", "alice", "--org", "beta"]);
     let g = ops.grants(Holder::User(&alice));
     assert!(g.allows(ClientsWrite, Some(&beta)));
@@ -207,7 +273,15 @@ fn an_organization_grant_applies_only_inside_it_and_never_to_signing_keys() {
         "not found",
     );
     ops.refused(
-        &["role", "grant", "super_admin", "--user", "alice", "--org", "acme"],
+        &[
+            "role",
+            "grant",
+            "super_admin",
+            "--user",
+            "alice",
+            "--org",
+            "acme",
+        ],
         "only granted globally",
     );
 
@@ -233,13 +307,24 @@ fn a_service_account_holds_roles_and_an_organizations_client_only_inside_it() {
     ));
     ops.ok(&["role", "grant", "auditor", "--client", &svc]);
     assert!(ops.grants(Holder::Client(&svc)).allows(AuditRead, None));
-    ops.refused(&["role", "grant", "auditor", "--client", &owned], "belongs to an organization");
-    ops.ok(&["role", "grant", "auditor", "--client", &owned, "--org", "acme"]);
+    ops.refused(
+        &["role", "grant", "auditor", "--client", &owned],
+        "belongs to an organization",
+    );
+    ops.ok(&[
+        "role", "grant", "auditor", "--client", &owned, "--org", "acme",
+    ]);
     let g = ops.grants(Holder::Client(&owned));
     assert!(g.allows(AuditRead, Some(&acme)) && !g.allows(AuditRead, None));
     // A client is never a member.
-    assert_eq!(ops.json(&["org", "member", "list", "acme", "--json"]), json!([]));
-    ops.refused(&["role", "grant", "auditor", "--client", "nope"], "not found");
+    assert_eq!(
+        ops.json(&["org", "member", "list", "acme", "--json"]),
+        json!([])
+    );
+    ops.refused(
+        &["role", "grant", "auditor", "--client", "nope"],
+        "not found",
+    );
     let review = ops.json(&["role", "review", "--json"]);
     assert_eq!(review.as_array().unwrap().len(), 2);
     assert!(review
@@ -253,17 +338,26 @@ fn a_service_account_holds_roles_and_an_organizations_client_only_inside_it() {
 fn a_just_in_time_grant_ends_by_itself_and_the_purge_deletes_and_audits_it() {
     let ops = Ops::new();
     let alice = ops.user("alice");
-    ops.refused(&["role", "grant", "auditor", "--user", "alice", "--for", "2h"], "--reason");
     ops.refused(
-        &["role", "grant", "auditor", "--user", "alice", "--for", "0h", "--reason", "x"],
+        &["role", "grant", "auditor", "--user", "alice", "--for", "2h"],
+        "--reason",
+    );
+    ops.refused(
+        &[
+            "role", "grant", "auditor", "--user", "alice", "--for", "0h", "--reason", "x",
+        ],
         "zero",
     );
     ops.refused(
-        &["role", "grant", "auditor", "--user", "alice", "--for", "2x", "--reason", "x"],
+        &[
+            "role", "grant", "auditor", "--user", "alice", "--for", "2x", "--reason", "x",
+        ],
         "unit",
     );
     ops.refused(
-        &["role", "grant", "auditor", "--user", "alice", "--for", "2h", "--reason", " "],
+        &[
+            "role", "grant", "auditor", "--user", "alice", "--for", "2h", "--reason", " ",
+        ],
         "reason",
     );
     let before = portcullis::time::now();
@@ -277,7 +371,9 @@ fn a_just_in_time_grant_ends_by_itself_and_the_purge_deletes_and_audits_it() {
     assert!(ops.grants(Holder::User(&alice)).allows(AuditRead, None));
     // The end has come: the grant allows nothing, before any purge.
     assert!(ops.grants_at(Holder::User(&alice), until).is_empty());
-    assert!(ops.grants_at(Holder::User(&alice), until - 1).allows(AuditRead, None));
+    assert!(ops
+        .grants_at(Holder::User(&alice), until - 1)
+        .allows(AuditRead, None));
 
     ops.exec("UPDATE role_assignments SET expires_at = 1");
     assert!(ops.grants(Holder::User(&alice)).is_empty());
@@ -306,8 +402,7 @@ fn granting_again_renews_the_grant_and_revoking_ends_it() {
     let ops = Ops::new();
     let alice = ops.user("alice");
     let first = ops.json(&[
-        "role", "grant", "auditor", "--user", "alice", "--for", "2h", "--reason", "first",
-        "--json",
+        "role", "grant", "auditor", "--user", "alice", "--for", "2h", "--reason", "first", "--json",
     ]);
     let again = ops.json(&[
         "role", "grant", "auditor", "--user", "alice", "--for", "4h", "--reason", "second",
@@ -333,7 +428,10 @@ fn granting_again_renews_the_grant_and_revoking_ends_it() {
 
     // Granting without --for makes it permanent.
     ops.ok(&["role", "grant", "auditor", "--user", "alice"]);
-    assert_eq!(ops.json(&["role", "review", "--json"])[0]["until"], Value::Null);
+    assert_eq!(
+        ops.json(&["role", "review", "--json"])[0]["until"],
+        Value::Null
+    );
     let text = ops.ok(&["role", "review"]);
     assert!(text.starts_with("HOLDER"), "{text}");
     assert!(text.contains("user:alice"), "{text}");
@@ -347,7 +445,10 @@ fn granting_again_renews_the_grant_and_revoking_ends_it() {
 
     ops.ok(&["role", "revoke", "auditor", "--user", "alice"]);
     assert!(ops.grants(Holder::User(&alice)).is_empty());
-    ops.refused(&["role", "revoke", "auditor", "--user", "alice"], "no such grant");
+    ops.refused(
+        &["role", "revoke", "auditor", "--user", "alice"],
+        "no such grant",
+    );
 
     let granted = ops.audit("role.granted");
     let renewed = ops.audit("role.grant_renewed");
@@ -366,16 +467,32 @@ fn grant_and_revoke_refuse_unknown_names_and_ambiguous_holders() {
     let ops = Ops::new();
     ops.user("alice");
     ops.service_client("batch");
-    ops.refused(&["role", "grant", "auditor", "--user", "nobody"], "not found");
+    ops.refused(
+        &["role", "grant", "auditor", "--user", "nobody"],
+        "not found",
+    );
     ops.refused(&["role", "grant", "nope", "--user", "alice"], "not found");
-    ops.refused(&["role", "grant", "auditor", "--user", "alice", "--org", "nope"], "not found");
+    ops.refused(
+        &[
+            "role", "grant", "auditor", "--user", "alice", "--org", "nope",
+        ],
+        "not found",
+    );
     ops.refused(&["role", "grant", "auditor"], "--user");
     ops.refused(
-        &["role", "grant", "auditor", "--user", "alice", "--client", "x"],
+        &[
+            "role", "grant", "auditor", "--user", "alice", "--client", "x",
+        ],
         "cannot be used with",
     );
-    ops.refused(&["role", "revoke", "auditor", "--user", "alice"], "no such grant");
-    ops.refused(&["role", "revoke", "auditor", "--user", "nobody"], "not found");
+    ops.refused(
+        &["role", "revoke", "auditor", "--user", "alice"],
+        "no such grant",
+    );
+    ops.refused(
+        &["role", "revoke", "auditor", "--user", "nobody"],
+        "not found",
+    );
 }
 
 #[test]
@@ -455,7 +572,10 @@ fn an_upgrade_turns_old_admin_holders_into_super_admins_and_keeps_custom_roles()
             )
         })
         .collect();
-    assert_eq!(held, [("root", "super_admin", "global"), ("olga", "ops", "global")]);
+    assert_eq!(
+        held,
+        [("root", "super_admin", "global"), ("olga", "ops", "global")]
+    );
     assert_eq!(review[0]["since"], 5);
     let g = ops.grants(Holder::User("u-admin"));
     assert!(g.allows(KeysRotate, None));
@@ -464,7 +584,10 @@ fn an_upgrade_turns_old_admin_holders_into_super_admins_and_keeps_custom_roles()
     let list = ops.json(&["role", "list", "--json"]);
     assert_eq!(role(&list, "ops")["parent"], "super_admin");
     assert_eq!(role(&list, "ops")["builtin"], false);
-    assert_eq!(role(&list, "auditor_custom")["description"], "An old custom auditor");
+    assert_eq!(
+        role(&list, "auditor_custom")["description"],
+        "An old custom auditor"
+    );
     assert_eq!(role(&list, "auditor")["builtin"], true);
     assert!(list
         .as_array()

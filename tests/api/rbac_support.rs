@@ -27,8 +27,8 @@ pub(crate) type Counts = [i64; 6];
 impl Ops {
     pub(crate) fn new() -> Self {
         let (db, url) = TestDb::create();
-        let store = Store::connect(DatabaseUrl::parse(&url).unwrap(), 2, Duration::from_secs(5))
-            .unwrap();
+        let store =
+            Store::connect(DatabaseUrl::parse(&url).unwrap(), 2, Duration::from_secs(5)).unwrap();
         store.run_sync(migrations::run_pending).unwrap();
         Ops {
             url,
