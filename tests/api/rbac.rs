@@ -595,3 +595,57 @@ fn an_upgrade_turns_old_admin_holders_into_super_admins_and_keeps_custom_roles()
         .iter()
         .all(|r| r["name"] != "admin"));
 }
+
+#[tokio::test]
+async fn the_periodic_purge_of_the_server_ends_expired_grants_and_keeps_the_others() {
+    let app = crate::helpers::spawn_app_with(|f| f.merge(("session.purge_interval_secs", 1))).await;
+    let alice = app.create_user("alice", crate::helpers::PASSWORD).await;
+    let id = alice.clone();
+    app.db(move |c| {
+        portcullis::store::roles::grant(c, &id, "auditor", 0)?;
+        portcullis::store::roles::insert_assignment(
+            c,
+            &portcullis::store::roles::NewAssignment {
+                id: "jit",
+                role_id: "super_admin",
+                user_id: Some(&id),
+                client_id: None,
+                org_id: None,
+                reason: Some("INC-7"),
+                granted_by: Some("cli"),
+                created_at: 0,
+                expires_at: Some(1),
+            },
+        )
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let expired = loop {
+        let rows = app.db(|c| portcullis::store::audit::recent(c, 100)).await;
+        if let Some(row) = rows.into_iter().find(|r| r.action == "role.expired") {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no role.expired event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(expired.actor.as_deref(), Some("system"));
+    assert_eq!(expired.target.as_deref(), Some(alice.as_str()));
+    assert_eq!(detail(&expired)["assignment_id"], "jit");
+    let id = alice.clone();
+    let left = app
+        .db(move |c| {
+            portcullis::store::roles::live_assignments(
+                c,
+                Some(&id),
+                None,
+                portcullis::store::roles::AssignmentScope::All,
+                0,
+            )
+        })
+        .await;
+    let roles: Vec<&str> = left.iter().map(|a| a.role_id.as_str()).collect();
+    assert_eq!(roles, ["auditor"]);
+}
