@@ -395,6 +395,16 @@ async fn purge_loop(store: Store, purge: Purge, every: Duration) {
             Ok(n) => tracing::info!(accounts = n, "deleted expired unconfirmed sign-ups"),
             Err(e) => tracing::warn!(error = %e, "purging unconfirmed sign-ups failed"),
         }
+        // Expired grants already grant nothing (checks filter by time); this deletes them
+        // and audits their end (role.expired).
+        let ended = store
+            .run(|c| crate::admin::roles::purge_expired(c, crate::time::now()))
+            .await;
+        match ended {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(grants = n, "ended expired role grants"),
+            Err(e) => tracing::warn!(error = %e, "purging expired role grants failed"),
+        }
     }
 }
 

@@ -85,7 +85,10 @@ pub struct UserSummary {
     pub display_name: Option<String>,
     pub disabled: bool,
     pub has_password: bool,
+    /// Global roles held now, by name (what `mfa.required_roles` matches).
     pub roles: Vec<String>,
+    /// Roles held now inside an organization, as `role@organization`.
+    pub org_roles: Vec<String>,
     pub created_at: i64,
     /// Why the username breaks today's rules (a legacy name, kept as it is), if it does.
     pub username_problem: Option<String>,
@@ -348,7 +351,9 @@ pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
             users::list(conn)?
                 .into_iter()
                 .map(|u| {
-                    let roles = roles::names_for_user(conn, &u.id, crate::time::now())?;
+                    let now = crate::time::now();
+                    let roles = roles::names_for_user(conn, &u.id, now)?;
+                    let org_roles = roles::org_names_for_user(conn, &u.id, now)?;
                     Ok(UserSummary {
                         username_problem: names::problem(&u.username),
                         has_password: u.password_hash.is_some(),
@@ -359,6 +364,7 @@ pub async fn list(store: &Store) -> Result<Vec<UserSummary>, AccountError> {
                         display_name: u.display_name,
                         disabled: u.disabled,
                         roles,
+                        org_roles,
                         created_at: u.created_at,
                     })
                 })

@@ -26,7 +26,8 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn as_column(&self) -> Option<String> {
+    /// How the actor is written in `audit_events.actor` (and `role_assignments.granted_by`).
+    pub fn as_column(&self) -> Option<String> {
         match self {
             Actor::Cli => Some("cli".into()),
             Actor::Setup => Some("setup".into()),

@@ -5,7 +5,9 @@ mod client;
 pub mod duration;
 mod keys;
 mod open_files;
+mod org;
 mod profile_flags;
+mod role;
 mod user;
 
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::accounts::AccountError;
+use crate::admin::AdminError;
 use crate::clients::ClientError;
 use crate::config::{LogSettings, Settings};
 use crate::startup::{open_store, Application};
@@ -49,6 +52,12 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage organizations and their members.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
+    /// Manage roles, grants (also just-in-time) and the access review.
+    #[command(subcommand)]
+    Role(role::RoleCommand),
 }
 
 /// Failure of a command, deciding the exit code.
@@ -66,6 +75,15 @@ impl From<AccountError> for CliError {
         match e {
             AccountError::Store(s) => CliError::Failure(s.into()),
             AccountError::Password(p) => CliError::Failure(p.into()),
+            other => CliError::Usage(other.to_string()),
+        }
+    }
+}
+
+impl From<AdminError> for CliError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Store(s) => CliError::Failure(s.into()),
             other => CliError::Usage(other.to_string()),
         }
     }
@@ -134,6 +152,8 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::User(cmd) => user::run(cmd, &settings).await,
         Command::Client(cmd) => client::run(cmd, &settings).await,
         Command::Keys(cmd) => keys::run(cmd, &settings).await,
+        Command::Org(cmd) => org::run(cmd, &settings).await,
+        Command::Role(cmd) => role::run(cmd, &settings).await,
     }
 }
 

@@ -186,7 +186,12 @@ pub async fn run(cmd: UserCommand, settings: &Settings) -> Result<(), CliError> 
                             None => u.username,
                         },
                         u.email,
-                        u.roles.join(","),
+                        u.roles
+                            .iter()
+                            .chain(&u.org_roles)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(","),
                         if u.disabled { "disabled" } else { "active" }.into(),
                         u.id,
                     ]

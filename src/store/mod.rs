@@ -19,6 +19,7 @@ pub mod grants;
 pub mod keys;
 pub mod login_sources;
 pub mod migrations;
+pub mod orgs;
 pub mod outbox;
 pub mod passkeys;
 mod pg_params;

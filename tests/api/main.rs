@@ -4,6 +4,7 @@
 
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod access_tokens;
 mod account;
 mod acr;
@@ -43,12 +44,15 @@ mod mfa_attacks;
 mod mfa_support;
 mod oidc;
 mod open_files;
+mod orgs_cli;
 mod outbox;
 mod passkey_login;
 mod passkeys;
 mod private_key_jwt;
 mod profile;
 mod proxies;
+mod rbac;
+mod rbac_support;
 mod redirect_rules;
 mod refresh;
 mod registration;
