@@ -26,7 +26,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn as_column(&self) -> Option<String> {
+    pub(crate) fn as_column(&self) -> Option<String> {
         match self {
             Actor::Cli => Some("cli".into()),
             Actor::Setup => Some("setup".into()),

@@ -7,6 +7,7 @@
 //! serves both backends.
 
 pub mod audit;
+pub mod api_keys;
 pub mod authz_requests;
 pub mod ceremonies;
 pub mod challenges;
