@@ -1,6 +1,7 @@
 //! The command line: `portcullis [--config PATH] NOUN VERB`. Exit codes: 0 success,
 //! 1 a runtime failure (database unreachable, ...), 2 bad arguments or configuration.
 
+mod apikey;
 mod client;
 pub mod duration;
 mod keys;
@@ -49,6 +50,9 @@ enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage API keys for the admin API.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCommand),
 }
 
 /// Failure of a command, deciding the exit code.
@@ -134,6 +138,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::User(cmd) => user::run(cmd, &settings).await,
         Command::Client(cmd) => client::run(cmd, &settings).await,
         Command::Keys(cmd) => keys::run(cmd, &settings).await,
+        Command::Apikey(cmd) => apikey::run(cmd, &settings).await,
     }
 }
 
