@@ -4,5 +4,7 @@
 
 pub mod api_keys;
 pub mod permissions;
+pub mod rbac;
 
 pub use permissions::Permission;
+pub use rbac::{effective_permissions, permissions_of_role, Grants, Holder, Scope};
