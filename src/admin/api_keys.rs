@@ -610,25 +610,42 @@ fn check(
     })
 }
 
-/// Permission resolution used by keys.
+/// A key's side of permission resolution, on top of `admin::rbac`.
 mod resolve {
     use super::*;
+    use crate::admin::rbac::{self, Holder, Scope};
 
+    /// What a key's role grants where the key acts: everything it holds for a global key;
+    /// inside an organization, never a global-only permission (as for an assignment there).
     pub(super) fn role_permissions(
-        _conn: &mut DbConn,
-        _role_id: &str,
-        _org_id: Option<&str>,
+        conn: &mut DbConn,
+        role_id: &str,
+        org_id: Option<&str>,
     ) -> Result<BTreeSet<Permission>, StoreError> {
-        todo!()
+        let mut perms = rbac::permissions_of_role(conn, role_id)?;
+        if org_id.is_some() {
+            perms.retain(|p| !p.is_global_only());
+        }
+        Ok(perms)
     }
 
+    /// What the owner may do where the key acts, at `now`.
     pub(super) fn holder_permissions(
-        _conn: &mut DbConn,
-        _owner: &Owner,
-        _org_id: Option<&str>,
-        _now: i64,
+        conn: &mut DbConn,
+        owner: &Owner,
+        org_id: Option<&str>,
+        now: i64,
     ) -> Result<BTreeSet<Permission>, StoreError> {
-        todo!()
+        let holder = match owner {
+            Owner::User(id) => Holder::User(id),
+            Owner::Client(id) => Holder::Client(id),
+        };
+        let scope = org_id.map_or(Scope::Global, Scope::Org);
+        let grants = rbac::effective_permissions(conn, holder, scope, now)?;
+        Ok(match org_id {
+            None => grants.global(),
+            Some(org) => grants.in_org(org),
+        })
     }
 }
 
@@ -714,7 +731,10 @@ mod tests {
     fn ranges_and_addresses_are_read_canonically() {
         assert_eq!(parse_cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
         assert_eq!(parse_cidr("192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
-        assert_eq!(parse_cidr("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(
+            parse_cidr("2001:db8::/32").unwrap().to_string(),
+            "2001:db8::/32"
+        );
         assert_eq!(parse_cidr("::1").unwrap().to_string(), "::1/128");
         assert_eq!(
             parse_cidr("::ffff:10.0.0.0/104").unwrap().to_string(),
@@ -736,7 +756,10 @@ mod tests {
 
     #[test]
     fn addresses_are_matched_in_canonical_form() {
-        let allowed = vec![parse_cidr("10.0.0.0/8").unwrap(), parse_cidr("2001:db8::/32").unwrap()];
+        let allowed = vec![
+            parse_cidr("10.0.0.0/8").unwrap(),
+            parse_cidr("2001:db8::/32").unwrap(),
+        ];
         let ok = |s: &str| address_allowed(&allowed, s.parse().unwrap());
         assert!(ok("10.1.2.3"));
         assert!(ok("::ffff:10.1.2.3"));

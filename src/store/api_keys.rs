@@ -127,11 +127,9 @@ pub fn touch(
     not_before: i64,
 ) -> Result<bool, StoreError> {
     let n = diesel::update(
-        k::table.find(id).filter(
-            k::last_used_at
-                .is_null()
-                .or(k::last_used_at.le(not_before)),
-        ),
+        k::table
+            .find(id)
+            .filter(k::last_used_at.is_null().or(k::last_used_at.le(not_before))),
     )
     .set((k::last_used_at.eq(now), k::last_used_ip.eq(ip)))
     .execute(conn)?;

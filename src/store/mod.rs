@@ -6,8 +6,8 @@
 //! nothing about HTTP; only portable SQL types are used so that one hand-written [`schema`]
 //! serves both backends.
 
-pub mod audit;
 pub mod api_keys;
+pub mod audit;
 pub mod authz_requests;
 pub mod ceremonies;
 pub mod challenges;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod account;
 mod acr;
+mod api_keys;
 mod authenticator;
 mod authorize;
 mod browser;
