@@ -390,7 +390,7 @@ async fn a_rotated_key_keeps_the_old_secret_for_the_overlap_only() {
 async fn a_key_never_holds_more_than_its_owner_holds_now() {
     let app = spawn_app().await;
     let alice = app.create_user("alice", PASSWORD).await;
-    assign(&app, &alice, "org_admin", None).await;
+    assign(&app, &alice, "super_admin", None).await;
     let (id, key) = add(
         &app,
         &["--name", "alice's", "--role", "auditor", "--owner", "alice"],
@@ -400,7 +400,7 @@ async fn a_key_never_holds_more_than_its_owner_holds_now() {
     assert_eq!(caller.permissions, perms(BuiltinRole::Auditor));
     assert_eq!(row(&app, &id).await.owner_user_id, Some(alice.clone()));
 
-    // Alice keeps only auditor minus nothing, then loses everything: so does the key.
+    // Alice is demoted to a role with no permission: so is the key, at its next use.
     let alice_id = alice.clone();
     app.db(move |c| {
         diesel::update(role_assignments::table.filter(role_assignments::user_id.eq(&alice_id)))
