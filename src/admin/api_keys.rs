@@ -247,10 +247,11 @@ fn canonical_net(net: IpNet) -> IpNet {
     net
 }
 
-/// Whether `addr` may use a key with this allow-list (an empty list allows every address).
-fn address_allowed(allowed: &[IpNet], addr: IpAddr) -> bool {
+/// Whether `addr` may use a key with this allow-list: an empty list allows every address,
+/// an unreadable one (`None`) none.
+fn address_allowed(allowed: Option<&[IpNet]>, addr: IpAddr) -> bool {
     let addr = addr.to_canonical();
-    allowed.is_empty() || allowed.iter().any(|net| net.contains(&addr))
+    allowed.is_some_and(|list| list.is_empty() || list.iter().any(|net| net.contains(&addr)))
 }
 
 fn parse_cidrs(values: &[String]) -> Result<Vec<IpNet>, ApiKeyError> {
@@ -267,22 +268,11 @@ fn parse_cidrs(values: &[String]) -> Result<Vec<IpNet>, ApiKeyError> {
     Ok(nets)
 }
 
-fn stored_cidrs(row: &ApiKeyRow) -> Vec<IpNet> {
-    // Written only by this module, from parsed ranges; an unreadable value allows nothing
-    // rather than everything.
-    match serde_json::from_str::<Vec<String>>(&row.allowed_cidrs) {
-        Ok(list) => {
-            let parsed: Result<Vec<IpNet>, _> = list.iter().map(|s| s.parse()).collect();
-            parsed.unwrap_or_else(|_| vec![unusable_net()])
-        }
-        Err(_) => vec![unusable_net()],
-    }
-}
-
-/// A range no client address falls in (`0.0.0.0/32` is never a peer's address), standing
-/// for "allow nothing".
-fn unusable_net() -> IpNet {
-    IpNet::V4(ipnet::Ipv4Net::default())
+/// The stored allow-list; `None` when it cannot be read, which allows nothing rather than
+/// everything (only this module writes it, from parsed ranges).
+fn stored_cidrs(row: &ApiKeyRow) -> Option<Vec<IpNet>> {
+    let list: Vec<String> = serde_json::from_str(&row.allowed_cidrs).ok()?;
+    list.iter().map(|s| s.parse().ok()).collect()
 }
 
 fn seconds(d: Duration) -> i64 {
@@ -421,7 +411,11 @@ pub async fn list(store: &Store, org: Option<String>) -> Result<Vec<ApiKeyListin
 
 /// The allow-list of a listed key, as stored (canonical ranges).
 pub fn allowed_cidrs(row: &ApiKeyRow) -> Vec<String> {
-    stored_cidrs(row).iter().map(ToString::to_string).collect()
+    stored_cidrs(row)
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// Whether a key was revoked by this call or already before it.
@@ -568,7 +562,7 @@ fn check(
     if row.expires_at.is_some_and(|t| t <= now) {
         return refused(Refusal::Expired);
     }
-    if !address_allowed(&stored_cidrs(&row), addr) {
+    if !address_allowed(stored_cidrs(&row).as_deref(), addr) {
         return refused(Refusal::AddressNotAllowed);
     }
     let owner = match (&row.owner_user_id, &row.owner_client_id) {
@@ -760,14 +754,14 @@ mod tests {
             parse_cidr("10.0.0.0/8").unwrap(),
             parse_cidr("2001:db8::/32").unwrap(),
         ];
-        let ok = |s: &str| address_allowed(&allowed, s.parse().unwrap());
+        let ok = |s: &str| address_allowed(Some(&allowed), s.parse().unwrap());
         assert!(ok("10.1.2.3"));
         assert!(ok("::ffff:10.1.2.3"));
         assert!(ok("2001:db8::5"));
         assert!(!ok("11.0.0.1"));
         assert!(!ok("::ffff:11.0.0.1"));
         assert!(!ok("2001:db9::1"));
-        assert!(address_allowed(&[], "203.0.113.9".parse().unwrap()));
+        assert!(address_allowed(Some(&[]), "203.0.113.9".parse().unwrap()));
     }
 
     #[test]
@@ -791,8 +785,10 @@ mod tests {
             last_used_ip: None,
         };
         let any: IpAddr = "203.0.113.9".parse().unwrap();
-        assert!(!address_allowed(&stored_cidrs(&row), any));
+        assert!(!address_allowed(stored_cidrs(&row).as_deref(), any));
+        row.allowed_cidrs = r#"["10.0.0.0/8", "junk"]"#.into();
+        assert!(!address_allowed(stored_cidrs(&row).as_deref(), any));
         row.allowed_cidrs = "[]".into();
-        assert!(address_allowed(&stored_cidrs(&row), any));
+        assert!(address_allowed(stored_cidrs(&row).as_deref(), any));
     }
 }
