@@ -11,7 +11,7 @@ use portcullis::admin::api_keys::{self, ApiKeyCaller, ApiKeyError, Refusal};
 use portcullis::admin::permissions::{BuiltinRole, Permission};
 use portcullis::store::api_keys::ApiKeyRow;
 use portcullis::store::schema::{
-    api_keys as k, audit_events, organizations, role_assignments, roles, users,
+    api_keys as k, audit_events, clients, organizations, role_assignments, roles, users,
 };
 use serde_json::Value;
 
@@ -700,4 +700,81 @@ async fn the_last_use_is_recorded_at_most_once_a_minute() {
         table.contains(&id) && table.contains("2001:db8::1"),
         "{table}"
     );
+}
+
+#[tokio::test]
+async fn a_service_account_can_own_a_key() {
+    let app = spawn_app().await;
+    let out = app.cli(&[
+        "client",
+        "add",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--json",
+    ]);
+    assert_exit(&out, 0, "");
+    let client: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let holder = client_id.clone();
+    app.db(move |c| {
+        diesel::insert_into(role_assignments::table)
+            .values((
+                role_assignments::id.eq("svc-auditor"),
+                role_assignments::role_id.eq("auditor"),
+                role_assignments::client_id.eq(&holder),
+                role_assignments::created_at.eq(0),
+            ))
+            .execute(c)?;
+        Ok(())
+    })
+    .await;
+    let out = app.cli(&[
+        "apikey",
+        "add",
+        "--name",
+        "svc",
+        "--role",
+        "org_admin",
+        "--owner-client",
+        &client_id,
+    ]);
+    assert_exit(&out, 2, "permissions the owner lacks");
+    let (id, key) = add(
+        &app,
+        &[
+            "--name",
+            "svc",
+            "--role",
+            "auditor",
+            "--owner-client",
+            &client_id,
+        ],
+    );
+    assert_eq!(
+        row(&app, &id).await.owner_client_id,
+        Some(client_id.clone())
+    );
+    let caller = auth(&app, &key, ANYWHERE).await.unwrap();
+    assert_eq!(
+        caller.owner,
+        Some(api_keys::Owner::Client(client_id.clone()))
+    );
+    assert_eq!(caller.permissions, perms(BuiltinRole::Auditor));
+
+    let out = app.cli(&["apikey", "list", "--json"]);
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["owner_client"], client_id.as_str());
+    assert_eq!(list[0]["owner_user"], Value::Null);
+
+    // A disabled client's keys stop working.
+    app.db(move |c| {
+        diesel::update(clients::table.find(&client_id))
+            .set(clients::disabled.eq(true))
+            .execute(c)?;
+        Ok(())
+    })
+    .await;
+    assert_refused(&app, &key, ANYWHERE, Refusal::OwnerUnusable).await;
 }
