@@ -2,6 +2,7 @@
 //! grants) and how automation gets in (API keys). The console and the JSON API are thin HTTP
 //! layers over this module; the CLI calls it too, as the operator, who needs no permission.
 
+pub mod api_keys;
 pub mod error;
 pub mod orgs;
 pub mod permissions;

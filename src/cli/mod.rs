@@ -1,6 +1,7 @@
 //! The command line: `portcullis [--config PATH] NOUN VERB`. Exit codes: 0 success,
 //! 1 a runtime failure (database unreachable, ...), 2 bad arguments or configuration.
 
+mod apikey;
 mod client;
 pub mod duration;
 mod keys;
@@ -58,6 +59,9 @@ enum Command {
     /// Manage roles, grants (also just-in-time) and the access review.
     #[command(subcommand)]
     Role(role::RoleCommand),
+    /// Manage API keys for the admin API.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCommand),
 }
 
 /// Failure of a command, deciding the exit code.
@@ -154,6 +158,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Keys(cmd) => keys::run(cmd, &settings).await,
         Command::Org(cmd) => org::run(cmd, &settings).await,
         Command::Role(cmd) => role::run(cmd, &settings).await,
+        Command::Apikey(cmd) => apikey::run(cmd, &settings).await,
     }
 }
 

@@ -6,6 +6,7 @@
 //! nothing about HTTP; only portable SQL types are used so that one hand-written [`schema`]
 //! serves both backends.
 
+pub mod api_keys;
 pub mod audit;
 pub mod authz_requests;
 pub mod ceremonies;

@@ -8,6 +8,7 @@
 mod access_tokens;
 mod account;
 mod acr;
+mod api_keys;
 mod authenticator;
 mod authorize;
 mod browser;
