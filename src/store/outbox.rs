@@ -25,7 +25,7 @@ pub struct NewOutboxRow<'a> {
     pub next_attempt_at: i64,
 }
 
-/// A row as stored (tests and operators read it; the worker reads [`Claimed`]).
+/// A row as stored; the worker gets one from [`claim_next`].
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = o)]
 pub struct OutboxRow {
