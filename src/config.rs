@@ -184,7 +184,8 @@ pub struct LockoutSettings {
 pub struct MfaSettings {
     /// Every user needs a second factor.
     pub required: bool,
-    /// Users holding one of these roles need a second factor.
+    /// Users holding one of these roles (globally or in an organization, or a role that
+    /// inherits from one) need a second factor.
     pub required_roles: Vec<String>,
     /// How long a sign-in may wait between its first and second factor.
     pub challenge_secs: u64,

@@ -299,6 +299,24 @@ pub fn create(
                 name: spec.name.clone(),
             });
         }
+        // An organization's role of the same name as a global one would hide the global role
+        // from `--org` commands (grant, revoke), leaving its grants there unreachable.
+        let shadowing = match org_id {
+            Some(_) => roles::find_by_name(c, &spec.name, None)?.is_some(),
+            None => roles::name_used_in_an_org(c, &spec.name)?,
+        };
+        if shadowing {
+            return Err(AdminError::Invalid(format!(
+                "{:?} is already the name of {}: global roles and organizations' roles need \
+                 different names",
+                spec.name,
+                if org_id.is_some() {
+                    "a global role"
+                } else {
+                    "an organization's role"
+                }
+            )));
+        }
         let parent = match &spec.parent {
             Some(p) => {
                 let parent = resolve_in_scope(c, p, org.as_ref())?;
@@ -635,8 +653,12 @@ pub fn revoke(
 pub fn purge_expired(conn: &mut DbConn, now: i64) -> Result<usize, AdminError> {
     store::transaction(conn, |c| {
         let expired = roles::expired(c, now)?;
+        let mut purged = 0;
         for a in &expired {
-            roles::delete_assignment(c, &a.id)?;
+            if !roles::delete_if_expired(c, &a.id, now)? {
+                continue;
+            }
+            purged += 1;
             audit::record(
                 c,
                 Event {
@@ -654,7 +676,7 @@ pub fn purge_expired(conn: &mut DbConn, now: i64) -> Result<usize, AdminError> {
                 },
             )?;
         }
-        Ok(expired.len())
+        Ok(purged)
     })
 }
 

@@ -19,8 +19,15 @@ pub fn secret_token() -> String {
 }
 
 /// A 128-bit opaque identifier (user id / `sub`, client id, event id), base64url, 22 chars.
+/// Never starting with `-`: operators pass these on the command line, where a leading dash
+/// reads as an option (a 1-in-64 draw is simply drawn again).
 pub fn identifier() -> String {
-    URL_SAFE_NO_PAD.encode(bytes::<16>())
+    loop {
+        let id = URL_SAFE_NO_PAD.encode(bytes::<16>());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// Salt bytes for argon2.
@@ -41,5 +48,14 @@ mod tests {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(t, secret_token());
         assert_eq!(identifier().len(), 22);
+    }
+
+    #[test]
+    fn identifiers_never_start_with_a_dash() {
+        for _ in 0..5000 {
+            let id = identifier();
+            assert_eq!(id.len(), 22);
+            assert!(!id.starts_with('-'), "{id}");
+        }
     }
 }

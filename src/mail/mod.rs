@@ -177,7 +177,7 @@ impl Worker {
             let held = claim.clone();
             match self
                 .store
-                .run(move |c| store::outbox::claim_next(c, &held, now))
+                .run(move |c| store::outbox::claim_next(c, &held, now, MAX_ATTEMPTS))
                 .await
             {
                 Ok(Some(row)) => {

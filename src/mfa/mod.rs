@@ -65,11 +65,27 @@ impl MfaPolicy {
     pub fn from_settings(s: &MfaSettings) -> Self {
         MfaPolicy {
             required: s.required,
-            required_roles: s.required_roles.clone(),
+            required_roles: s
+                .required_roles
+                .iter()
+                .map(|r| current_role_name(r))
+                .collect(),
             challenge_secs: crate::time::secs(s.challenge_secs),
             max_code_attempts: i32::try_from(s.max_code_attempts).unwrap_or(i32::MAX),
         }
     }
+}
+
+/// The built-in `admin` role of earlier releases is `super_admin` now; a configuration that
+/// still names it keeps requiring a second factor of the same people.
+fn current_role_name(name: &str) -> String {
+    if name == "admin" {
+        tracing::warn!(
+            "mfa.required_roles names \"admin\", which is now \"super_admin\"; write that"
+        );
+        return roles::SUPER_ADMIN.to_owned();
+    }
+    name.to_owned()
 }
 
 /// Second-factor configuration and the key that seals TOTP secrets.
@@ -177,7 +193,9 @@ pub fn enrolment_required(
     if policy.required_roles.is_empty() {
         return Ok(false);
     }
-    let roles = roles::names_for_user(c, user_id, crate::time::now())?;
+    // Held anywhere or inherited: a role under a required one carries its permissions, so
+    // it carries the requirement too.
+    let roles = roles::names_held_or_inherited(c, user_id, crate::time::now())?;
     Ok(roles.iter().any(|r| policy.required_roles.contains(r)))
 }
 

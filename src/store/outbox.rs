@@ -72,17 +72,38 @@ pub fn insert(conn: &mut DbConn, row: &NewOutboxRow<'_>) -> Result<(), StoreErro
 /// candidate first, so the queue is being drained anyway.
 const CLAIM_TRIES: usize = 5;
 
-/// Claims the oldest row due at `now` for `claim` (counting the attempt), if any.
+/// Claims the oldest row due at `now` for `claim` (counting the attempt), if any. A row whose
+/// `max_attempts` claims are spent (its worker died or could not record the result each
+/// time) is never claimed again: it is given up here, with its bodies erased, instead of
+/// being sent again every lease.
 pub fn claim_next(
     conn: &mut DbConn,
     claim: &Claim,
     now: i64,
+    max_attempts: i32,
 ) -> Result<Option<OutboxRow>, StoreError> {
+    let free = o::claimed_until.is_null().or(o::claimed_until.le(now));
+    diesel::update(
+        o::table
+            .filter(o::failed_at.is_null())
+            .filter(o::attempts.ge(max_attempts))
+            .filter(free),
+    )
+    .set((
+        o::claimed_by.eq(None::<String>),
+        o::claimed_until.eq(None::<i64>),
+        o::failed_at.eq(now),
+        o::last_error.eq("gave up: every attempt was claimed without a recorded result"),
+        o::text_body.eq(""),
+        o::html_body.eq(""),
+    ))
+    .execute(conn)?;
     for _ in 0..CLAIM_TRIES {
         let free = o::claimed_until.is_null().or(o::claimed_until.le(now));
         let candidate: Option<i64> = o::table
             .filter(o::failed_at.is_null())
             .filter(o::next_attempt_at.le(now))
+            .filter(o::attempts.lt(max_attempts))
             .filter(free)
             .order(o::id.asc())
             .select(o::id)
@@ -91,11 +112,15 @@ pub fn claim_next(
         let Some(id) = candidate else {
             return Ok(None);
         };
+        // The same conditions again: another worker may have claimed or rescheduled the row
+        // since it was read.
         let free = o::claimed_until.is_null().or(o::claimed_until.le(now));
         let taken = diesel::update(
             o::table
                 .find(id)
                 .filter(o::failed_at.is_null())
+                .filter(o::next_attempt_at.le(now))
+                .filter(o::attempts.lt(max_attempts))
                 .filter(free),
         )
         .set((

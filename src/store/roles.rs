@@ -38,6 +38,41 @@ pub fn count_members(conn: &mut DbConn, role_id: &str, now: i64) -> Result<i64, 
         .get_result(conn)?)
 }
 
+/// Names of every role a user holds now, globally or in any organization, and of every role
+/// those inherit from (at most 16 levels, the inheritance limit; a stored cycle stops there).
+pub fn names_held_or_inherited(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: i64,
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let mut level: Vec<(String, Option<String>)> = role_assignments::table
+        .inner_join(roles::table)
+        .filter(role_assignments::user_id.eq(user_id))
+        .filter(
+            role_assignments::expires_at
+                .is_null()
+                .or(role_assignments::expires_at.gt(now)),
+        )
+        .select((roles::name, roles::parent_id))
+        .load(conn)?;
+    let mut names = std::collections::BTreeSet::new();
+    for _ in 0..=16 {
+        let mut parents = Vec::new();
+        for (name, parent) in level {
+            names.insert(name);
+            parents.extend(parent);
+        }
+        if parents.is_empty() {
+            break;
+        }
+        level = roles::table
+            .filter(roles::id.eq_any(parents))
+            .select((roles::name, roles::parent_id))
+            .load(conn)?;
+    }
+    Ok(names)
+}
+
 /// Names of the global roles a user holds now (granted directly, not inherited), sorted.
 pub fn names_for_user(
     conn: &mut DbConn,
@@ -230,6 +265,16 @@ pub fn delete(conn: &mut DbConn, role_id: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(roles::table.find(role_id)).execute(conn)? > 0)
 }
 
+/// Whether some organization has a role of its own with this name.
+pub fn name_used_in_an_org(conn: &mut DbConn, name: &str) -> Result<bool, StoreError> {
+    let n: i64 = roles::table
+        .filter(roles::name.eq(name.to_owned()))
+        .filter(roles::org_id.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// The role named `name` in `org` (by id), or the global one when `org` is `None`.
 pub fn find_by_name(
     conn: &mut DbConn,
@@ -356,6 +401,18 @@ pub fn renew_assignment(
 
 pub fn delete_assignment(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(role_assignments::table.find(id)).execute(conn)? > 0)
+}
+
+/// Deletes the assignment only if it has still ended by `now`: a renewal that committed
+/// since it was read as expired keeps it.
+pub fn delete_if_expired(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreError> {
+    Ok(diesel::delete(
+        role_assignments::table
+            .find(id)
+            .filter(role_assignments::expires_at.le(now)),
+    )
+    .execute(conn)?
+        > 0)
 }
 
 /// A user's assignments inside one organization (live or expired).

@@ -4,7 +4,6 @@
 
 // Test code fails by panicking; that is the point of unwrap and expect here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod access_tokens;
 mod account;
 mod acr;
@@ -42,6 +41,7 @@ mod login;
 mod logout;
 mod mfa;
 mod mfa_attacks;
+mod mfa_required_roles;
 mod mfa_support;
 mod oidc;
 mod open_files;

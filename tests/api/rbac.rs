@@ -197,8 +197,11 @@ fn built_in_roles_and_their_names_cannot_be_taken_changed_or_deleted() {
     ops.refused(&["role", "update", "auditor"], "nothing to change");
     ops.ok(&["role", "add", "x"]);
     ops.refused(&["role", "add", "x"], "already exists");
-    // Same name in an organization is another role.
-    ops.ok(&["role", "add", "x", "--org", "acme"]);
+    // Not in an organization either: it would hide the global role from `--org` commands.
+    ops.refused(
+        &["role", "add", "x", "--org", "acme"],
+        "need different names",
+    );
 }
 
 #[test]
@@ -648,4 +651,50 @@ async fn the_periodic_purge_of_the_server_ends_expired_grants_and_keeps_the_othe
         .await;
     let roles: Vec<&str> = left.iter().map(|a| a.role_id.as_str()).collect();
     assert_eq!(roles, ["auditor"]);
+}
+
+#[test]
+fn global_roles_and_organizations_roles_never_share_a_name() {
+    // An organization's "ops" would hide a global "ops" from `--org` commands: a global grant
+    // of it inside the organization could no longer be revoked.
+    let ops = Ops::new();
+    ops.ok(&["org", "add", "acme"]);
+    ops.ok(&["org", "add", "globex"]);
+    ops.ok(&["role", "add", "ops", "--permission", "users:read"]);
+    ops.refused(
+        &["role", "add", "ops", "--org", "acme"],
+        "need different names",
+    );
+    ops.ok(&["role", "add", "support", "--org", "acme"]);
+    // Two organizations may each have their own.
+    ops.ok(&["role", "add", "support", "--org", "globex"]);
+    ops.refused(&["role", "add", "support"], "need different names");
+}
+
+#[test]
+fn the_purge_leaves_a_grant_renewed_after_it_was_read_as_expired() {
+    let ops = Ops::new();
+    let alice = ops.user("alice");
+    ops.ok(&[
+        "role", "grant", "auditor", "--user", "alice", "--for", "2h", "--reason", "INC-1",
+    ]);
+    ops.exec("UPDATE role_assignments SET expires_at = 1");
+    let now = portcullis::time::now();
+    let stale = ops.db(|c| portcullis::store::roles::expired(c, now));
+    assert_eq!(stale.len(), 1);
+    // Renewed by another operator between the purge's read and its delete.
+    ops.ok(&[
+        "role", "grant", "auditor", "--user", "alice", "--for", "2h", "--reason", "INC-2",
+    ]);
+    let id = stale[0].id.clone();
+    assert!(!ops.db(move |c| portcullis::store::roles::delete_if_expired(c, &id, now)));
+    let purged = ops.db(|c| {
+        purge_expired(c, now).map_err(|e| match e {
+            portcullis::admin::AdminError::Store(s) => s,
+            other => panic!("{other}"),
+        })
+    });
+    assert_eq!(purged, 0);
+    assert!(ops.grants(Holder::User(&alice)).allows(AuditRead, None));
+    assert!(ops.audit("role.expired").is_empty());
 }

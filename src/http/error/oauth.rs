@@ -58,7 +58,11 @@ pub fn flow_error(endpoint: Endpoint, e: FlowError) -> OAuthError {
             tracing::warn!(endpoint = endpoint.as_str(), cause = %s, "database unavailable");
             temporarily_unavailable()
         }
-        other => server_error(&other),
+        other => {
+            // The log line of the error id names the endpoint, like the outage line above.
+            let _endpoint = tracing::error_span!("oauth", endpoint = endpoint.as_str()).entered();
+            server_error(&other)
+        }
     }
 }
 
