@@ -89,13 +89,9 @@ pub fn claim_next(
             .filter(o::attempts.ge(max_attempts))
             .filter(free),
     )
-    .set((
-        o::claimed_by.eq(None::<String>),
-        o::claimed_until.eq(None::<i64>),
-        o::failed_at.eq(now),
-        o::last_error.eq("gave up: every attempt was claimed without a recorded result"),
-        o::text_body.eq(""),
-        o::html_body.eq(""),
+    .set(given_up(
+        now,
+        "gave up: every attempt was claimed without a recorded result",
     ))
     .execute(conn)?;
     for _ in 0..CLAIM_TRIES {
@@ -167,6 +163,30 @@ pub fn reschedule(
     Ok(updated == 1)
 }
 
+/// What giving a row up writes: no claim, the time, the reason, and no bodies (they may hold
+/// a one-time link); recipient and subject stay for the operator.
+#[derive(AsChangeset)]
+#[diesel(table_name = o, treat_none_as_null = true)]
+struct GivenUp<'a> {
+    claimed_by: Option<&'a str>,
+    claimed_until: Option<i64>,
+    failed_at: Option<i64>,
+    last_error: Option<&'a str>,
+    text_body: &'a str,
+    html_body: &'a str,
+}
+
+fn given_up(now: i64, error: &str) -> GivenUp<'_> {
+    GivenUp {
+        claimed_by: None,
+        claimed_until: None,
+        failed_at: Some(now),
+        last_error: Some(error),
+        text_body: "",
+        html_body: "",
+    }
+}
+
 /// Gives a row up: it is never tried again, and its bodies (which may hold a one-time link)
 /// are erased; recipient, subject and the last error stay for the operator.
 pub fn give_up(
@@ -177,14 +197,7 @@ pub fn give_up(
     error: &str,
 ) -> Result<bool, StoreError> {
     let updated = diesel::update(o::table.find(id).filter(o::claimed_by.eq(&claim.token)))
-        .set((
-            o::claimed_by.eq(None::<String>),
-            o::claimed_until.eq(None::<i64>),
-            o::failed_at.eq(now),
-            o::last_error.eq(error),
-            o::text_body.eq(""),
-            o::html_body.eq(""),
-        ))
+        .set(given_up(now, error))
         .execute(conn)?;
     Ok(updated == 1)
 }

@@ -146,32 +146,54 @@ fn the_backoff_doubles_up_to_an_hour() {
     assert!(total > 3 * 3600, "retries span {total} s");
 }
 
+/// Queues a mail holding a one-time link as if it had been claimed `attempts` times already,
+/// the last claim (when `dead_claim`) by a worker that died and whose lease has run out.
+async fn queue_worn_out_mail(app: &TestApp, attempts: i32, dead_claim: bool) {
+    let mut last = mail(1);
+    last.text = "secret link https://id.example/reset/confirm?token=abc".into();
+    app.store
+        .run(move |c| {
+            use store::schema::mail_outbox as o;
+            mail::outbox::enqueue(c, &last)?;
+            diesel::update(o::table)
+                .set(o::attempts.eq(attempts))
+                .execute(c)?;
+            if dead_claim {
+                diesel::update(o::table)
+                    .set((
+                        o::claimed_by.eq(Some("a dead worker")),
+                        o::claimed_until.eq(Some(1i64)),
+                    ))
+                    .execute(c)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Waits until the only row is given up; it, with its bodies checked erased.
+async fn given_up_row(app: &TestApp) -> OutboxRow {
+    outbox_until(app, "the row is given up", |rows| {
+        rows.first().is_some_and(|r| r.failed_at.is_some())
+    })
+    .await;
+    let row = rows(app).await.remove(0);
+    assert_eq!((row.text_body.as_str(), row.html_body.as_str()), ("", ""));
+    assert_eq!(row.subject, "message 1");
+    assert_eq!(row.claimed_by, None);
+    assert!(row.last_error.is_some());
+    row
+}
+
 #[tokio::test]
 async fn a_mail_out_of_attempts_is_given_up_and_loses_its_bodies() {
     let sink = SmtpSink::start_refusing(usize::MAX);
     let app = spawn_app_with(mail_to(&sink)).await;
     // One claim left, as after hours of failures.
-    let mut last = mail(1);
-    last.text = "secret link https://id.example/reset/confirm?token=abc".into();
-    app.store
-        .run(move |c| {
-            mail::outbox::enqueue(c, &last)?;
-            diesel::update(store::schema::mail_outbox::table)
-                .set(store::schema::mail_outbox::attempts.eq(mail::MAX_ATTEMPTS - 1))
-                .execute(c)?;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
-    outbox_until(&app, "the row is given up", |rows| {
-        rows.first().is_some_and(|r| r.failed_at.is_some())
-    })
-    .await;
-    let row = rows(&app).await.remove(0);
+    queue_worn_out_mail(&app, mail::MAX_ATTEMPTS - 1, false).await;
+    let row = given_up_row(&app).await;
     assert_eq!(row.attempts, mail::MAX_ATTEMPTS);
-    assert_eq!((row.text_body.as_str(), row.html_body.as_str()), ("", ""));
-    assert_eq!(row.subject, "message 1");
-    assert!(row.last_error.is_some());
     // Never tried again.
     let refused = sink.refused();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -185,30 +207,9 @@ async fn a_mail_whose_every_claim_went_unrecorded_is_given_up_and_never_sent_aga
     // mail is not sent once more per lease but given up, its bodies erased.
     let sink = SmtpSink::start();
     let app = spawn_app_with(mail_to(&sink)).await;
-    let mut last = mail(1);
-    last.text = "secret link https://id.example/reset/confirm?token=abc".into();
-    app.store
-        .run(move |c| {
-            mail::outbox::enqueue(c, &last)?;
-            diesel::update(store::schema::mail_outbox::table)
-                .set((
-                    store::schema::mail_outbox::attempts.eq(mail::MAX_ATTEMPTS),
-                    store::schema::mail_outbox::claimed_by.eq(Some("a dead worker")),
-                    store::schema::mail_outbox::claimed_until.eq(Some(1i64)),
-                ))
-                .execute(c)?;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
-    outbox_until(&app, "the row is given up", |rows| {
-        rows.first().is_some_and(|r| r.failed_at.is_some())
-    })
-    .await;
-    let row = rows(&app).await.remove(0);
+    queue_worn_out_mail(&app, mail::MAX_ATTEMPTS, true).await;
+    let row = given_up_row(&app).await;
     assert_eq!(row.attempts, mail::MAX_ATTEMPTS, "not claimed again");
-    assert_eq!((row.text_body.as_str(), row.html_body.as_str()), ("", ""));
-    assert_eq!(row.claimed_by, None);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sink.count(), 0);
 }
