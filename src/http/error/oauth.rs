@@ -47,10 +47,10 @@ pub fn temporarily_unavailable() -> OAuthError {
     )
 }
 
-/// Turns internal failures into protocol errors after logging them, once, naming the
-/// endpoint: a database outage is `temporarily_unavailable` (503 with Retry-After), any
-/// other failure `server_error` (500) whose description names the [`ErrorId`] of its log
-/// line.
+/// Turns internal failures into protocol errors after logging them once: a database outage
+/// is `temporarily_unavailable` (503 with Retry-After; the log names the endpoint), any other
+/// failure `server_error` (500) whose description names the [`ErrorId`] of its log line,
+/// which sits in the request's span (its path names the endpoint).
 pub fn flow_error(endpoint: Endpoint, e: FlowError) -> OAuthError {
     match e {
         FlowError::OAuth(e) => e,
@@ -58,11 +58,7 @@ pub fn flow_error(endpoint: Endpoint, e: FlowError) -> OAuthError {
             tracing::warn!(endpoint = endpoint.as_str(), cause = %s, "database unavailable");
             temporarily_unavailable()
         }
-        other => {
-            // The log line of the error id names the endpoint, like the outage line above.
-            let _endpoint = tracing::error_span!("oauth", endpoint = endpoint.as_str()).entered();
-            server_error(&other)
-        }
+        other => server_error(&other),
     }
 }
 
