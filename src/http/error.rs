@@ -364,7 +364,6 @@ impl From<crate::signin::SignInError> for AppError {
             SignInError::Mfa(e) => e.into(),
             SignInError::Passkey(e) => e.into(),
             SignInError::Setup(e) => e.into(),
-            SignInError::Notice(e) => e.into(),
             SignInError::Store(e) => e.into(),
         }
     }

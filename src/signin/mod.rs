@@ -12,7 +12,8 @@
 //!   `prompt=login`/`max_age` (unless it is a step-up), records the device and decides the
 //!   new-device notice;
 //! - the notices a sign-in raises (new device, recovery code used, authenticator set up)
-//!   are sent from here, never from a handler.
+//!   are queued in the transaction that records what they announce (`devices::sighted`,
+//!   `mfa::second_factor::verify`), never by a handler.
 
 pub mod complete;
 pub mod passkey;
@@ -102,9 +103,6 @@ pub enum SignInError {
     Passkey(#[from] PasskeyError),
     #[error(transparent)]
     Setup(#[from] SetupError),
-    /// A notice could not be rendered.
-    #[error("could not render a notice: {0}")]
-    Notice(#[from] askama::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

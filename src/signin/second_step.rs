@@ -190,8 +190,8 @@ pub enum CodeOutcome {
 }
 
 /// Checks `code` for `challenge` with `method` from `browser` (see
-/// `mfa::second_factor::verify` for the lock-out rules) and, when it passes, raises the
-/// notice it calls for and completes the sign-in.
+/// `mfa::second_factor::verify` for the lock-out rules and the notices it queues) and, when
+/// it passes, completes the sign-in.
 pub async fn with_code(
     env: Env<'_>,
     browser: &Browser,
